@@ -1,0 +1,65 @@
+package pipeline_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"swemill/pipeline"
+	"swemill/pipeline/pipelinetest"
+)
+
+// BenchmarkChainSQLite measures the store's throughput: stage transitions per second through
+// the whole chain, on SQLite, with 4 workers per stage and stages that do no work of their
+// own. Each iteration mines and works 1,000 instances in a fresh run directory.
+func BenchmarkChainSQLite(b *testing.B) {
+	const prs = 1000
+	var transitions int
+	var elapsed time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		s, err := pipeline.Open(context.Background(), pipeline.Options{Dir: b.TempDir(), Log: zerolog.Nop()})
+		require.NoError(b, err)
+		c := pipelinetest.Config{PRs: prs, PageSize: 250, NoWork: true}
+		cfg := pipeline.RunConfig{
+			Repos: []string{"o/a"}, Miner: pipelinetest.Miner(c), Processors: pipelinetest.Processors(c),
+			Workers:      map[string]int{pipeline.StageBuild: 4, pipeline.StageValidate: 4, pipeline.StageRollout: 4},
+			PollInterval: 10 * time.Millisecond,
+		}
+		b.StartTimer()
+		start := time.Now()
+		sum, err := s.Run(context.Background(), cfg)
+		elapsed += time.Since(start)
+		b.StopTimer()
+		require.NoError(b, err)
+		require.True(b, sum.Complete)
+		n, err := s.CountTransitions(context.Background())
+		require.NoError(b, err)
+		transitions += n
+		s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(transitions)/elapsed.Seconds(), "transitions/s")
+}
+
+// BenchmarkStatus100k measures `swemill status` on a store of 100,000 instances, each with a
+// row in every stage.
+func BenchmarkStatus100k(b *testing.B) {
+	s, err := pipeline.Open(context.Background(), pipeline.Options{Dir: b.TempDir(), Log: zerolog.Nop()})
+	require.NoError(b, err)
+	defer s.Close()
+	require.NoError(b, s.Synthesize(context.Background(), 100_000))
+	st, err := s.Status(context.Background())
+	require.NoError(b, err)
+	require.Equal(b, 100_000, st.Instances)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.Status(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/status")
+}

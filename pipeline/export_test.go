@@ -1,0 +1,38 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+)
+
+// CountTransitions counts the recorded transitions.
+func (s *Store) CountTransitions(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.read().queryRow(ctx, `SELECT count(*) FROM swemill_transitions`).Scan(&n)
+	return n, err
+}
+
+// Synthesize fills the store with n instances that went through every stage: one in ten is
+// dropped at mine, and the rest spread over the later stages' states, with transitions.
+func (s *Store) Synthesize(ctx context.Context, n int) error {
+	return s.db.inTx(ctx, func(tx txn) error {
+		seq := fmt.Sprintf(`WITH RECURSIVE seq(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM seq WHERE k < %d)`, n)
+		stmts := []string{
+			seq + ` INSERT INTO swemill_instances (instance_id, repo, record, created_at)
+				SELECT 'o__r' || (k % 50) || '-' || k, 'o/r' || (k % 50), '{}', k FROM seq`,
+			seq + `, st(stage, ord) AS (VALUES ('mine', 0), ('build', 1), ('validate', 2), ('rollout', 3))
+				INSERT INTO swemill_stage_states (instance_id, stage, state, generation, reason, updated_at)
+				SELECT 'o__r' || (k % 50) || '-' || k, stage,
+					CASE WHEN k % 10 = 0 THEN 'dropped' WHEN k % 7 = ord THEN 'failed' ELSE 'done' END,
+					1, CASE WHEN k % 10 = 0 THEN 'reason_' || (k % 13) ELSE '' END, k FROM seq, st`,
+			`INSERT INTO swemill_transitions (instance_id, stage, generation, from_state, to_state, reason, attempt, at)
+				SELECT instance_id, stage, 1, 'running', state, reason, 1, updated_at FROM swemill_stage_states`,
+		}
+		for _, q := range stmts {
+			if _, err := tx.exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
