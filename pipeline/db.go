@@ -85,15 +85,15 @@ func isPostgresURL(u string) bool {
 func openDatabase(ctx context.Context, o dbOptions) (database, error) {
 	if o.url != "" {
 		if !isPostgresURL(o.url) {
-			return nil, fmt.Errorf("database %q: only postgres:// URLs are supported (leave it empty for SQLite in the run directory)", redactURL(o.url))
+			return nil, fmt.Errorf("database %q: only postgres:// URLs are supported (leave it empty for SQLite in the run directory)", RedactURL(o.url))
 		}
 		return openPostgres(ctx, o)
 	}
 	return openSQLite(ctx, o)
 }
 
-// redactURL hides a password in a database URL so it can be shown in errors and logs.
-func redactURL(s string) string {
+// RedactURL hides the password of a database URL so it can be shown in errors and logs.
+func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.User == nil {
 		return s
@@ -160,18 +160,18 @@ func openPostgres(ctx context.Context, o dbOptions) (*engine[*riverpgxv5.Driver,
 	cfg, err := pgxpool.ParseConfig(o.url)
 	if err != nil {
 		// pgx's parse errors quote the URL; keep the password out.
-		return nil, fmt.Errorf("parsing database URL %s: invalid URL", redactURL(o.url))
+		return nil, fmt.Errorf("parsing database URL %s: invalid URL", RedactURL(o.url))
 	}
 	if cfg.MaxConns < 8 {
 		cfg.MaxConns = 8
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", redactURL(o.url), err)
+		return nil, fmt.Errorf("connecting to %s: %w", RedactURL(o.url), err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connecting to %s: %w", redactURL(o.url), err)
+		return nil, fmt.Errorf("connecting to %s: %w", RedactURL(o.url), err)
 	}
 	e := &engine[*riverpgxv5.Driver, pgx.Tx]{
 		dbKind:   kindPostgres,
@@ -200,7 +200,7 @@ func openPostgres(ctx context.Context, o dbOptions) (*engine[*riverpgxv5.Driver,
 	if !o.readOnly {
 		if err := e.migrate(ctx); err != nil {
 			pool.Close()
-			return nil, fmt.Errorf("migrating database %s: %w", redactURL(o.url), err)
+			return nil, fmt.Errorf("migrating database %s: %w", RedactURL(o.url), err)
 		}
 	}
 	return e, nil

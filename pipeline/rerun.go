@@ -25,6 +25,9 @@ func (sel Selector) empty() bool {
 	return !sel.Failed && len(sel.Dropped) == 0 && sel.Repo == "" && len(sel.Instances) == 0 && !sel.All
 }
 
+// ErrNoSelector is Rerun's answer to an empty Selector: a rerun must say what it applies to.
+var ErrNoSelector = errors.New("rerun: say which instances (--failed, --dropped REASON, --repo R, --instance ID or --all)")
+
 // RerunResult says what a rerun did.
 type RerunResult struct {
 	// Rerun lists the instances queued again at the stage.
@@ -33,6 +36,8 @@ type RerunResult struct {
 	Invalidated int `json:"invalidated"`
 	// Waiting lists selected instances left alone because the stage before is not done.
 	Waiting []string `json:"waiting,omitempty"`
+	// NotReached lists instances named with --instance that never reached the stage.
+	NotReached []string `json:"not_reached,omitempty"`
 	// Repos lists the repositories queued for mining again (rerun of mine).
 	Repos []string `json:"repos,omitempty"`
 }
@@ -48,9 +53,9 @@ func (s *Store) Rerun(ctx context.Context, stage string, sel Selector) (RerunRes
 		return res, fmt.Errorf("rerun: unknown stage %q (stages are %s)", stage, strings.Join(Stages, ", "))
 	}
 	if sel.empty() {
-		return res, errors.New("rerun: say which instances (--failed, --dropped REASON, --repo R, --instance ID or --all)")
+		return res, ErrNoSelector
 	}
-	ids, err := s.selectForRerun(ctx, stage, sel)
+	ids, notReached, err := s.selectForRerun(ctx, stage, sel)
 	if err != nil {
 		return res, err
 	}
@@ -61,7 +66,7 @@ func (s *Store) Rerun(ctx context.Context, stage string, sel Selector) (RerunRes
 	reason := "rerun of " + stage
 	repos := map[string]bool{}
 	err = s.db.inTx(ctx, func(tx txn) error {
-		res = RerunResult{}
+		res = RerunResult{NotReached: notReached}
 		for _, id := range ids {
 			if prev != "" {
 				p, err := loadStage(ctx, tx, s.db.forUpdate(), id, prev)
@@ -121,8 +126,9 @@ func (s *Store) Rerun(ctx context.Context, stage string, sel Selector) (RerunRes
 	return res, nil
 }
 
-// selectForRerun lists the instances at stage that sel selects.
-func (s *Store) selectForRerun(ctx context.Context, stage string, sel Selector) ([]string, error) {
+// selectForRerun lists the instances at stage that sel selects, and the instances sel names
+// that have not reached stage.
+func (s *Store) selectForRerun(ctx context.Context, stage string, sel Selector) (ids, notReached []string, err error) {
 	var conds []string
 	args := []any{stage}
 	arg := func(v any) string {
@@ -161,26 +167,34 @@ func (s *Store) selectForRerun(ctx context.Context, stage string, sel Selector) 
 		JOIN swemill_stage_states x ON x.instance_id = i.instance_id AND x.stage = $1`+where+`
 		ORDER BY i.instance_id`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("selecting instances to rerun: %w", err)
+		return nil, nil, fmt.Errorf("selecting instances to rerun: %w", err)
 	}
 	defer rows.Close()
-	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, want := range sel.Instances {
-		if !slices.Contains(ids, want) {
-			if _, err := s.Show(ctx, want); err != nil {
-				return nil, err
-			}
+		if slices.Contains(ids, want) {
+			continue
+		}
+		d, err := s.Show(ctx, want)
+		if err != nil {
+			return nil, nil, err
+		}
+		reached := false
+		for _, st := range d.Stages {
+			reached = reached || st.Stage == stage
+		}
+		if !reached {
+			notReached = append(notReached, want)
 		}
 	}
-	return ids, nil
+	return ids, notReached, nil
 }

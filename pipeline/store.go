@@ -75,6 +75,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Dir == "" {
 		return nil, errors.New("opening run: no run directory given")
 	}
+	if abs, err := filepath.Abs(o.Dir); err == nil {
+		o.Dir = abs // artifact paths shown to people work from anywhere
+	}
 	fi, err := os.Stat(o.Dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && o.Create:

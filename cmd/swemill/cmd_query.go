@@ -1,0 +1,377 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"swemill/pipeline"
+)
+
+func cmdStatus(ctx context.Context, a *app, args []string) error {
+	fs := a.flagSet("status")
+	asJSON := fs.Bool("json", false, "print the funnel as JSON")
+	verify := fs.Bool("verify", false, "also check the record's invariants (every state matches its last transition)")
+	pos, err := a.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("status takes no arguments, got %q", pos)
+	}
+	cfg, log, err := a.setup()
+	if err != nil {
+		return err
+	}
+	store, err := a.openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	st, err := store.Status(ctx)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	if *verify {
+		if problems, err = store.Verify(ctx); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		out := struct {
+			pipeline.Status
+			Problems []string `json:"problems,omitempty"`
+		}{st, problems}
+		return writeJSON(a.stdout, out)
+	}
+	printStatus(a.stdout, st)
+	if *verify {
+		if len(problems) == 0 {
+			fmt.Fprintln(a.stdout, "\nrecord verified: every state matches its last transition")
+		}
+		for _, p := range problems {
+			fmt.Fprintln(a.stdout, "problem:", p)
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("the record has %d problems", len(problems))
+	}
+	return nil
+}
+
+// printStatus writes the funnel as a table.
+func printStatus(w io.Writer, st pipeline.Status) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "stage\treached\t")
+	for _, s := range pipeline.AllStates {
+		fmt.Fprintf(tw, "%s\t", s)
+	}
+	fmt.Fprintln(tw)
+	for _, s := range st.Stages {
+		fmt.Fprintf(tw, "%s\t%d\t", s.Stage, s.Total)
+		for _, state := range pipeline.AllStates {
+			fmt.Fprintf(tw, "%d\t", s.Counts[state])
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	const top = 5
+	var lines []string
+	for _, s := range st.Stages {
+		for i, d := range s.Drops {
+			if i == top {
+				lines = append(lines, fmt.Sprintf("  %-9s ... %d more reasons", s.Stage, len(s.Drops)-top))
+				break
+			}
+			lines = append(lines, fmt.Sprintf("  %-9s %-28s %d", s.Stage, d.Reason, d.Count))
+		}
+	}
+	if len(lines) > 0 {
+		fmt.Fprintln(w, "\ndrop reasons:")
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+	}
+	fmt.Fprintf(w, "\ninstances: %d   repositories: %d", st.Instances, st.Repos.Total)
+	if st.Repos.Total > 0 {
+		var parts []string
+		for _, s := range pipeline.AllStates {
+			if n := st.Repos.Counts[s]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", s, n))
+			}
+		}
+		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w)
+	if r := st.LastRun; r != nil {
+		state := "running or interrupted"
+		if r.FinishedAt != nil {
+			state = "finished " + r.FinishedAt.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(w, "last run: #%d (%s), started %s, %s\n", r.ID, strings.Join(r.Stages, ","), r.StartedAt.Local().Format(time.DateTime), state)
+	}
+}
+
+func cmdList(ctx context.Context, a *app, args []string) error {
+	fs := a.flagSet("ls")
+	var f pipeline.ListFilter
+	var state string
+	asJSON := fs.Bool("json", false, "print JSON lines, one instance each")
+	fs.StringVar(&f.Repo, "repo", "", "only instances of repository `owner/name`")
+	fs.StringVar(&f.Stage, "stage", "", "only instances that reached `STAGE` (with --state, in that state there)")
+	fs.StringVar(&state, "state", "", "only instances in `STATE` (pending, running, done, dropped, failed, stale) at --stage, or at any stage")
+	fs.StringVar(&f.Reason, "reason", "", "only instances dropped for `REASON`")
+	fs.IntVar(&f.Limit, "limit", 0, "at most `N` instances (0: all)")
+	fs.StringVar(&f.After, "after", "", "only instance ids after `ID` (for paging)")
+	pos, err := a.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("ls takes no arguments, got %q (did you mean swemill show?)", pos)
+	}
+	if state != "" {
+		if !validState(state) {
+			return usagef("--state: %q is not one of %s", state, statesList())
+		}
+		f.State = pipeline.State(state)
+	}
+	if f.Stage != "" && pipeline.StageIndex(f.Stage) < 0 {
+		return usagef("--stage: unknown stage %q (stages are %s)", f.Stage, strings.Join(pipeline.Stages, ", "))
+	}
+	cfg, log, err := a.setup()
+	if err != nil {
+		return err
+	}
+	store, err := a.openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rows, err := store.List(ctx, f)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		for _, r := range rows {
+			if err := writeJSONLine(a.stdout, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "instance\trepo")
+	for _, s := range pipeline.Stages {
+		fmt.Fprintf(tw, "\t%s", s)
+	}
+	fmt.Fprintln(tw)
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s", r.InstanceID, r.Repo)
+		cells := map[string]pipeline.StageCell{}
+		for _, c := range r.Stages {
+			cells[c.Stage] = c
+		}
+		for _, s := range pipeline.Stages {
+			c, ok := cells[s]
+			switch {
+			case !ok:
+				fmt.Fprint(tw, "\t-")
+			case c.Reason != "" && c.State == pipeline.StateDropped:
+				fmt.Fprintf(tw, "\t%s (%s)", c.State, c.Reason)
+			default:
+				fmt.Fprintf(tw, "\t%s", c.State)
+			}
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+func validState(s string) bool {
+	for _, st := range pipeline.AllStates {
+		if string(st) == s {
+			return true
+		}
+	}
+	return false
+}
+
+func statesList() string {
+	var s []string
+	for _, st := range pipeline.AllStates {
+		s = append(s, string(st))
+	}
+	return strings.Join(s, ", ")
+}
+
+func cmdShow(ctx context.Context, a *app, args []string) error {
+	fs := a.flagSet("show")
+	asJSON := fs.Bool("json", false, "print everything recorded, outputs included, as JSON")
+	pos, err := a.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("show takes one instance id, e.g. swemill show owner__repo-123")
+	}
+	cfg, log, err := a.setup()
+	if err != nil {
+		return err
+	}
+	store, err := a.openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	d, err := store.Show(ctx, pos[0])
+	var nf *pipeline.NotFoundError
+	if errors.As(err, &nf) {
+		return fmt.Errorf("%w (swemill ls lists them)", err)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(a.stdout, d)
+	}
+	w := a.stdout
+	in := d.Instance
+	fmt.Fprintf(w, "instance  %s\nrepo      %s", in.InstanceID, in.Repo)
+	if in.PullNumber > 0 {
+		fmt.Fprintf(w, "  (pull request #%d)", in.PullNumber)
+	}
+	fmt.Fprintln(w)
+	if in.BaseCommit != "" {
+		fmt.Fprintf(w, "base      %s\n", in.BaseCommit)
+	}
+	if len(in.Issues) > 0 {
+		var refs []string
+		for _, is := range in.Issues {
+			refs = append(refs, fmt.Sprintf("%s#%d (%s)", is.Repo, is.Number, strings.Join(is.Evidence, ", ")))
+		}
+		fmt.Fprintf(w, "issues    %s\n", strings.Join(refs, "; "))
+	}
+	fmt.Fprintln(w, "\nstages:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, s := range d.Stages {
+		note := s.Reason
+		if s.Detail != "" {
+			note = strings.TrimSpace(strings.Join([]string{s.Reason, firstLine(s.Detail)}, ": "))
+			note = strings.TrimPrefix(note, ": ")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\tgeneration %d\tattempts %d\t%.1fs\t%s\n", s.Stage, s.State, s.Generation, s.Attempts, s.Seconds, note)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nhistory:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, t := range d.Transitions {
+		from := string(t.From)
+		if from == "" {
+			from = "-"
+		}
+		note := t.Reason
+		if t.Detail != "" && t.To != pipeline.StateDropped {
+			note = strings.TrimPrefix(note+": "+firstLine(t.Detail), ": ")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\tgeneration %d\tattempt %d\t%s -> %s\t%s\n", t.At.Local().Format("2006-01-02 15:04:05.000"), t.Stage, t.Generation, t.Attempt, from, t.To, note)
+	}
+	tw.Flush()
+	if len(d.Artifacts) > 0 {
+		fmt.Fprintln(w, "\nartifacts:")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, ar := range d.Artifacts {
+			fmt.Fprintf(tw, "  %s\tgeneration %d\t%s\t%d bytes\t%s\n", ar.Stage, ar.Generation, ar.Name, ar.Size, ar.Path)
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func cmdRerun(ctx context.Context, a *app, args []string) error {
+	fs := a.flagSet("rerun")
+	var sel pipeline.Selector
+	var dropped, instances stringList
+	asJSON := fs.Bool("json", false, "print what was done as JSON")
+	fs.BoolVar(&sel.Failed, "failed", false, "instances that failed at the stage")
+	fs.Var(&dropped, "dropped", "instances dropped at the stage for `REASON` (repeatable; * for any reason)")
+	fs.StringVar(&sel.Repo, "repo", "", "only instances of repository `owner/name`")
+	fs.Var(&instances, "instance", "the instance `ID` (repeatable)")
+	fs.BoolVar(&sel.All, "all", false, "every instance that reached the stage")
+	pos, err := a.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("rerun takes one stage (%s) and selectors, e.g. swemill rerun build --failed", strings.Join(pipeline.Stages, ", "))
+	}
+	stage := pos[0]
+	if pipeline.StageIndex(stage) < 0 {
+		return usagef("unknown stage %q (stages are %s)", stage, strings.Join(pipeline.Stages, ", "))
+	}
+	sel.Dropped, sel.Instances = dropped, instances
+	cfg, log, err := a.setup()
+	if err != nil {
+		return err
+	}
+	store, err := a.openStore(ctx, cfg, log, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	res, err := store.Rerun(ctx, stage, sel)
+	if err != nil {
+		if errors.Is(err, pipeline.ErrNoSelector) {
+			return usageError{err.Error()}
+		}
+		return err
+	}
+	if *asJSON {
+		return writeJSON(a.stdout, res)
+	}
+	fmt.Fprintf(a.stdout, "%s queued again for %d instances; %d later results marked stale\n", stage, len(res.Rerun), res.Invalidated)
+	if len(res.Repos) > 0 {
+		fmt.Fprintf(a.stdout, "repositories to mine again: %s\n", strings.Join(res.Repos, ", "))
+	}
+	if len(res.NotReached) > 0 {
+		fmt.Fprintf(a.stdout, "never reached %s: %s\n", stage, strings.Join(res.NotReached, ", "))
+	}
+	if len(res.Waiting) > 0 {
+		fmt.Fprintf(a.stdout, "left alone (the stage before %s is not done): %s\n", stage, strings.Join(res.Waiting, ", "))
+	}
+	if len(res.Rerun) > 0 {
+		fmt.Fprintln(a.stdout, "a running swemill run picks them up; otherwise the next one does")
+	}
+	return nil
+}
+
+func cmdVersion(_ context.Context, a *app, args []string) error {
+	fs := a.flagSet("version")
+	if _, err := a.parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "swemill %s (%s, %s/%s)\n", pipeline.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeJSONLine(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}

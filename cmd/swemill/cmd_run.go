@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"swemill/pipeline"
+)
+
+// stages is what a wiring provides for a run: the stage implementations, and how to release
+// what they hold.
+type stages struct {
+	miner      pipeline.Miner
+	processors map[string]pipeline.Processor
+	close      func()
+}
+
+// wiringEnv is what a wiring may use to build the stages.
+type wiringEnv struct {
+	cfg    *Config
+	getenv func(string) string
+	log    zerolog.Logger
+	// selected are the stages the run works; only those need building.
+	selected []string
+}
+
+// stageWiring builds the stages of a run. The production wiring is wireStages; tests use
+// their own.
+type stageWiring func(ctx context.Context, env wiringEnv) (stages, error)
+
+func cmdRun(ctx context.Context, a *app, args []string) error {
+	fs := a.flagSet("run")
+	var stageList, until, progress string
+	var repos stringList
+	workers, timeouts := stageMap{}, stageMap{}
+	fs.StringVar(&stageList, "stages", "", "comma-separated stages to work (default: all, or the configuration's)")
+	fs.StringVar(&until, "until", "", "work the chain up to and including `STAGE`")
+	fs.Var(&repos, "repo", "repository `owner/name` to mine (repeatable; adds to the configuration's repos)")
+	fs.Var(workers, "workers", "items a stage works at once, as `STAGE=N` (repeatable)")
+	fs.Var(timeouts, "timeout", "time limit of one attempt of one item, as `STAGE=DURATION` (repeatable)")
+	fs.StringVar(&progress, "progress", "auto", "auto (bars on a terminal, lines otherwise), bars, lines or none")
+	pos, err := a.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("run takes no arguments, got %q", pos)
+	}
+	cfg, log, err := a.setup()
+	if err != nil {
+		return err
+	}
+	if stageList != "" {
+		cfg.Stages = strings.Split(stageList, ",")
+	}
+	if until != "" {
+		i := pipeline.StageIndex(until)
+		if i < 0 {
+			return usagef("--until: unknown stage %q (stages are %s)", until, strings.Join(pipeline.Stages, ", "))
+		}
+		base := cfg.Stages
+		if len(base) == 0 {
+			base = pipeline.Stages
+		}
+		var keep []string
+		for _, s := range base {
+			if j := pipeline.StageIndex(s); j >= 0 && j <= i {
+				keep = append(keep, s)
+			}
+		}
+		cfg.Stages = keep
+		if len(keep) == 0 {
+			return usagef("--until %s leaves no stage to run", until)
+		}
+	}
+	for _, r := range repos {
+		if !slices.Contains(cfg.Repos, r) {
+			cfg.Repos = append(cfg.Repos, r)
+		}
+	}
+	if err := applyStageInts(workers, "workers", &cfg.Workers); err != nil {
+		return err
+	}
+	for s, v := range timeouts {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return usagef("--timeout %s=%s: not a positive duration", s, v)
+		}
+		if cfg.Timeouts == nil {
+			cfg.Timeouts = map[string]Duration{}
+		}
+		cfg.Timeouts[s] = Duration(d)
+	}
+	if err := cfg.validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	rc := cfg.runConfig()
+	selected := rc.Stages
+	if len(selected) == 0 {
+		selected = pipeline.Stages
+	}
+
+	st, err := a.wire(ctx, wiringEnv{cfg: cfg, getenv: a.getenv, log: log, selected: selected})
+	if err != nil {
+		return err
+	}
+	if st.close != nil {
+		defer st.close()
+	}
+	rc.Miner, rc.Processors = st.miner, st.processors
+	if err := rc.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	store, err := a.openStore(ctx, cfg, log, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	show, err := a.progress(progress, selected)
+	if err != nil {
+		return err
+	}
+	rc.Progress = show.update
+	sum, err := store.Run(ctx, rc)
+	show.stop()
+	if err != nil {
+		var busy *pipeline.BusyError
+		if errors.As(err, &busy) {
+			return err
+		}
+		return fmt.Errorf("running: %w", err)
+	}
+	printStatus(a.stdout, sum.Status)
+	if !sum.Complete {
+		if ctx.Err() != nil {
+			return fmt.Errorf("run %d stopped: work in flight was handed back; run again to go on", sum.RunID)
+		}
+		return errIncomplete
+	}
+	fmt.Fprintf(a.stdout, "\nrun %d complete (%s)\n", sum.RunID, storeWhere(a.dir, cfg))
+	return nil
+}
+
+func applyStageInts(m stageMap, field string, dst *map[string]int) error {
+	for s, v := range m {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return usagef("--%s %s=%s: not a whole number of at least 1", field, s, v)
+		}
+		if *dst == nil {
+			*dst = map[string]int{}
+		}
+		(*dst)[s] = n
+	}
+	return nil
+}
+
+// storeWhere says where the run's record is, without a database password.
+func storeWhere(dir string, cfg *Config) string {
+	if cfg.Database != "" {
+		return "record in " + pipeline.RedactURL(cfg.Database)
+	}
+	return "record in " + dir + "/" + pipeline.DatabaseFile
+}

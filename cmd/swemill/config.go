@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"swemill/pipeline"
+)
+
+// ConfigFile is the configuration's name in a run directory.
+const ConfigFile = "swemill.yaml"
+
+// Config is the run configuration: swemill.yaml in the run directory (or --config), with
+// flags on top. Secrets never live here; they come from the environment (GITHUB_TOKEN,
+// HF_TOKEN, OPENAI_API_KEY).
+type Config struct {
+	// Database is empty for SQLite in the run directory, or a postgres:// URL shared by
+	// workers on several machines.
+	Database string `yaml:"database"`
+	// ArtifactsDir holds logs and trajectories; empty means <run dir>/artifacts. Workers that
+	// share a PostgreSQL database should share it too.
+	ArtifactsDir string `yaml:"artifacts_dir"`
+	// Repos are the repositories ("owner/name") to mine.
+	Repos []string `yaml:"repos"`
+	// Stages are the stages `run` works; empty means all of them.
+	Stages []string `yaml:"stages"`
+	// Workers, Timeouts and Attempts are per stage (see pipeline.RunConfig).
+	Workers  map[string]int      `yaml:"workers"`
+	Timeouts map[string]Duration `yaml:"timeouts"`
+	Attempts map[string]int      `yaml:"attempts"`
+	// SoftStop is how long work in flight may finish after SIGINT before it is handed back.
+	SoftStop Duration `yaml:"soft_stop"`
+	// Log sets the log level ("debug", "info", "warn", "error") and format ("auto": readable
+	// on a terminal and JSON otherwise, "console" or "json").
+	Log LogConfig `yaml:"log"`
+}
+
+// LogConfig is the log section.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Duration is a time.Duration written as "90s", "30m" or "2h".
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (like 90s, 30m or 2h)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// loadConfig reads the configuration: path if given (it must exist), else swemill.yaml in
+// dir if there is one, else defaults.
+func loadConfig(path, dir string) (*Config, string, error) {
+	explicit := path != ""
+	if !explicit {
+		path = filepath.Join(dir, ConfigFile)
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !explicit {
+		return &Config{}, "", nil
+	}
+	if err != nil {
+		return nil, path, fmt.Errorf("reading configuration: %w", err)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, path, fmt.Errorf("%s: %s", path, yamlMessage(err))
+	}
+	if err := c.validate(); err != nil {
+		return nil, path, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, path, nil
+}
+
+var yamlFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// yamlMessage rewords yaml.v3's errors for people: the unknown field named, Go types left out.
+func yamlMessage(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			m = yamlFieldRE.ReplaceAllString(m, `unknown field "$1"`)
+			msgs[i] = strings.Replace(m, "cannot unmarshal !!", "wrong type: !!", 1)
+		}
+		return strings.Join(msgs, "; ")
+	}
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+func (c *Config) validate() error {
+	for _, s := range c.Stages {
+		if pipeline.StageIndex(s) < 0 {
+			return fmt.Errorf("stages: unknown stage %q (stages are %s)", s, strings.Join(pipeline.Stages, ", "))
+		}
+	}
+	for field, m := range map[string]map[string]int{"workers": c.Workers, "attempts": c.Attempts} {
+		for s, n := range m {
+			if pipeline.StageIndex(s) < 0 {
+				return fmt.Errorf("%s: unknown stage %q", field, s)
+			}
+			if n < 1 {
+				return fmt.Errorf("%s.%s: must be at least 1, got %d", field, s, n)
+			}
+		}
+	}
+	for s, d := range c.Timeouts {
+		if pipeline.StageIndex(s) < 0 {
+			return fmt.Errorf("timeouts: unknown stage %q", s)
+		}
+		if d <= 0 {
+			return fmt.Errorf("timeouts.%s: must be positive", s)
+		}
+	}
+	for _, r := range c.Repos {
+		if owner, name, ok := strings.Cut(r, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+			return fmt.Errorf("repos: %q is not owner/name", r)
+		}
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "auto", "console", "json":
+	default:
+		return fmt.Errorf("log.format: %q is not one of auto, console, json", c.Log.Format)
+	}
+	return nil
+}
+
+// runConfig turns the configuration into the runner's.
+func (c *Config) runConfig() pipeline.RunConfig {
+	rc := pipeline.RunConfig{
+		Stages:          c.Stages,
+		Repos:           c.Repos,
+		Workers:         c.Workers,
+		Attempts:        c.Attempts,
+		SoftStopTimeout: time.Duration(c.SoftStop),
+	}
+	if len(c.Timeouts) > 0 {
+		rc.Timeouts = map[string]time.Duration{}
+		for s, d := range c.Timeouts {
+			rc.Timeouts[s] = time.Duration(d)
+		}
+	}
+	return rc
+}
