@@ -132,11 +132,12 @@ func openSQLite(ctx context.Context, o dbOptions) (*engine[*riversqlite.Driver, 
 	// pool. Write transactions begin IMMEDIATE (_txlock) so writers from other processes wait
 	// on busy_timeout instead of failing on a lock upgrade.
 	e := &engine[*riversqlite.Driver, *sql.Tx]{
-		dbKind: kindSQLite,
-		driver: riversqlite.New(db),
-		begin:  func(ctx context.Context) (*sql.Tx, error) { return db.BeginTx(ctx, nil) },
-		wrap:   func(tx *sql.Tx) querier { return sqlQuerier{tx} },
-		commit: func(_ context.Context, tx *sql.Tx) error { return tx.Commit() },
+		dbKind:        kindSQLite,
+		migrationLock: fileLock(o.sqlitePath + ".migrate-lock"),
+		driver:        riversqlite.New(db),
+		begin:         func(ctx context.Context) (*sql.Tx, error) { return db.BeginTx(ctx, nil) },
+		wrap:          func(tx *sql.Tx) querier { return sqlQuerier{tx} },
+		commit:        func(_ context.Context, tx *sql.Tx) error { return tx.Commit() },
 		rollback: func(_ context.Context, tx *sql.Tx) error {
 			err := tx.Rollback()
 			if errors.Is(err, sql.ErrTxDone) {
@@ -223,8 +224,7 @@ type engine[TD riverdriver.Driver[TTx], TTx any] struct {
 	rollback func(ctx context.Context, tx TTx) error
 	reader   querier
 	closeFn  func()
-	// migrationLock serialises migrations across processes; nil on SQLite, whose write
-	// transactions already are.
+	// migrationLock serialises migrations across processes.
 	migrationLock func(ctx context.Context) (unlock func(), err error)
 
 	// inserter is a River client that only inserts; workers use the running client instead.
@@ -295,33 +295,25 @@ func (t *engineTx[TD, TTx]) insertJob(ctx context.Context, args river.JobArgs, o
 // migrationLockKey is the PostgreSQL advisory lock that serialises migrations.
 const migrationLockKey = 7342019
 
-// migrate applies River's migrations and then swemill's. On SQLite both go in one
-// transaction. On PostgreSQL River applies its own migrations version by version (some cannot
-// share a transaction), under an advisory lock that serialises workers starting together.
+// migrate applies River's migrations, version by version (some cannot share a transaction),
+// and then swemill's in one transaction, under a lock that serialises processes starting
+// together (an advisory lock on PostgreSQL, a file lock beside the SQLite database).
 func (e *engine[TD, TTx]) migrate(ctx context.Context) error {
 	migrator, err := rivermigrate.New[TTx](e.driver, &rivermigrate.Config{Logger: discardSlog()})
 	if err != nil {
 		return err
 	}
-	if e.migrationLock != nil {
-		unlock, err := e.migrationLock(ctx)
-		if err != nil {
-			return fmt.Errorf("taking the migration lock: %w", err)
-		}
-		defer unlock()
-		if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-			return fmt.Errorf("applying River's migrations: %w", err)
-		}
+	unlock, err := e.migrationLock(ctx)
+	if err != nil {
+		return fmt.Errorf("taking the migration lock: %w", err)
+	}
+	defer unlock()
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("applying River's migrations: %w", err)
 	}
 	tx, err := e.begin(ctx)
 	if err != nil {
 		return err
-	}
-	if e.migrationLock == nil {
-		if _, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
-			_ = e.rollback(ctx, tx)
-			return fmt.Errorf("applying River's migrations: %w", err)
-		}
 	}
 	if err := migrateSwemill(ctx, e.wrap(tx), e.dbKind); err != nil {
 		_ = e.rollback(ctx, tx)

@@ -36,3 +36,28 @@ func (s *Store) Synthesize(ctx context.Context, n int) error {
 		return nil
 	})
 }
+
+// StageRows returns every stage row, as text, keyed by instance id: what a rerun must leave
+// alone for unselected instances, updated_at included.
+func (s *Store) StageRows(ctx context.Context) (map[string]map[string]string, error) {
+	rows, err := s.db.read().query(ctx, `SELECT instance_id, stage, state, generation, attempts, reason, detail,
+		coalesce(output, ''), seconds, updated_at FROM swemill_stage_states ORDER BY instance_id, stage`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]map[string]string{}
+	for rows.Next() {
+		var id, stage, state, reason, detail, output string
+		var gen, attempts, updated int64
+		var seconds float64
+		if err := rows.Scan(&id, &stage, &state, &gen, &attempts, &reason, &detail, &output, &seconds, &updated); err != nil {
+			return nil, err
+		}
+		if out[id] == nil {
+			out[id] = map[string]string{}
+		}
+		out[id][stage] = fmt.Sprint(state, gen, attempts, reason, detail, output, seconds, updated)
+	}
+	return out, rows.Err()
+}

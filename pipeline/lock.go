@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -58,4 +59,23 @@ type BusyError struct {
 
 func (e *BusyError) Error() string {
 	return fmt.Sprintf("run directory %s is in use by %s: a second run on it is refused (wait for it, or stop it)", e.Dir, e.Holder)
+}
+
+// fileLock returns a lock function that holds an exclusive flock on path (blocking) until
+// unlocked.
+func fileLock(path string) func(ctx context.Context) (func(), error) {
+	return func(ctx context.Context) (func(), error) {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return func() {
+			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			f.Close()
+		}, nil
+	}
 }

@@ -15,12 +15,6 @@ import (
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
 
-// schemaVersion is the newest migration this build knows.
-func schemaVersion(dbKind string) int {
-	ms, _ := migrations(dbKind)
-	return ms[len(ms)-1].version
-}
-
 type migration struct {
 	version int
 	name    string

@@ -480,6 +480,7 @@ func (r *runner) workInstance(ctx context.Context, j jobRef, complete func(ctx c
 		return err
 	}
 
+	log.Debug().Msg("working")
 	proc := r.cfg.Processors[j.stage]
 	start := time.Now()
 	var out Output

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -59,21 +61,85 @@ func TestCrashRecovery(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("kill schedule seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	for kills := 0; kills < 10; kills++ {
-		cmd := swemillCmd(ctx, t, crashChain, "run", "--dir", crash, "--progress", "none", "--log-level", "error")
-		var logs strings.Builder
-		cmd.Stdout, cmd.Stderr = &logs, &logs
+	statusReads, startupKills := 0, 0
+	for kills := 0; kills < 10; {
+		cmd := swemillCmd(ctx, t, crashChain, "run", "--dir", crash, "--progress", "none", "--log-level", "info")
+		stderr, err := cmd.StderrPipe()
+		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
+		// The run says "run started" once it has re-queued what the last one left and begins
+		// working; most kills land after that, some during start-up.
+		started := make(chan struct{})
+		var logs strings.Builder
+		scanned := make(chan struct{})
+		go func() {
+			defer close(scanned)
+			sc := bufio.NewScanner(stderr)
+			once := false
+			for sc.Scan() {
+				logs.WriteString(sc.Text() + "\n")
+				if !once && strings.Contains(sc.Text(), `"message":"run started"`) {
+					once = true
+					close(started)
+				}
+			}
+		}()
 		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		go func() {
+			<-scanned
+			done <- cmd.Wait()
+		}()
+		duringStartup := rng.IntN(5) == 0
+		if !duringStartup {
+			select {
+			case <-started:
+			case err := <-done:
+				t.Fatalf("the run ended (%v) before it started working:\n%s", err, logs.String())
+			}
+		}
+		// status reads the record while the run works it (and while it is killed).
+		status := make(chan []byte, 1)
+		go func() {
+			if duringStartup {
+				status <- nil
+				return
+			}
+			out, err := swemillCmd(ctx, t, crashChain, "status", "--dir", crash, "--json").CombinedOutput()
+			if err != nil {
+				out = append(out, []byte(err.Error())...)
+			}
+			status <- out
+		}()
 		select {
 		case err := <-done:
 			t.Fatalf("the run ended (%v) before kill %d; make crashChain bigger so kills land mid-run:\n%s", err, kills+1, logs.String())
-		case <-time.After(time.Duration(30+rng.IntN(270)) * time.Millisecond):
+		case <-time.After(time.Duration(rng.IntN(400)) * time.Millisecond):
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			<-done
 		}
+		if out := <-status; out != nil {
+			var st pipeline.Status
+			require.NoError(t, json.Unmarshal(out, &st), "status during the run: %s", out)
+			require.Len(t, st.Stages, len(pipeline.Stages))
+			statusReads++
+		}
+		if duringStartup {
+			startupKills++
+		} else {
+			kills++
+		}
 	}
+	t.Logf("%d kills while working, %d during start-up", 10, startupKills)
+	// The killed runs got somewhere, and did not get everywhere: the kills landed mid-work.
+	mid, err := pipeline.Open(ctx, pipeline.Options{Dir: crash, ReadOnly: true})
+	require.NoError(t, err)
+	midSt, err := mid.Status(ctx)
+	mid.Close()
+	require.NoError(t, err)
+	require.Positive(t, midSt.Stages[1].Counts[pipeline.StateDone], "no build finished between kills")
+	require.Less(t, midSt.Stages[3].Counts[pipeline.StateDone], 3*expectedFunnel(1, 40)[pipeline.StageRollout][pipeline.StateDone],
+		"the killed runs finished everything; kills did not land mid-run")
+	require.GreaterOrEqual(t, statusReads, 5, "status ran during the run")
 	out, err = swemillCmd(ctx, t, crashChain, "run", "--dir", crash, "--progress", "none", "--log-level", "warn").CombinedOutput()
 	require.NoError(t, err, "final run: %s", out)
 	require.Contains(t, string(out), "complete")
@@ -263,4 +329,63 @@ func expectedFunnel(repos, prs int) map[string]map[pipeline.State]int {
 		add(pipeline.StageRollout, pipeline.StateDone)
 	}
 	return f
+}
+
+// TestSignalHandsBackWork sends SIGINT to a run whose items are mid-work: it stops taking
+// work, hands the items in flight back after soft_stop, exits 130, and the next run finishes.
+func TestSignalHandsBackWork(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ConfigFile), []byte("repos: [o/a]\nsoft_stop: 100ms\n"), 0o644))
+	const chain = "prs=6,page=6,work=3s"
+	cmd := swemillCmd(ctx, t, "prs=6,page=6", "run", "--dir", dir, "--until", "mine", "--progress", "none")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	cmd = swemillCmd(ctx, t, chain, "run", "--dir", dir, "--progress", "none", "--log-level", "debug")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	var log strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		// The build workers have claimed their items: interrupt them mid-work.
+		if strings.Contains(sc.Text(), `"stage":"build"`) && strings.Contains(sc.Text(), `"message":"working"`) {
+			require.NoError(t, cmd.Process.Signal(os.Interrupt))
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+		}
+	}()
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the run should fail with exit 130")
+	require.Equal(t, exitInterrupted, exit.ExitCode())
+
+	s, err := pipeline.Open(ctx, pipeline.Options{Dir: dir, ReadOnly: true})
+	require.NoError(t, err)
+	st, err := s.Status(ctx)
+	require.NoError(t, err)
+	build := st.Stages[1]
+	require.Zero(t, build.Counts[pipeline.StateRunning], "nothing left running")
+	require.Zero(t, build.Counts[pipeline.StateDone]+build.Counts[pipeline.StateFailed], "3 s items cannot have finished")
+	require.Equal(t, 6-1, build.Counts[pipeline.StatePending], "every mined instance is back to pending")
+	d, err := s.Show(ctx, "o__a-1")
+	require.NoError(t, err)
+	var handedBack bool
+	for _, tr := range d.Transitions {
+		handedBack = handedBack || (tr.From == pipeline.StateRunning && tr.To == pipeline.StatePending && tr.Reason == "interrupted")
+	}
+	s.Close()
+	require.True(t, handedBack, "o__a-1 was handed back; history: %+v", d.Transitions)
+
+	out, err = swemillCmd(ctx, t, "prs=6,page=6", "run", "--dir", dir, "--progress", "none", "--log-level", "warn").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "run 2 complete")
 }

@@ -1,0 +1,36 @@
+# swemill's tasks; `make help` lists them. `make test` is what CI runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X swemill/pipeline.Version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEST_TIMEOUT ?= 75m
+
+.PHONY: help deps build test lint bench demo
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+deps: ## install what tests and the demo need from Debian's packages (debootstrap, postgresql)
+	@need=""; \
+	command -v debootstrap >/dev/null || need="$$need debootstrap"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
+	if [ -n "$$need" ]; then \
+		echo "installing$$need"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \
+	fi
+
+build: ## build bin/swemill
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/swemill ./cmd/swemill
+
+test: deps ## run every test with the race detector (Docker and PostgreSQL ones included)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+lint: ## go vet and staticcheck
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench: ## run the benchmarks; print the figures and write bench/results.json
+	$(GO) run ./bench
