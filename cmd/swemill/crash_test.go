@@ -389,3 +389,67 @@ func TestSignalHandsBackWork(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "run 2 complete")
 }
+
+// TestPostgresRescuesADeadWorkersItems kills one of two workers on PostgreSQL in the middle
+// of an item; after the stage's timeout, River hands its jobs to the survivor, which finishes
+// the run with the same funnel.
+func TestPostgresRescuesADeadWorkersItems(t *testing.T) {
+	t.Parallel()
+	url := pipelinetest.Postgres(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	shared := t.TempDir()
+	const chain = "prs=12,page=2,work=1s"
+	conf := fmt.Sprintf("database: %s\nartifacts_dir: %s\nrepos: [o/a]\nworkers: {build: 2, validate: 2, rollout: 2}\n"+
+		"timeouts: {mine: 4s, build: 4s, validate: 4s, rollout: 4s}\nattempts: {build: 5, validate: 5, rollout: 5}\n", url, shared)
+	start := func() (*exec.Cmd, *bufio.Scanner) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, ConfigFile), []byte(conf), 0o644))
+		cmd := swemillCmd(ctx, t, chain, "run", "--dir", dir, "--progress", "none", "--log-level", "debug")
+		stderr, err := cmd.StderrPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		return cmd, bufio.NewScanner(stderr)
+	}
+	victim, vlog := start()
+	var victimLog strings.Builder
+	for vlog.Scan() {
+		victimLog.WriteString(vlog.Text() + "\n")
+		if strings.Contains(vlog.Text(), `"stage":"build"`) && strings.Contains(vlog.Text(), `"message":"working"`) {
+			break
+		}
+	}
+	require.Contains(t, victimLog.String(), `"message":"working"`, "the victim never started building:\n%s", victimLog.String())
+	survivor, slog := start()
+	var survivorLog strings.Builder
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for slog.Scan() {
+			survivorLog.WriteString(slog.Text() + "\n")
+		}
+	}()
+	require.NoError(t, victim.Process.Signal(syscall.SIGKILL))
+	_ = victim.Wait()
+	<-drained
+	require.NoError(t, survivor.Wait(), "survivor:\n%s", survivorLog.String())
+
+	s, err := pipeline.Open(ctx, pipeline.Options{Dir: t.TempDir(), Database: url, ArtifactsDir: shared, ReadOnly: true})
+	require.NoError(t, err)
+	defer s.Close()
+	st, err := s.Status(ctx)
+	require.NoError(t, err)
+	got := map[string]map[pipeline.State]int{}
+	for _, ss := range st.Stages {
+		got[ss.Stage] = map[pipeline.State]int{}
+		for k, v := range ss.Counts {
+			if v > 0 {
+				got[ss.Stage][k] = v
+			}
+		}
+	}
+	require.Equal(t, expectedFunnel(1, 12), got, "survivor:\n%s", survivorLog.String())
+	problems, err := s.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, problems)
+}
