@@ -58,6 +58,9 @@ type database interface {
 	// forUpdate is the row-locking suffix for SELECTs in write transactions ("" on SQLite,
 	// whose write transactions are exclusive).
 	forUpdate() string
+	// collateBytes is the suffix that makes text compare bytewise, as Go strings do
+	// (PostgreSQL's default collation follows the locale).
+	collateBytes() string
 	// run works the chain with a River client on this database.
 	run(ctx context.Context, r *runner) (RunSummary, error)
 	close()
@@ -238,6 +241,13 @@ func (e *engine[TD, TTx]) close()        { e.closeFn() }
 func (e *engine[TD, TTx]) forUpdate() string {
 	if e.dbKind == kindPostgres {
 		return " FOR UPDATE"
+	}
+	return ""
+}
+
+func (e *engine[TD, TTx]) collateBytes() string {
+	if e.dbKind == kindPostgres {
+		return ` COLLATE "C"`
 	}
 	return ""
 }

@@ -179,8 +179,9 @@ type StageCell struct {
 	Attempts   int    `json:"attempts"`
 }
 
-// where builds the WHERE clause of a filter over swemill_instances aliased i.
-func (f ListFilter) where() (string, []any) {
+// where builds the WHERE clause of a filter over swemill_instances aliased i; collate makes
+// the id comparison bytewise.
+func (f ListFilter) where(collate string) (string, []any) {
 	var conds []string
 	var args []any
 	arg := func(v any) string {
@@ -211,7 +212,7 @@ func (f ListFilter) where() (string, []any) {
 		conds = append(conds, "EXISTS ("+sub+")")
 	}
 	if f.After != "" {
-		conds = append(conds, "i.instance_id > "+arg(f.After))
+		conds = append(conds, "i.instance_id"+collate+" > "+arg(f.After))
 	}
 	if len(conds) == 0 {
 		return "", args
@@ -224,16 +225,17 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]InstanceSummary, erro
 	if f.Stage != "" && StageIndex(f.Stage) < 0 {
 		return nil, fmt.Errorf("listing instances: unknown stage %q (stages are %s)", f.Stage, strings.Join(Stages, ", "))
 	}
-	where, args := f.where()
+	c := s.db.collateBytes()
+	where, args := f.where(c)
 	limit := ""
 	if f.Limit > 0 {
 		limit = fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
 	q := s.db.read()
 	rows, err := q.query(ctx, `SELECT i.instance_id, i.repo, s.stage, s.state, s.reason, s.generation, s.attempts
-		FROM (SELECT instance_id, repo FROM swemill_instances i`+where+` ORDER BY instance_id`+limit+`) i
+		FROM (SELECT instance_id, repo FROM swemill_instances i`+where+` ORDER BY instance_id`+c+limit+`) i
 		LEFT JOIN swemill_stage_states s ON s.instance_id = i.instance_id
-		ORDER BY i.instance_id`, args...)
+		ORDER BY i.instance_id`+c, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing instances: %w", err)
 	}

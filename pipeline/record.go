@@ -228,3 +228,25 @@ type ArtifactRef struct {
 	Digest string `json:"digest"`
 	Size   int64  `json:"size"`
 }
+
+// Rollouts is what the rollout stage produces for an instance: its trajectories, each stored
+// in full (as Trajectory JSON) in an artifact.
+type Rollouts struct {
+	Trajectories []TrajectoryRef `json:"trajectories"`
+}
+
+// TrajectoryRef summarises one stored trajectory.
+type TrajectoryRef struct {
+	TrajectoryID     string `json:"trajectory_id"`
+	RolloutIndex     int    `json:"rollout_index"`
+	Model            string `json:"model"`
+	Resolved         bool   `json:"resolved"`
+	ExitStatus       string `json:"exit_status"`
+	NumTurns         int    `json:"num_turns"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	// Trajectory points at the full Trajectory, as JSON.
+	Trajectory ArtifactRef `json:"trajectory"`
+	// Artifacts are other files of the rollout (the grading log, ...).
+	Artifacts []ArtifactRef `json:"artifacts,omitempty"`
+}

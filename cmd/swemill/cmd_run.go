@@ -146,6 +146,9 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return errIncomplete
 	}
 	fmt.Fprintf(a.stdout, "\nrun %d complete (%s)\n", sum.RunID, storeWhere(a.dir, cfg))
+	if cfg.Export.Out != "" {
+		return a.export(ctx, store, cfg, cfg.Export, log)
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,33 +26,38 @@ const ConfigFile = "swemill.yaml"
 type Config struct {
 	// Database is empty for SQLite in the run directory, or a postgres:// URL shared by
 	// workers on several machines.
-	Database string `yaml:"database"`
+	Database string `yaml:"database" json:"database,omitempty"`
 	// ArtifactsDir holds logs and trajectories; empty means <run dir>/artifacts. Workers that
 	// share a PostgreSQL database should share it too.
-	ArtifactsDir string `yaml:"artifacts_dir"`
+	ArtifactsDir string `yaml:"artifacts_dir" json:"artifacts_dir,omitempty"`
 	// Repos are the repositories ("owner/name") to mine.
-	Repos []string `yaml:"repos"`
+	Repos []string `yaml:"repos" json:"repos,omitempty"`
 	// Stages are the stages `run` works; empty means all of them.
-	Stages []string `yaml:"stages"`
+	Stages []string `yaml:"stages" json:"stages,omitempty"`
 	// Workers, Timeouts and Attempts are per stage (see pipeline.RunConfig).
-	Workers  map[string]int      `yaml:"workers"`
-	Timeouts map[string]Duration `yaml:"timeouts"`
-	Attempts map[string]int      `yaml:"attempts"`
+	Workers  map[string]int      `yaml:"workers" json:"workers,omitempty"`
+	Timeouts map[string]Duration `yaml:"timeouts" json:"timeouts,omitempty"`
+	Attempts map[string]int      `yaml:"attempts" json:"attempts,omitempty"`
 	// SoftStop is how long work in flight may finish after SIGINT before it is handed back.
-	SoftStop Duration `yaml:"soft_stop"`
+	SoftStop Duration `yaml:"soft_stop" json:"soft_stop,omitempty"`
+	// Export says where `run` writes the dataset when the chain is done.
+	Export ExportConfig `yaml:"export" json:"export,omitempty"`
 	// Log sets the log level ("debug", "info", "warn", "error") and format ("auto": readable
 	// on a terminal and JSON otherwise, "console" or "json").
-	Log LogConfig `yaml:"log"`
+	Log LogConfig `yaml:"log" json:"log,omitempty"`
 }
 
 // LogConfig is the log section.
 type LogConfig struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"`
+	Level  string `yaml:"level" json:"level,omitempty"`
+	Format string `yaml:"format" json:"format,omitempty"`
 }
 
 // Duration is a time.Duration written as "90s", "30m" or "2h".
 type Duration time.Duration
+
+// MarshalJSON writes the duration as text ("30m0s").
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {

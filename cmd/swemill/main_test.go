@@ -14,6 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/stretchr/testify/require"
 
+	"swemill/hub/hubtest"
 	"swemill/pipeline"
 	"swemill/pipeline/pipelinetest"
 )
@@ -78,10 +79,14 @@ func parseTestChain(spec string) (pipelinetest.Config, error) {
 
 func TestScripts(t *testing.T) {
 	t.Parallel()
+	const token = "hf_fake_0123456789"
+	fakeHub := hubtest.New(t, token)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("CI", os.Getenv("CI"))
+			env.Setenv("HF_ENDPOINT", fakeHub.Endpoint())
+			env.Setenv("FAKE_HUB_TOKEN", token)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

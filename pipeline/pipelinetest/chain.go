@@ -91,7 +91,7 @@ func Miner(c Config) pipeline.Miner {
 //   - build stores a build log artifact; PR numbers divisible by 7 drop with
 //     "install_failed"; with FlakyEvery, the first attempt of every Nth PR fails.
 //   - validate stores a log; PR numbers divisible by 5 drop with "no_fail_to_pass".
-//   - rollout records one trajectory summary.
+//   - rollout stores one resolved trajectory and records it.
 func Processors(c Config) map[string]pipeline.Processor {
 	return map[string]pipeline.Processor{
 		pipeline.StageBuild: pipeline.ProcessorFunc(func(ctx context.Context, item *pipeline.Item) (pipeline.Output, error) {
@@ -137,8 +137,32 @@ func Processors(c Config) map[string]pipeline.Processor {
 			if err := work(ctx, c, item.Instance.InstanceID, 3); err != nil {
 				return pipeline.Output{}, err
 			}
-			rec := map[string]any{"model": "oracle", "resolved": true, "f2p": item.Validation.FailToPass}
-			return withArtifact(c, item, pipeline.Output{Record: rec}, "trajectory-0.json", mustJSON(rec))
+			traj := pipeline.Trajectory{
+				TrajectoryID: item.Instance.InstanceID + "-0", InstanceID: item.Instance.InstanceID,
+				Repo: item.Instance.Repo, Model: "oracle", Scaffold: "pipelinetest", PromptFormat: "native",
+				Messages: []pipeline.Message{
+					{Role: "system", Content: "You are a test."},
+					{Role: "user", Content: "Fix the bug."},
+					{Role: "assistant", Content: "Done.", ToolCalls: []pipeline.ToolCall{{ID: "c1", Type: "function",
+						Function: pipeline.FunctionCall{Name: "finish", Arguments: `{"message":"done"}`}}}},
+				},
+				Tools: []byte(`[]`), ModelPatch: item.Instance.Patch, Resolved: true,
+				F2PPassed: len(item.Validation.FailToPass), F2PTotal: len(item.Validation.FailToPass),
+				P2PPassed: len(item.Validation.PassToPass), P2PTotal: len(item.Validation.PassToPass),
+				ExitStatus: "finish", NumTurns: 1, CreatedAt: item.Instance.CreatedAt,
+			}
+			ref := pipeline.TrajectoryRef{TrajectoryID: traj.TrajectoryID, Model: traj.Model, Resolved: true, ExitStatus: "finish", NumTurns: 1}
+			var out pipeline.Output
+			if !c.NoWork {
+				a, err := item.Artifacts.Put("trajectory-0.json", []byte(mustJSON(traj)))
+				if err != nil {
+					return out, err
+				}
+				ref.Trajectory = a
+				out.Artifacts = []pipeline.ArtifactRef{a}
+			}
+			out.Record = pipeline.Rollouts{Trajectories: []pipeline.TrajectoryRef{ref}}
+			return out, nil
 		}),
 	}
 }
