@@ -233,6 +233,15 @@ func (a *app) openStore(ctx context.Context, cfg *Config, log zerolog.Logger, re
 	})
 }
 
+// readStore loads the configuration and opens the run's store for reading.
+func (a *app) readStore(ctx context.Context) (*pipeline.Store, error) {
+	cfg, log, err := a.setup()
+	if err != nil {
+		return nil, err
+	}
+	return a.openStore(ctx, cfg, log, true)
+}
+
 // stringList is a repeatable string flag.
 type stringList []string
 

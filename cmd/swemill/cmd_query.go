@@ -25,11 +25,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	if len(pos) > 0 {
 		return usagef("status takes no arguments, got %q", pos)
 	}
-	cfg, log, err := a.setup()
-	if err != nil {
-		return err
-	}
-	store, err := a.openStore(ctx, cfg, log, true)
+	store, err := a.readStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -146,11 +142,7 @@ func cmdList(ctx context.Context, a *app, args []string) error {
 	if f.Stage != "" && pipeline.StageIndex(f.Stage) < 0 {
 		return usagef("--stage: unknown stage %q (stages are %s)", f.Stage, strings.Join(pipeline.Stages, ", "))
 	}
-	cfg, log, err := a.setup()
-	if err != nil {
-		return err
-	}
-	store, err := a.openStore(ctx, cfg, log, true)
+	store, err := a.readStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -222,11 +214,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	if len(pos) != 1 {
 		return usagef("show takes one instance id, e.g. swemill show owner__repo-123")
 	}
-	cfg, log, err := a.setup()
-	if err != nil {
-		return err
-	}
-	store, err := a.openStore(ctx, cfg, log, true)
+	store, err := a.readStore(ctx)
 	if err != nil {
 		return err
 	}

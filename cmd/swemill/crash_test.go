@@ -264,15 +264,7 @@ func TestTwoWorkersOnPostgres(t *testing.T) {
 	defer s.Close()
 	st, err := s.Status(ctx)
 	require.NoError(t, err)
-	got := map[string]map[pipeline.State]int{}
-	for _, ss := range st.Stages {
-		got[ss.Stage] = map[pipeline.State]int{}
-		for k, v := range ss.Counts {
-			if v > 0 {
-				got[ss.Stage][k] = v
-			}
-		}
-	}
+	got := funnelCounts(st)
 	require.Equal(t, expectedFunnel(2, 30), got)
 	problems, err := s.Verify(ctx)
 	require.NoError(t, err)
@@ -298,6 +290,20 @@ func TestTwoWorkersOnPostgres(t *testing.T) {
 		}
 		require.True(t, found, "worker pid %d worked no job (workers: %v)", cmd.Process.Pid, workers)
 	}
+}
+
+// funnelCounts turns a Status into stage -> state -> count, without the zeros.
+func funnelCounts(st pipeline.Status) map[string]map[pipeline.State]int {
+	got := map[string]map[pipeline.State]int{}
+	for _, ss := range st.Stages {
+		got[ss.Stage] = map[pipeline.State]int{}
+		for k, v := range ss.Counts {
+			if v > 0 {
+				got[ss.Stage][k] = v
+			}
+		}
+	}
+	return got
 }
 
 // expectedFunnel computes pipelinetest's funnel for repos repositories of prs pull requests
@@ -439,15 +445,7 @@ func TestPostgresRescuesADeadWorkersItems(t *testing.T) {
 	defer s.Close()
 	st, err := s.Status(ctx)
 	require.NoError(t, err)
-	got := map[string]map[pipeline.State]int{}
-	for _, ss := range st.Stages {
-		got[ss.Stage] = map[pipeline.State]int{}
-		for k, v := range ss.Counts {
-			if v > 0 {
-				got[ss.Stage][k] = v
-			}
-		}
-	}
+	got := funnelCounts(st)
 	require.Equal(t, expectedFunnel(1, 12), got, "survivor:\n%s", survivorLog.String())
 	problems, err := s.Verify(ctx)
 	require.NoError(t, err)
