@@ -43,6 +43,8 @@ type ReasonCount struct {
 type RepoStatus struct {
 	Total  int           `json:"total"`
 	Counts map[State]int `json:"counts"`
+	// Drops are the reasons whole repositories were dropped, most frequent first.
+	Drops []ReasonCount `json:"drops"`
 }
 
 // RunInfo describes a `swemill run`.
@@ -64,7 +66,7 @@ func zeroCounts() map[State]int {
 // Status reads the funnel. It only reads, so it works while a run is going.
 func (s *Store) Status(ctx context.Context) (Status, error) {
 	q := s.db.read()
-	st := Status{Repos: RepoStatus{Counts: zeroCounts()}}
+	st := Status{Repos: RepoStatus{Counts: zeroCounts(), Drops: []ReasonCount{}}}
 	byStage := make(map[string]*StageStatus, len(Stages))
 	for _, name := range Stages {
 		st.Stages = append(st.Stages, StageStatus{Stage: name, Counts: zeroCounts(), Drops: []ReasonCount{}})
@@ -103,21 +105,25 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 	if err := q.queryRow(ctx, `SELECT count(*) FROM swemill_instances`).Scan(&st.Instances); err != nil {
 		return st, fmt.Errorf("counting instances: %w", err)
 	}
-	rows, err = q.query(ctx, `SELECT state, count(*) FROM swemill_repos GROUP BY state`)
+	rows, err = q.query(ctx, `SELECT state, reason, count(*) FROM swemill_repos GROUP BY state, reason`)
 	if err != nil {
 		return st, fmt.Errorf("reading repositories: %w", err)
 	}
 	for rows.Next() {
-		var state string
+		var state, reason string
 		var n int
-		if err := rows.Scan(&state, &n); err != nil {
+		if err := rows.Scan(&state, &reason, &n); err != nil {
 			rows.Close()
 			return st, err
 		}
 		st.Repos.Counts[State(state)] += n
 		st.Repos.Total += n
+		if State(state) == StateDropped {
+			st.Repos.Drops = append(st.Repos.Drops, ReasonCount{Reason: reason, Count: n})
+		}
 	}
 	rows.Close()
+	sortReasons(st.Repos.Drops)
 	var ri RunInfo
 	var started int64
 	var finished sql.NullInt64

@@ -15,6 +15,7 @@ type repoRow struct {
 	generation int64
 	page       int
 	attempts   int
+	reason     string
 	detail     string
 	cursor     string
 	runID      int64
@@ -23,9 +24,9 @@ type repoRow struct {
 
 func loadRepo(ctx context.Context, q querier, lock, repo string) (repoRow, error) {
 	r := repoRow{repo: repo}
-	err := q.queryRow(ctx, `SELECT state, generation, page, attempts, detail, cursor, run_id
+	err := q.queryRow(ctx, `SELECT state, generation, page, attempts, reason, detail, cursor, run_id
 		FROM swemill_repos WHERE repo = $1`+lock, repo).
-		Scan(&r.state, &r.generation, &r.page, &r.attempts, &r.detail, &r.cursor, &r.runID)
+		Scan(&r.state, &r.generation, &r.page, &r.attempts, &r.reason, &r.detail, &r.cursor, &r.runID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, nil
 	}
@@ -48,7 +49,7 @@ func (s *Store) scheduleMine(ctx context.Context, tx txn, repo string, cur repoR
 	_, err = tx.exec(ctx, `INSERT INTO swemill_repos (repo, state, generation, page, attempts, detail, cursor, run_id, job_id, updated_at)
 		VALUES ($1, 'pending', $2, 0, 0, '', $3, $4, $5, $6)
 		ON CONFLICT (repo) DO UPDATE SET state = 'pending', generation = excluded.generation, page = 0,
-			attempts = 0, detail = '', cursor = excluded.cursor, run_id = excluded.run_id,
+			attempts = 0, reason = '', detail = '', cursor = excluded.cursor, run_id = excluded.run_id,
 			job_id = excluded.job_id, updated_at = excluded.updated_at`,
 		repo, gen, cursor, runID, id, micros(s.now()))
 	if err != nil {
@@ -58,8 +59,8 @@ func (s *Store) scheduleMine(ctx context.Context, tx txn, repo string, cur repoR
 }
 
 func (s *Store) setRepo(ctx context.Context, q querier, r repoRow) error {
-	_, err := q.exec(ctx, `UPDATE swemill_repos SET state = $1, page = $2, attempts = $3, detail = $4, cursor = $5, updated_at = $6
-		WHERE repo = $7`, string(r.state), r.page, r.attempts, r.detail, r.cursor, micros(s.now()), r.repo)
+	_, err := q.exec(ctx, `UPDATE swemill_repos SET state = $1, page = $2, attempts = $3, reason = $4, detail = $5, cursor = $6, updated_at = $7
+		WHERE repo = $8`, string(r.state), r.page, r.attempts, r.reason, r.detail, r.cursor, micros(s.now()), r.repo)
 	if err != nil {
 		return fmt.Errorf("writing mining state of %s: %w", r.repo, err)
 	}
@@ -129,8 +130,10 @@ func (r *runner) workMine(ctx context.Context, j jobRef, complete func(ctx conte
 					kept++
 				}
 			}
-			cur.cursor, cur.detail = res.Cursor, ""
-			if res.More {
+			cur.cursor, cur.reason, cur.detail = res.Cursor, "", ""
+			if res.Drop != nil {
+				cur.state, cur.reason, cur.detail = StateDropped, res.Drop.Reason, res.Drop.Detail
+			} else if res.More {
 				cur.state, cur.page = StatePending, cur.page+1
 				id, err := tx.insertJob(wctx, mineJob{Repo: j.id, Generation: j.gen, Page: cur.page}, nil)
 				if err != nil {
@@ -144,20 +147,20 @@ func (r *runner) workMine(ctx context.Context, j jobRef, complete func(ctx conte
 			}
 		case outcomeDropped:
 			d, _ := AsDrop(perr)
-			cur.state, cur.detail = StateDropped, d.Error()
+			cur.state, cur.reason, cur.detail = StateDropped, d.Reason, d.Detail
 		case outcomeRetryAfter:
 			var ra *RetryAfterError
 			errors.As(perr, &ra)
-			cur.state, cur.detail = StatePending, perr.Error()
+			cur.state, cur.reason, cur.detail = StatePending, "retry_after", perr.Error()
 			ret = riverSnooze(ra.Delay)
 		case outcomeHandBack:
-			cur.state, cur.detail = StatePending, "interrupted"
+			cur.state, cur.reason, cur.detail = StatePending, "interrupted", ""
 			ret = riverSnooze(0)
 		case outcomeRetry:
-			cur.state, cur.detail = StatePending, perr.Error()
+			cur.state, cur.reason, cur.detail = StatePending, "retry", perr.Error()
 			ret = perr
 		case outcomeFailed:
-			cur.state, cur.detail = StateFailed, perr.Error()
+			cur.state, cur.reason, cur.detail = StateFailed, "", perr.Error()
 		}
 		if err := s.setRepo(wctx, tx, cur); err != nil {
 			return err
@@ -172,6 +175,10 @@ func (r *runner) workMine(ctx context.Context, j jobRef, complete func(ctx conte
 	}
 	switch oc {
 	case outcomeDone:
+		if res.Drop != nil {
+			log.Info().Str("reason", res.Drop.Reason).Msg("repository dropped")
+			break
+		}
 		log.Info().Int("seen", len(res.Instances)).Int("kept", kept).Int("dropped", dropped).Bool("more", res.More).Msg("mined")
 	case outcomeRetry:
 		log.Warn().Err(perr).Msg("mining attempt failed; will retry")

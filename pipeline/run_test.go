@@ -132,6 +132,18 @@ func TestRunChain(t *testing.T) {
 	})
 }
 
+func TestRunDropsAWholeRepository(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, t.TempDir(), "")
+	sum, err := s.Run(t.Context(), chainConfig(pipelinetest.Config{PRs: 3}, "o/a", "excluded/b"))
+	require.NoError(t, err)
+	require.True(t, sum.Complete)
+	require.Equal(t, 3, sum.Status.Instances, "no instance stands for the dropped repository")
+	require.Equal(t, map[pipeline.State]int{pipeline.StateDone: 1, pipeline.StateDropped: 1},
+		map[pipeline.State]int{pipeline.StateDone: sum.Status.Repos.Counts[pipeline.StateDone], pipeline.StateDropped: sum.Status.Repos.Counts[pipeline.StateDropped]})
+	require.Equal(t, []pipeline.ReasonCount{{Reason: "decontaminated", Count: 1}}, sum.Status.Repos.Drops)
+}
+
 func TestRunStagesAndUntil(t *testing.T) {
 	t.Parallel()
 	s := openStore(t, t.TempDir(), "")

@@ -63,6 +63,9 @@ type MineResult struct {
 	Cursor string
 	// More asks for another Mine call on Repo, from Cursor, right away (paging).
 	More bool
+	// Drop, when set, drops the whole repository (excluded, licence not allowed); Cursor is
+	// still stored, so a later run can check again cheaply.
+	Drop *DropError
 }
 
 // Miner is the mine stage: it turns a repository into candidate instances.

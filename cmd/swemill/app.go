@@ -51,6 +51,7 @@ var commands = []command{
 	{"ls", "[flags]", "list instances with their state in each stage", cmdList},
 	{"show", "ID [--json]", "one instance: its states, history and artifact paths", cmdShow},
 	{"rerun", "STAGE selectors", "queue a stage again for the selected instances (and invalidate later stages)", cmdRerun},
+	{"snapshot", "--out DIR", "record repositories from GitHub into an offline snapshot (mine.source: snapshot)", cmdSnapshot},
 	{"export", "--out DIR", "write the dataset: Parquet shards, card and manifest, laid out for the Hub", cmdExport},
 	{"push", "--repo ORG/NAME", "upload an exported dataset to the Hugging Face Hub (token in HF_TOKEN)", cmdPush},
 	{"version", "", "print swemill's version", cmdVersion},

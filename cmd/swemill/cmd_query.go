@@ -89,6 +89,9 @@ func printStatus(w io.Writer, st pipeline.Status) {
 			lines = append(lines, fmt.Sprintf("  %-9s %-28s %d", s.Stage, d.Reason, d.Count))
 		}
 	}
+	for _, d := range st.Repos.Drops {
+		lines = append(lines, fmt.Sprintf("  %-9s %-28s %d", "repos", d.Reason, d.Count))
+	}
 	if len(lines) > 0 {
 		fmt.Fprintln(w, "\ndrop reasons:")
 		for _, l := range lines {

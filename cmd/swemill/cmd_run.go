@@ -19,7 +19,9 @@ import (
 type stages struct {
 	miner      pipeline.Miner
 	processors map[string]pipeline.Processor
-	close      func()
+	// repos are repositories to mine beyond the configured ones (a search's, a snapshot's).
+	repos []string
+	close func()
 }
 
 // wiringEnv is what a wiring may use to build the stages.
@@ -115,6 +117,11 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		defer st.close()
 	}
 	rc.Miner, rc.Processors = st.miner, st.processors
+	for _, r := range st.repos {
+		if !slices.Contains(rc.Repos, r) {
+			rc.Repos = append(rc.Repos, r)
+		}
+	}
 	if err := rc.Validate(); err != nil {
 		return usageError{err.Error()}
 	}

@@ -40,11 +40,45 @@ type Config struct {
 	Attempts map[string]int      `yaml:"attempts" json:"attempts,omitempty"`
 	// SoftStop is how long work in flight may finish after SIGINT before it is handed back.
 	SoftStop Duration `yaml:"soft_stop" json:"soft_stop,omitempty"`
+	// MirrorDir holds one bare git mirror per repository, shared by mine and build;
+	// default <run dir>/mirrors.
+	MirrorDir string `yaml:"mirror_dir" json:"mirror_dir,omitempty"`
+	// Mine configures the mine stage.
+	Mine MineConfig `yaml:"mine" json:"mine,omitempty"`
 	// Export says where `run` writes the dataset when the chain is done.
 	Export ExportConfig `yaml:"export" json:"export,omitempty"`
 	// Log sets the log level ("debug", "info", "warn", "error") and format ("auto": readable
 	// on a terminal and JSON otherwise, "console" or "json").
 	Log LogConfig `yaml:"log" json:"log,omitempty"`
+
+	// baseDir resolves relative paths: the configuration file's directory. runDir is the run
+	// directory.
+	baseDir, runDir string
+}
+
+// resolve makes a path from the configuration absolute: relative paths are relative to the
+// configuration file's directory (the run directory when there is no file).
+func (c *Config) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.baseDir, p)
+}
+
+func (c *Config) resolveAll(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = c.resolve(p)
+	}
+	return out
+}
+
+// mirrorDir is where repositories' git mirrors live.
+func (c *Config) mirrorDir() string {
+	if c.MirrorDir != "" {
+		return c.resolve(c.MirrorDir)
+	}
+	return filepath.Join(c.runDir, "mirrors")
 }
 
 // LogConfig is the log section.
@@ -76,14 +110,16 @@ func loadConfig(path, dir string) (*Config, string, error) {
 	if !explicit {
 		path = filepath.Join(dir, ConfigFile)
 	}
+	absDir, _ := filepath.Abs(dir)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) && !explicit {
-		return &Config{}, "", nil
+		return &Config{baseDir: absDir, runDir: absDir}, "", nil
 	}
 	if err != nil {
 		return nil, path, fmt.Errorf("reading configuration: %w", err)
 	}
-	var c Config
+	c := Config{runDir: absDir}
+	c.baseDir, _ = filepath.Abs(filepath.Dir(path))
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {

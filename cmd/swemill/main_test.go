@@ -17,6 +17,7 @@ import (
 	"swemill/hub/hubtest"
 	"swemill/pipeline"
 	"swemill/pipeline/pipelinetest"
+	"swemill/repotest"
 )
 
 // The test binary doubles as the swemill command (testscript puts it on $PATH as
@@ -41,9 +42,14 @@ func (c cleanupM) Run() int {
 	return code
 }
 
-// testWiring wires pipelinetest's stages.
-func testWiring(_ context.Context, env wiringEnv) (stages, error) {
-	c, err := parseTestChain(env.getenv("SWEMILL_TEST_CHAIN"))
+// testWiring wires pipelinetest's stages when SWEMILL_TEST_CHAIN is set, and the
+// production stages otherwise.
+func testWiring(ctx context.Context, env wiringEnv) (stages, error) {
+	spec := env.getenv("SWEMILL_TEST_CHAIN")
+	if spec == "" {
+		return wireStages(ctx, env)
+	}
+	c, err := parseTestChain(spec)
 	if err != nil {
 		return stages{}, err
 	}
@@ -52,9 +58,6 @@ func testWiring(_ context.Context, env wiringEnv) (stages, error) {
 
 func parseTestChain(spec string) (pipelinetest.Config, error) {
 	var c pipelinetest.Config
-	if spec == "" {
-		return c, nil
-	}
 	for _, kv := range strings.Split(spec, ",") {
 		k, v, _ := strings.Cut(kv, "=")
 		var err error
@@ -65,6 +68,7 @@ func parseTestChain(spec string) (pipelinetest.Config, error) {
 			c.PageSize, err = strconv.Atoi(v)
 		case "flaky":
 			c.FlakyEvery, err = strconv.Atoi(v)
+		case "default":
 		case "work":
 			c.Work, err = time.ParseDuration(v)
 		default:
@@ -87,9 +91,22 @@ func TestScripts(t *testing.T) {
 			env.Setenv("CI", os.Getenv("CI"))
 			env.Setenv("HF_ENDPOINT", fakeHub.Endpoint())
 			env.Setenv("FAKE_HUB_TOKEN", token)
+			testdata, err := filepath.Abs("../../testdata")
+			if err != nil {
+				return err
+			}
+			env.Setenv("TESTDATA", testdata)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// gitrepo DESCRIPTION.txtar DIR: build a fixture repository (repotest) into DIR.
+			"gitrepo": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: gitrepo DESCRIPTION.txtar DIR")
+				}
+				_, err := repotest.BuildFile(ts.MkAbs(args[1]), ts.MkAbs(args[0]))
+				ts.Check(err)
+			},
 			// corrupt FILE: overwrite FILE's first page with garbage.
 			"corrupt": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 1 {
@@ -105,9 +122,15 @@ func TestScripts(t *testing.T) {
 func TestExitCodes(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	fakeChain := func(k string) string {
+		if k == "SWEMILL_TEST_CHAIN" {
+			return "default"
+		}
+		return ""
+	}
 	run1 := func(args ...string) (int, string) {
 		var out, errb bytes.Buffer
-		code := run(t.Context(), args, strings.NewReader(""), &out, &errb, func(string) string { return "" }, testWiring)
+		code := run(t.Context(), args, strings.NewReader(""), &out, &errb, fakeChain, testWiring)
 		return code, errb.String()
 	}
 	code, _ := run1("version")
@@ -127,7 +150,7 @@ func TestExitCodes(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(t.Context())
 	cancel(errInterrupted{sig: os.Interrupt})
 	var out, errb bytes.Buffer
-	code = run(ctx, []string{"run", "--dir", t.TempDir(), "--repo", "o/a", "--progress", "none"}, strings.NewReader(""), &out, &errb, func(string) string { return "" }, testWiring)
+	code = run(ctx, []string{"run", "--dir", t.TempDir(), "--repo", "o/a", "--progress", "none"}, strings.NewReader(""), &out, &errb, fakeChain, testWiring)
 	require.Equal(t, exitInterrupted, code, errb.String())
 }
 

@@ -49,9 +49,13 @@ func (c Config) pageSize() int {
 }
 
 // Miner returns a miner whose repository "o/r" has PRs pull requests numbered 1..PRs.
-// Every 4th PR has no linked issue and is dropped.
+// Every 4th PR has no linked issue and is dropped. A repository whose owner is "excluded" is
+// dropped whole.
 func Miner(c Config) pipeline.Miner {
 	return pipeline.MinerFunc(func(ctx context.Context, job *pipeline.RepoJob) (pipeline.MineResult, error) {
+		if strings.HasPrefix(job.Repo, "excluded/") {
+			return pipeline.MineResult{Drop: pipeline.Drop("decontaminated", "on the exclude list"), Cursor: "checked"}, nil
+		}
 		next := 1
 		if job.Cursor != "" {
 			n, err := strconv.Atoi(job.Cursor)

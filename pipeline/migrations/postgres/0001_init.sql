@@ -16,6 +16,7 @@ CREATE TABLE swemill_repos (
     generation  BIGINT NOT NULL,
     page        BIGINT NOT NULL DEFAULT 0,
     attempts    BIGINT NOT NULL DEFAULT 0,
+    reason      TEXT NOT NULL DEFAULT '',
     detail      TEXT NOT NULL DEFAULT '',
     cursor      TEXT NOT NULL DEFAULT '',
     run_id      BIGINT NOT NULL DEFAULT 0,

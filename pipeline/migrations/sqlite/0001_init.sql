@@ -16,6 +16,7 @@ CREATE TABLE swemill_repos (
     generation  INTEGER NOT NULL,
     page        INTEGER NOT NULL DEFAULT 0,
     attempts    INTEGER NOT NULL DEFAULT 0,
+    reason      TEXT NOT NULL DEFAULT '',
     detail      TEXT NOT NULL DEFAULT '',
     cursor      TEXT NOT NULL DEFAULT '',
     run_id      INTEGER NOT NULL DEFAULT 0,

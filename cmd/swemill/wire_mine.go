@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"swemill/stages/mine"
+)
+
+// MineConfig is the mine section: where pull requests come from and which become tasks.
+type MineConfig struct {
+	// Source is "github" (the REST API; default), "snapshot" (an offline directory) or
+	// "import" (SWE-bench-format task files).
+	Source string `yaml:"source" json:"source,omitempty"`
+	// BaseURL is the REST API's root for GitHub Enterprise ("https://HOST/api/v3/").
+	BaseURL string `yaml:"base_url" json:"base_url,omitempty"`
+	// SnapshotDir is the snapshot source's directory.
+	SnapshotDir string `yaml:"snapshot_dir" json:"snapshot_dir,omitempty"`
+	// ImportFiles are SWE-bench-format task files (.jsonl, .json, .parquet).
+	ImportFiles []string `yaml:"import_files" json:"import_files,omitempty"`
+	// ImportMirrorDir holds the imported repositories' git mirrors.
+	ImportMirrorDir string `yaml:"import_mirror_dir" json:"import_mirror_dir,omitempty"`
+	// Search is a repository search query ("language:python stars:>500") whose results are
+	// mined, up to SearchLimit (default 100).
+	Search      string `yaml:"search" json:"search,omitempty"`
+	SearchLimit int    `yaml:"search_limit" json:"search_limit,omitempty"`
+	// ReposFile lists repositories, one owner/name per line.
+	ReposFile string `yaml:"repos_file" json:"repos_file,omitempty"`
+	// PagesPerCall is how many pages of 100 pull requests one mining step reads.
+	PagesPerCall int `yaml:"pages_per_call" json:"pages_per_call,omitempty"`
+	// MaxWait is the longest a rate limit is waited out in process.
+	MaxWait Duration `yaml:"max_wait" json:"max_wait,omitempty"`
+	// FollowMentions, ClosedEvents and CrossRepoIssues tune issue linking (see
+	// stages/mine).
+	FollowMentions  bool   `yaml:"follow_mentions" json:"follow_mentions,omitempty"`
+	ClosedEvents    bool   `yaml:"closed_events" json:"closed_events,omitempty"`
+	CrossRepoIssues string `yaml:"cross_repo_issues" json:"cross_repo_issues,omitempty"`
+	// Versions overrides versions by instance id or repository.
+	Versions map[string]string `yaml:"versions" json:"versions,omitempty"`
+	// Filter holds the thresholds of a task.
+	Filter MineFilter `yaml:"filter" json:"filter,omitempty"`
+}
+
+// MineFilter is mine.filter; zero values mean mine's defaults.
+type MineFilter struct {
+	MaxFiles            int      `yaml:"max_files" json:"max_files,omitempty"`
+	MaxLines            int      `yaml:"max_lines" json:"max_lines,omitempty"`
+	MaxTestLines        int      `yaml:"max_test_lines" json:"max_test_lines,omitempty"`
+	MinProblemStatement int      `yaml:"min_problem_statement" json:"min_problem_statement,omitempty"`
+	Licenses            []string `yaml:"licenses" json:"licenses,omitempty"`
+	ExcludeRepos        []string `yaml:"exclude_repos" json:"exclude_repos,omitempty"`
+	ExcludeInstances    []string `yaml:"exclude_instances" json:"exclude_instances,omitempty"`
+}
+
+// githubTokens reads GitHub tokens from GITHUB_TOKEN (several may be given, separated by
+// commas or spaces) and GITHUB_TOKENS.
+func githubTokens(getenv func(string) string) []string {
+	var out []string
+	for _, v := range []string{getenv("GITHUB_TOKEN"), getenv("GITHUB_TOKENS")} {
+		for _, t := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// mineConfig turns the configuration into the miner's.
+func (env wiringEnv) mineConfig() mine.Config {
+	c := env.cfg
+	m := c.Mine
+	return mine.Config{
+		Source:          m.Source,
+		Tokens:          githubTokens(env.getenv),
+		BaseURL:         m.BaseURL,
+		MirrorDir:       c.mirrorDir(),
+		SnapshotDir:     c.resolve(m.SnapshotDir),
+		ImportFiles:     c.resolveAll(m.ImportFiles),
+		ImportMirrorDir: c.resolve(m.ImportMirrorDir),
+		PagesPerCall:    m.PagesPerCall,
+		MaxWait:         time.Duration(m.MaxWait),
+		FollowMentions:  m.FollowMentions,
+		ClosedEvents:    m.ClosedEvents,
+		CrossRepoIssues: m.CrossRepoIssues,
+		Versions:        m.Versions,
+		Filter: mine.Filter{
+			MaxFiles: m.Filter.MaxFiles, MaxLines: m.Filter.MaxLines, MaxTestLines: m.Filter.MaxTestLines,
+			MinProblemStatement: m.Filter.MinProblemStatement, Licenses: m.Filter.Licenses,
+			ExcludeRepos: m.Filter.ExcludeRepos, ExcludeInstances: m.Filter.ExcludeInstances,
+		},
+		Log: env.log.With().Str("stage", "mine").Logger(),
+	}
+}
+
+// wireMine builds the miner and completes the list of repositories: the configured ones, a
+// repos file's, a search's, or else every repository of an offline source.
+func wireMine(ctx context.Context, env wiringEnv) (*mine.Miner, []string, error) {
+	m, err := mine.New(env.mineConfig())
+	if err != nil {
+		return nil, nil, usagef("mine: %v", err)
+	}
+	repos := slices.Clone(env.cfg.Repos)
+	add := func(rs []string) {
+		for _, r := range rs {
+			if !slices.Contains(repos, r) {
+				repos = append(repos, r)
+			}
+		}
+	}
+	if f := env.cfg.Mine.ReposFile; f != "" {
+		fh, err := os.Open(env.cfg.resolve(f))
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading mine.repos_file: %w", err)
+		}
+		rs, err := mine.ReadRepoList(fh)
+		fh.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading mine.repos_file %s: %w", f, err)
+		}
+		add(rs)
+	}
+	if q := env.cfg.Mine.Search; q != "" {
+		rs, err := m.SearchRepos(ctx, q, env.cfg.Mine.SearchLimit)
+		if err != nil {
+			return nil, nil, fmt.Errorf("searching repositories (%q): %w", q, err)
+		}
+		add(rs)
+	}
+	if len(repos) == 0 && env.cfg.Mine.Source != "" && env.cfg.Mine.Source != mine.SourceGitHub {
+		rs, err := m.SourceRepos(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listing the %s source's repositories: %w", env.cfg.Mine.Source, err)
+		}
+		add(rs)
+	}
+	return m, repos, nil
+}
+
+func cmdSnapshot(ctx context.Context, a *app, args []string) error {
+	fs := a.flagSet("snapshot")
+	var repos stringList
+	var out string
+	var bundle bool
+	fs.StringVar(&out, "out", "", "snapshot `DIR` to write (required)")
+	fs.Var(&repos, "repo", "repository `owner/name` to record (repeatable; default: the configuration's repos)")
+	fs.BoolVar(&bundle, "bundle", false, "store each repository as one git bundle instead of a bare mirror")
+	pos, err := a.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("snapshot takes no arguments, got %q", pos)
+	}
+	if out == "" {
+		return usagef("snapshot needs --out DIR")
+	}
+	cfg, log, err := a.setup()
+	if err != nil {
+		return err
+	}
+	if len(repos) == 0 {
+		repos = cfg.Repos
+	}
+	if len(repos) == 0 {
+		return usagef("snapshot needs --repo owner/name (or repos in the configuration)")
+	}
+	env := wiringEnv{cfg: cfg, getenv: a.getenv, log: log}
+	if err := mine.Record(ctx, env.mineConfig(), mine.RecordOptions{Dir: out, Repos: repos, Bundle: bundle}); err != nil {
+		return fmt.Errorf("recording a snapshot: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "recorded %d repositories in %s\n", len(repos), out)
+	return nil
+}

@@ -1,0 +1,97 @@
+// Package mine is swemill's mine stage: it turns a repository's merged pull requests that
+// close issues into candidate task instances (pipeline.Miner). Three sources give the same
+// candidates:
+//
+//   - github: GitHub's REST API through go-github (several tokens, GitHub Enterprise base URL);
+//   - snapshot: an offline directory recorded from the github source by Record;
+//   - import: SWE-bench-format task files (JSONL, JSON or Parquet) and repository mirrors.
+//
+// # From pull request to candidate
+//
+// Mine walks the repository's closed pull requests, most recently updated first, 100 a page,
+// down to the high-water mark its cursor holds, and reports every pull request it sees: a
+// candidate, or a drop with a snake_case reason (the Drop* constants). Checks run cheapest
+// first so that requests are spent only on pull requests that passed everything else:
+//
+//  1. merged only (not_merged);
+//  2. closing references, by GitHub's rules (close/closes/closed, fix/fixes/fixed,
+//     resolve/resolves/resolved, any case, optional colon; #N, owner/repo#N or an issue URL;
+//     every reference needs its own keyword; code blocks, code spans and HTML comments
+//     ignored), in the title, the body, the pull request's commits and its merge commit, read
+//     from a local bare mirror (no_linked_issue);
+//  3. the diff, base_commit...head as GitHub shows it, from the mirror (renames detected;
+//     binary files, and text files that are not UTF-8, as git binary patches), or GitHub's
+//     rendering when the head commit is gone (too_large when GitHub refuses it); split into
+//     patch and test_patch by difftext's language-aware path rules (binary_only,
+//     no_test_change, no_code_change, too_large);
+//  4. both halves must apply to base_commit (patch_does_not_apply, test_patch_does_not_apply);
+//  5. the linked issues, fetched now: a reference to a pull request (known from the listing
+//     without a request), a missing or deleted issue, or (with CrossRepoIssues "ignore") an
+//     issue of another repository does not link (issue_is_pull_request, issue_not_found,
+//     no_linked_issue); issues of other repositories are otherwise kept with their
+//     repository. ClosedEvents adds "closed_event" evidence when the issue's closed event
+//     names the merge commit or a commit of the pull request; FollowMentions links issues
+//     mentioned without a keyword on that evidence alone;
+//  6. problem_statement = each issue's "title\nbody\n"; hints_text = the issues' comments made
+//     before the pull request's first commit (before it was opened when its commits are
+//     gone), joined by newlines (problem_statement_too_short);
+//  7. version = Config.Versions, or MAJOR.MINOR of the nearest tag reachable from
+//     base_commit, or "0.0".
+//
+// Repositories on Filter.ExcludeRepos (SWE-bench's test and Verified repositories by default)
+// or whose licence is not in Filter.Licenses are dropped whole, through MineResult.Drop
+// (decontaminated, license_not_allowed); their cursor is kept.
+//
+// # Requests
+//
+// A first run spends one request per 100 pull requests listed, one for the repository, and
+// about two per kept instance (the issue, and its comments when it has some from before the
+// first commit). The cursor keeps the high-water mark and the ETags of the first list page and
+// of the repository, per token, so a rerun with nothing new costs one 304 per repository,
+// which GitHub does not count against the rate limit. Each token sends one request at a time;
+// a token whose limit is spent (X-RateLimit-Remaining 0, a 403 or 429 rate limit, a
+// secondary limit with Retry-After) is set aside until its reset while the others go on;
+// when every token is spent Mine waits up to MaxWait, or returns pipeline.RetryAfter so the
+// runner waits. 5xx and network failures are retried with exponential backoff. Tokens never
+// reach a log line or an error: logs name tokens by a short fingerprint.
+//
+// # Snapshot format
+//
+// A snapshot directory holds one directory per repository, OWNER/NAME/, with:
+//
+//	repo.json                     GET /repos/OWNER/NAME, the body as GitHub sent it
+//	pulls.json                    GET /repos/OWNER/NAME/pulls?state=closed, every page
+//	                              joined into one JSON array, each element as GitHub sent it
+//	issues/N.json                 GET /repos/OWNER/NAME/issues/N (issues and pull requests)
+//	issues/N/comments.json        GET .../issues/N/comments, pages joined (absent: none)
+//	issues/N/events.json          GET .../issues/N/events, pages joined (absent: none)
+//	issues/N.gone                 the issue was deleted (GitHub answers 410)
+//	pulls/N.diff                  GET /repos/OWNER/NAME/pulls/N as application/vnd.github.diff,
+//	                              recorded only for pull requests whose head commit is gone
+//	pulls/N.too_large             GitHub's 406 body when it refuses that diff
+//	repo.git or repo.bundle       the repository: a bare mirror (git clone --mirror) or a
+//	                              bundle of all its refs (git bundle create --all)
+//
+// Issues of other repositories live under their own OWNER/NAME/issues/. A missing issue file
+// means GitHub answered 404 (a number listed in pulls.json is a pull request). Timestamps,
+// bodies and every other field are GitHub's; nothing is rewritten, so a snapshot can be
+// served back as the API (the fake in githubtest does exactly that). Record fetches the
+// issues of every merged pull request that references any (by keyword or mention), before
+// any filter, so a snapshot serves any filter configuration; mining it with the Config used
+// to record gives the same instances as mining GitHub did.
+//
+// # Import
+//
+// Import files are SWE-bench rows: instance_id, repo, base_commit, patch, test_patch,
+// problem_statement, hints_text, created_at, version, environment_setup_commit, and
+// FAIL_TO_PASS / PASS_TO_PASS as JSON-encoded strings or lists (Parquet list<string> columns
+// too). Every other column is kept in Instance.Extra as JSON. Rows are checked, not filtered:
+// the base commit must be in the mirror and both patches must apply (import_invalid,
+// commits_unavailable, patch_does_not_apply).
+//
+// # Mirrors
+//
+// Every source keeps one bare mirror per repository under Config.MirrorDir (MirrorPath), cloned
+// on first use and fetched at most once per Mine call when a commit is missing. Later stages
+// build instances from these mirrors.
+package mine

@@ -1,0 +1,689 @@
+// Package githubtest is a fake GitHub REST API for tests: an httptest server that serves a
+// directory in swemill's snapshot format (see package mine) with the behaviour of
+// api.github.com that a client must cope with: Link-header pagination, rate-limit headers and
+// primary limits per token, weak ETags and 304s that cost nothing, 401 for unknown tokens,
+// 404 and 410 for missing and deleted issues, 406 "diff too large", 422 for invalid searches,
+// and injected failures (secondary limits with Retry-After, 5xx...) through Stubs. It is
+// mounted under a path prefix ("/api-v3/" by default), as GitHub Enterprise is, so a client
+// that builds absolute URLs by hand fails.
+package githubtest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Prefix is the API's path prefix; "" means "/api-v3/".
+	Prefix string
+	// Tokens are the accepted tokens; a request with another is refused with 401. Empty
+	// means any token and anonymous requests are accepted.
+	Tokens []string
+	// RateLimit is the number of requests (304s excluded) a token may send per hour; 0
+	// means 5,000.
+	RateLimit int
+	// Now is the server's clock, for rate-limit windows; nil means time.Now.
+	Now func() time.Time
+	// PerPageMax caps per_page as GitHub does; 0 means 100.
+	PerPageMax int
+}
+
+// Stub is an injected response. It answers the next Times requests (1 when zero) whose method
+// and path (below the prefix, without query) match, before the fixture files are consulted.
+// Stubs are used in the order they were added.
+type Stub struct {
+	Method string
+	Path   string
+	// Query, when set, must be a subset of the request's query.
+	Query  url.Values
+	Times  int
+	Status int
+	Header http.Header
+	Body   string
+	// NoRateCharge makes the stub's answer cost no request of the rate limit.
+	NoRateCharge bool
+
+	hits int
+}
+
+// Request is one request the server received.
+type Request struct {
+	Method string
+	// Path is below the prefix ("repos/o/r/pulls").
+	Path   string
+	Query  url.Values
+	Token  string
+	Status int
+}
+
+// Server is the fake. Its methods are safe for concurrent use.
+type Server struct {
+	// URL is the API's base URL, prefix included, ending in "/" (what go-github wants).
+	URL string
+
+	t      testing.TB
+	srv    *httptest.Server
+	fsys   fs.FS
+	opts   Options
+	prefix string
+
+	mu        sync.Mutex
+	stubs     []*Stub
+	limits    map[string]*window
+	inflight  map[string]int
+	overlaps  int
+	requests  []Request
+	served    map[string]bool
+	outsiders []string
+	pulls     map[string]*pullsCache
+}
+
+type window struct {
+	used  int
+	reset time.Time
+}
+
+type pullsCache struct {
+	stamp string
+	items []pullItem
+}
+
+type pullItem struct {
+	raw     json.RawMessage
+	number  int
+	state   string
+	updated time.Time
+	created time.Time
+}
+
+// New starts a fake GitHub serving fsys (a snapshot-format tree: OWNER/NAME/pulls.json...)
+// and closes it when the test ends.
+func New(t testing.TB, fsys fs.FS, opts Options) *Server {
+	t.Helper()
+	if opts.Prefix == "" {
+		opts.Prefix = "/api-v3/"
+	}
+	if opts.RateLimit == 0 {
+		opts.RateLimit = 5000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.PerPageMax == 0 {
+		opts.PerPageMax = 100
+	}
+	s := &Server{
+		t: t, fsys: fsys, opts: opts, prefix: opts.Prefix,
+		limits: map[string]*window{}, inflight: map[string]int{}, served: map[string]bool{},
+		pulls: map[string]*pullsCache{},
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = s.srv.URL + opts.Prefix
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// Close stops the server (also done when the test ends).
+func (s *Server) Close() { s.srv.Close() }
+
+// Stub adds an injected response and returns it.
+func (s *Server) Stub(st Stub) *Stub {
+	if st.Times == 0 {
+		st.Times = 1
+	}
+	if st.Method == "" {
+		st.Method = http.MethodGet
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stubs = append(s.stubs, &st)
+	return &st
+}
+
+// SecondaryLimit returns the stub GitHub's secondary (abuse) rate limit answers with.
+func SecondaryLimit(path string, retryAfter int) Stub {
+	return Stub{
+		Path: path, Status: http.StatusForbidden, NoRateCharge: true,
+		Header: http.Header{"Retry-After": {strconv.Itoa(retryAfter)}},
+		Body:   `{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.","documentation_url":"https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits","status":"403"}`,
+	}
+}
+
+// ServerError returns a stub answering a 5xx.
+func ServerError(path string, status int) Stub {
+	return Stub{Path: path, Status: status, Body: `{"message":"Server Error"}`}
+}
+
+// Verify fails the test if a stub was not used up, a request missed the prefix, or two
+// requests with the same token overlapped.
+func (s *Server) Verify(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.stubs {
+		if st.hits < st.Times {
+			t.Errorf("githubtest: stub %s %s was hit %d of %d times", st.Method, st.Path, st.hits, st.Times)
+		}
+	}
+	for _, p := range s.outsiders {
+		t.Errorf("githubtest: request outside the API prefix %s: %s", s.prefix, p)
+	}
+	if s.overlaps > 0 {
+		t.Errorf("githubtest: %d requests overlapped another of the same token", s.overlaps)
+	}
+}
+
+// Requests returns the requests received so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Served returns the fixture files served so far, sorted.
+func (s *Server) Served() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for f := range s.served {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Count tells how many requests were received and how many of them were answered 304.
+func (s *Server) Count() (requests, notModified int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.requests {
+		requests++
+		if r.Status == http.StatusNotModified {
+			notModified++
+		}
+	}
+	return requests, notModified
+}
+
+// Reset forgets the requests received (rate-limit windows stay).
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+}
+
+func tokenOf(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	for _, p := range []string{"Bearer ", "bearer ", "token ", "Token "} {
+		if t, ok := strings.CutPrefix(h, p); ok {
+			return strings.TrimSpace(t)
+		}
+	}
+	return ""
+}
+
+// writer calls done with the status just before the response leaves, so the request is
+// recorded (and no longer in flight) before the client can see the answer.
+type writer struct {
+	http.ResponseWriter
+	done func(status int)
+}
+
+func (w *writer) WriteHeader(code int) {
+	if w.done != nil {
+		w.done(code)
+		w.done = nil
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *writer) Write(b []byte) (int, error) {
+	if w.done != nil {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	tok := tokenOf(r)
+	s.mu.Lock()
+	s.inflight[tok]++
+	if s.inflight[tok] > 1 {
+		s.overlaps++
+	}
+	s.mu.Unlock()
+	rel := ""
+	ww := &writer{ResponseWriter: w}
+	ww.done = func(status int) {
+		s.mu.Lock()
+		s.inflight[tok]--
+		s.requests = append(s.requests, Request{Method: r.Method, Path: rel, Query: r.URL.Query(), Token: tok, Status: status})
+		s.mu.Unlock()
+	}
+	defer func() {
+		if ww.done != nil { // a handler that wrote nothing
+			ww.WriteHeader(http.StatusOK)
+		}
+	}()
+	if !strings.HasPrefix(r.URL.Path, s.prefix) {
+		s.mu.Lock()
+		s.outsiders = append(s.outsiders, r.URL.Path)
+		s.mu.Unlock()
+		writeJSON(ww, http.StatusNotFound, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}`)
+		return
+	}
+	rel = strings.TrimPrefix(r.URL.Path, s.prefix)
+	if len(s.opts.Tokens) > 0 && !contains(s.opts.Tokens, tok) {
+		writeJSON(ww, http.StatusUnauthorized, `{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest","status":"401"}`)
+		return
+	}
+	resource := "core"
+	if strings.HasPrefix(rel, "search/") {
+		resource = "search"
+	}
+	if st := s.takeStub(r.Method, rel, r.URL.Query()); st != nil {
+		if !st.NoRateCharge {
+			if s.charge(ww, tok, resource) {
+				return
+			}
+		} else {
+			s.rateHeaders(ww.Header(), tok, resource)
+		}
+		for k, v := range st.Header {
+			ww.Header()[k] = v
+		}
+		writeJSON(ww, st.Status, st.Body)
+		return
+	}
+	a := s.route(r, rel)
+	if r.Method == http.MethodGet && a.status == http.StatusOK {
+		sum := sha256.Sum256([]byte(tok + "\x00" + r.Header.Get("Accept") + "\x00" + a.body))
+		etag := `W/"` + hex.EncodeToString(sum[:16]) + `"`
+		ww.Header().Set("ETag", etag)
+		if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag {
+			s.rateHeaders(ww.Header(), tok, resource)
+			ww.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	if s.charge(ww, tok, resource) {
+		return
+	}
+	if a.link != "" {
+		ww.Header().Set("Link", a.link)
+	}
+	ww.Header().Set("Content-Type", a.ctype)
+	ww.WriteHeader(a.status)
+	_, _ = ww.Write([]byte(a.body))
+}
+
+// charge counts a request against the token's rate limit and answers 403 when it is spent.
+func (s *Server) charge(w http.ResponseWriter, tok, resource string) bool {
+	s.mu.Lock()
+	now := s.opts.Now()
+	key := tok + "\x00" + resource
+	win := s.limits[key]
+	if win == nil || !now.Before(win.reset) {
+		win = &window{reset: now.Add(time.Hour).Truncate(time.Second)}
+		s.limits[key] = win
+	}
+	limit := s.limit(resource)
+	exceeded := win.used >= limit
+	if !exceeded {
+		win.used++
+	}
+	s.mu.Unlock()
+	s.rateHeaders(w.Header(), tok, resource)
+	if exceeded {
+		writeJSON(w, http.StatusForbidden, `{"message":"API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api","status":"403"}`)
+	}
+	return exceeded
+}
+
+func (s *Server) limit(resource string) int {
+	if resource == "search" {
+		return min(30, s.opts.RateLimit)
+	}
+	return s.opts.RateLimit
+}
+
+func (s *Server) rateHeaders(h http.Header, tok, resource string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	win := s.limits[tok+"\x00"+resource]
+	if win == nil || !now.Before(win.reset) {
+		win = &window{reset: now.Add(time.Hour).Truncate(time.Second)}
+		s.limits[tok+"\x00"+resource] = win
+	}
+	limit := s.limit(resource)
+	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(max(0, limit-win.used)))
+	h.Set("X-RateLimit-Used", strconv.Itoa(win.used))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(win.reset.Unix(), 10))
+	h.Set("X-RateLimit-Resource", resource)
+}
+
+func (s *Server) takeStub(method, rel string, q url.Values) *Stub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.stubs {
+		if st.hits >= st.Times || st.Method != method || st.Path != rel {
+			continue
+		}
+		match := true
+		for k, vs := range st.Query {
+			if q.Get(k) != vs[0] {
+				match = false
+			}
+		}
+		if match {
+			st.hits++
+			return st
+		}
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+const jsonType = "application/json; charset=utf-8"
+
+// answer is a response from the fixtures.
+type answer struct {
+	status int
+	body   string
+	ctype  string
+	link   string
+}
+
+func notFound(doc string) answer {
+	return answer{status: http.StatusNotFound, body: `{"message":"Not Found","documentation_url":"https://docs.github.com/rest/` + doc + `","status":"404"}`, ctype: jsonType}
+}
+
+// route answers from the fixture files.
+func (s *Server) route(r *http.Request, rel string) answer {
+	if r.Method != http.MethodGet {
+		return notFound("")
+	}
+	parts := strings.Split(strings.Trim(rel, "/"), "/")
+	q := r.URL.Query()
+	if len(parts) == 2 && parts[0] == "search" && parts[1] == "repositories" {
+		return s.search(r)
+	}
+	if len(parts) < 3 || parts[0] != "repos" {
+		return notFound("")
+	}
+	dir := parts[1] + "/" + parts[2]
+	rest := parts[3:]
+	switch {
+	case len(rest) == 0:
+		if b, ok := s.file(dir + "/repo.json"); ok {
+			return answer{status: http.StatusOK, body: b, ctype: jsonType}
+		}
+		return notFound("repos/repos#get-a-repository")
+	case len(rest) == 1 && rest[0] == "pulls":
+		return s.listPulls(r, dir, q)
+	case len(rest) == 2 && rest[0] == "pulls":
+		n := rest[1]
+		if strings.Contains(r.Header.Get("Accept"), "diff") {
+			if b, ok := s.file(dir + "/pulls/" + n + ".too_large"); ok {
+				return answer{status: http.StatusNotAcceptable, body: b, ctype: jsonType}
+			}
+			if b, ok := s.file(dir + "/pulls/" + n + ".diff"); ok {
+				return answer{status: http.StatusOK, body: b, ctype: "text/plain; charset=utf-8"}
+			}
+			return notFound("pulls/pulls#get-a-pull-request")
+		}
+		num, _ := strconv.Atoi(n)
+		items, err := s.pullItems(dir)
+		if err == nil {
+			for _, it := range items {
+				if it.number == num {
+					return answer{status: http.StatusOK, body: string(it.raw), ctype: jsonType}
+				}
+			}
+		}
+		return notFound("pulls/pulls#get-a-pull-request")
+	case len(rest) == 2 && rest[0] == "issues":
+		n := rest[1]
+		if b, ok := s.file(dir + "/issues/" + n + ".json"); ok {
+			return answer{status: http.StatusOK, body: b, ctype: jsonType}
+		}
+		if _, ok := s.file(dir + "/issues/" + n + ".gone"); ok {
+			return answer{status: http.StatusGone, body: `{"message":"This issue was deleted","documentation_url":"https://docs.github.com/rest/issues/issues#get-an-issue","status":"410"}`, ctype: jsonType}
+		}
+		num, _ := strconv.Atoi(n)
+		if items, err := s.pullItems(dir); err == nil {
+			for _, it := range items {
+				if it.number == num {
+					return answer{status: http.StatusOK, body: pullAsIssue(it.raw), ctype: jsonType}
+				}
+			}
+		}
+		return notFound("issues/issues#get-an-issue")
+	case len(rest) == 3 && rest[0] == "issues" && (rest[2] == "comments" || rest[2] == "events"):
+		b, ok := s.file(dir + "/issues/" + rest[1] + "/" + rest[2] + ".json")
+		if !ok {
+			if _, ok := s.file(dir + "/issues/" + rest[1] + ".json"); !ok {
+				return notFound("issues/" + rest[2])
+			}
+			b = "[]"
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal([]byte(b), &items); err != nil {
+			return answer{status: http.StatusInternalServerError, body: `{"message":"bad fixture"}`, ctype: jsonType}
+		}
+		return s.paginate(r, items, q)
+	}
+	return notFound("")
+}
+
+// pullAsIssue renders a pull request as the issues API shows it.
+func pullAsIssue(raw json.RawMessage) string {
+	var pr map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &pr); err != nil {
+		return "{}"
+	}
+	is := map[string]json.RawMessage{}
+	for _, k := range []string{"url", "id", "node_id", "number", "title", "user", "labels", "state", "locked", "assignee", "assignees", "milestone", "created_at", "updated_at", "closed_at", "author_association", "body", "html_url"} {
+		if v, ok := pr[k]; ok {
+			is[k] = v
+		}
+	}
+	html := strings.Trim(string(pr["html_url"]), `"`)
+	link, _ := json.Marshal(map[string]any{"url": strings.Trim(string(pr["url"]), `"`), "html_url": html, "diff_url": html + ".diff", "patch_url": html + ".patch", "merged_at": pr["merged_at"]})
+	is["pull_request"] = link
+	b, _ := json.Marshal(is)
+	return string(b)
+}
+
+func (s *Server) file(name string) (string, bool) {
+	b, err := fs.ReadFile(s.fsys, name)
+	if err != nil {
+		return "", false
+	}
+	s.mu.Lock()
+	s.served[name] = true
+	s.mu.Unlock()
+	return string(b), true
+}
+
+func (s *Server) pullItems(dir string) ([]pullItem, error) {
+	name := dir + "/pulls.json"
+	st, err := fs.Stat(s.fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	stamp := fmt.Sprint(st.Size(), st.ModTime().UnixNano())
+	s.mu.Lock()
+	c := s.pulls[name]
+	s.mu.Unlock()
+	if c != nil && c.stamp == stamp {
+		return c.items, nil
+	}
+	b, ok := s.file(name)
+	if !ok {
+		return nil, errors.New("no pulls.json")
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal([]byte(b), &raws); err != nil {
+		return nil, err
+	}
+	items := make([]pullItem, 0, len(raws))
+	for _, raw := range raws {
+		var head struct {
+			Number    int       `json:"number"`
+			State     string    `json:"state"`
+			UpdatedAt time.Time `json:"updated_at"`
+			CreatedAt time.Time `json:"created_at"`
+		}
+		if err := json.Unmarshal(raw, &head); err != nil {
+			return nil, err
+		}
+		items = append(items, pullItem{raw: raw, number: head.Number, state: head.State, updated: head.UpdatedAt, created: head.CreatedAt})
+	}
+	s.mu.Lock()
+	s.pulls[name] = &pullsCache{stamp: stamp, items: items}
+	s.served[name] = true
+	s.mu.Unlock()
+	return items, nil
+}
+
+func (s *Server) listPulls(r *http.Request, dir string, q url.Values) answer {
+	items, err := s.pullItems(dir)
+	if err != nil {
+		if _, ok := s.file(dir + "/repo.json"); ok {
+			items = nil
+		} else {
+			return notFound("pulls/pulls#list-pull-requests")
+		}
+	}
+	state := q.Get("state")
+	if state == "" {
+		state = "open"
+	}
+	switch state {
+	case "open", "closed", "all":
+	default:
+		return answer{status: http.StatusUnprocessableEntity, body: `{"message":"Validation Failed","errors":[{"resource":"PullRequest","field":"state","code":"invalid"}],"documentation_url":"https://docs.github.com/rest/pulls/pulls#list-pull-requests","status":"422"}`, ctype: jsonType}
+	}
+	var sel []pullItem
+	for _, it := range items {
+		if state == "all" || it.state == state {
+			sel = append(sel, it)
+		}
+	}
+	key := func(it pullItem) time.Time { return it.created }
+	if q.Get("sort") == "updated" {
+		key = func(it pullItem) time.Time { return it.updated }
+	}
+	desc := q.Get("direction") != "asc"
+	if q.Get("direction") == "" && q.Get("sort") == "" {
+		desc = true
+	}
+	sort.SliceStable(sel, func(i, j int) bool {
+		a, b := key(sel[i]), key(sel[j])
+		if !a.Equal(b) {
+			return a.After(b) == desc
+		}
+		return (sel[i].number > sel[j].number) == desc
+	})
+	raws := make([]json.RawMessage, len(sel))
+	for i, it := range sel {
+		raws[i] = it.raw
+	}
+	return s.paginate(r, raws, q)
+}
+
+// paginate answers one page of items with GitHub's Link header.
+func (s *Server) paginate(r *http.Request, items []json.RawMessage, q url.Values) answer {
+	per := 30
+	if v := q.Get("per_page"); v != "" {
+		per, _ = strconv.Atoi(v)
+	}
+	per = max(1, min(per, s.opts.PerPageMax))
+	page := 1
+	if v := q.Get("page"); v != "" {
+		page, _ = strconv.Atoi(v)
+	}
+	page = max(1, page)
+	last := max(1, (len(items)+per-1)/per)
+	from := min((page-1)*per, len(items))
+	to := min(from+per, len(items))
+	var links []string
+	link := func(p int, rel string) {
+		u := *r.URL
+		u.Scheme, u.Host = "http", r.Host
+		qq := u.Query()
+		qq.Set("page", strconv.Itoa(p))
+		qq.Set("per_page", strconv.Itoa(per))
+		u.RawQuery = qq.Encode()
+		links = append(links, fmt.Sprintf("<%s>; rel=%q", u.String(), rel))
+	}
+	if page > 1 {
+		link(page-1, "prev")
+	}
+	if page < last {
+		link(page+1, "next")
+		link(last, "last")
+	}
+	if page > 1 {
+		link(1, "first")
+	}
+	var b strings.Builder
+	b.WriteString("[")
+	for i, it := range items[from:to] {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.Write(it)
+	}
+	b.WriteString("]")
+	return answer{status: http.StatusOK, body: b.String(), ctype: jsonType, link: strings.Join(links, ", ")}
+}
+
+func (s *Server) search(r *http.Request) answer {
+	q := r.URL.Query()
+	if strings.TrimSpace(q.Get("q")) == "" {
+		return answer{status: http.StatusUnprocessableEntity, body: `{"message":"Validation Failed","errors":[{"resource":"Search","field":"q","code":"missing"}],"documentation_url":"https://docs.github.com/v3/search","status":"422"}`, ctype: jsonType}
+	}
+	b, ok := s.file("search/repositories.json")
+	if !ok {
+		b = "[]"
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal([]byte(b), &items); err != nil {
+		return answer{status: http.StatusInternalServerError, body: `{"message":"bad fixture"}`, ctype: jsonType}
+	}
+	a := s.paginate(r, items, q)
+	a.body = fmt.Sprintf(`{"total_count":%d,"incomplete_results":false,"items":%s}`, len(items), a.body)
+	return a
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
