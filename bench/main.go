@@ -21,6 +21,8 @@ import (
 // suites are the benchmarks that make the report: package, benchmark pattern and -benchtime.
 var suites = []struct{ pkg, pattern, benchtime string }{
 	{"./pipeline/", ".", "3x"},
+	{"./stages/mine/", ".", "1x"},
+	{"./export/", "WriteTrajectories/.*/rows=100000$", "1x"},
 }
 
 func main() {
@@ -28,7 +30,7 @@ func main() {
 	flag.Parse()
 	figures := map[string]float64{}
 	for _, s := range suites {
-		cmd := exec.Command("go", "test", "-run", "^$", "-bench", s.pattern, "-benchtime", s.benchtime, s.pkg)
+		cmd := exec.Command("go", "test", "-run", "^$", "-bench", s.pattern, "-benchtime", s.benchtime, "-timeout", "90m", s.pkg)
 		var buf bytes.Buffer
 		cmd.Stdout = io.MultiWriter(&buf, os.Stderr)
 		cmd.Stderr = os.Stderr
