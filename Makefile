@@ -7,16 +7,19 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X swemill/pipeline.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT ?= 75m
+# Where debootstrap output, bare clones and image use stamps are kept between runs.
+export SWEMILL_CACHE ?= $(HOME)/.cache/swemill
 
-.PHONY: help deps build test lint bench demo
+.PHONY: help deps build base test lint bench demo
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-deps: ## install what tests and the demo need from Debian's packages (debootstrap, postgresql)
+deps: ## install what tests and the demo need from Debian's packages (debootstrap, postgresql, chromium)
 	@need=""; \
 	command -v debootstrap >/dev/null || need="$$need debootstrap"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
+	command -v chromium >/dev/null || need="$$need chromium"; \
 	if [ -n "$$need" ]; then \
 		echo "installing$$need"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \
@@ -25,7 +28,10 @@ deps: ## install what tests and the demo need from Debian's packages (debootstra
 build: ## build bin/swemill
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/swemill ./cmd/swemill
 
-test: deps ## run every test with the race detector (Docker and PostgreSQL ones included)
+base: deps build ## bootstrap the base images from Debian's packages (cached: seconds; cold: a few minutes)
+	bin/swemill base build
+
+test: deps base ## run every test with the race detector (Docker and PostgreSQL ones included)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 lint: ## go vet and staticcheck

@@ -43,8 +43,15 @@ type Config struct {
 	// MirrorDir holds one bare git mirror per repository, shared by mine and build;
 	// default <run dir>/mirrors.
 	MirrorDir string `yaml:"mirror_dir" json:"mirror_dir,omitempty"`
+	// CacheDir keeps what outlives runs (debootstrap output, bare clones); default
+	// $SWEMILL_CACHE, $XDG_CACHE_HOME/swemill or ~/.cache/swemill.
+	CacheDir string `yaml:"cache_dir" json:"cache_dir,omitempty"`
+	// DockerHost is the Docker engine's address; empty means DOCKER_HOST or the default socket.
+	DockerHost string `yaml:"docker_host" json:"docker_host,omitempty"`
 	// Mine configures the mine stage.
 	Mine MineConfig `yaml:"mine" json:"mine,omitempty"`
+	// Build configures the build stage.
+	Build BuildConfig `yaml:"build" json:"build,omitempty"`
 	// Export says where `run` writes the dataset when the chain is done.
 	Export ExportConfig `yaml:"export" json:"export,omitempty"`
 	// Log sets the log level ("debug", "info", "warn", "error") and format ("auto": readable

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
+	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
 )
 
@@ -17,6 +19,35 @@ func wireStages(ctx context.Context, env wiringEnv) (stages, error) {
 			return st, err
 		}
 		st.miner, st.repos = m, repos
+	}
+	if !slices.ContainsFunc(env.selected, func(s string) bool { return s != pipeline.StageMine }) {
+		return st, nil
+	}
+	// The other stages run repository code in containers.
+	cli, err := env.docker(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.close = func() { cli.Close() }
+	sb, err := sandbox.New(cli, env.sandboxConfig(), env.log.With().Str("component", "sandbox").Logger())
+	if err != nil {
+		st.close()
+		return st, err
+	}
+	// Containers a killed run left behind go first.
+	if n, err := sb.Sweep(ctx); err != nil {
+		st.close()
+		return st, fmt.Errorf("removing containers a previous run left: %w", err)
+	} else if n > 0 {
+		env.log.Info().Int("containers", n).Msg("removed containers a previous run left")
+	}
+	if slices.Contains(env.selected, pipeline.StageBuild) {
+		p, err := wireBuild(ctx, env, cli)
+		if err != nil {
+			st.close()
+			return st, err
+		}
+		st.processors[pipeline.StageBuild] = p
 	}
 	return st, nil
 }

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/docker/docker/client"
+	units "github.com/docker/go-units"
+	"gopkg.in/yaml.v3"
+
+	"swemill/envbuild"
+	"swemill/envbuild/sandbox"
+	"swemill/pipeline"
+	"swemill/report"
+)
+
+// BuildConfig is the build section: how instance images are made.
+type BuildConfig struct {
+	// SpecDir holds explicit recipes, <spec_dir>/<owner>/<name>.yaml; they win over inference.
+	SpecDir string `yaml:"spec_dir" json:"spec_dir,omitempty"`
+	// Offline says no package index is reachable while building (installs use only what the
+	// base image carries).
+	Offline bool `yaml:"offline" json:"offline,omitempty"`
+	// PythonBase and GoBase name ready base images (e.g. python:3.11-slim where a registry is
+	// reachable) instead of the bootstrapped ones.
+	PythonBase string `yaml:"python_base" json:"python_base,omitempty"`
+	GoBase     string `yaml:"go_base" json:"go_base,omitempty"`
+	// Mirror is the Debian mirror base images are bootstrapped from.
+	Mirror string `yaml:"mirror" json:"mirror,omitempty"`
+	// Timeout bounds the build of one layer.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Memory and CPUs limit build containers ("4GiB", 2).
+	Memory Size    `yaml:"memory" json:"memory,omitempty"`
+	CPUs   float64 `yaml:"cpus" json:"cpus,omitempty"`
+	// Network is the build containers' network: "" (the engine's default) or "none".
+	Network string `yaml:"network" json:"network,omitempty"`
+	// MaxCheckout and MaxInstance drop repositories and instances that are too large.
+	MaxCheckout Size `yaml:"max_checkout" json:"max_checkout,omitempty"`
+	MaxInstance Size `yaml:"max_instance" json:"max_instance,omitempty"`
+	// DiskBudget, when set, is kept after every build by removing least recently used
+	// instance images.
+	DiskBudget Size `yaml:"disk_budget" json:"disk_budget,omitempty"`
+	// GitHubURL is where repositories are cloned from when they are not in mirror_dir.
+	GitHubURL string `yaml:"github_url" json:"github_url,omitempty"`
+}
+
+// Size is a number of bytes written as "500MB", "4GiB" or plain bytes.
+type Size int64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	*s = Size(v)
+	return nil
+}
+
+func parseSize(v string) (int64, error) {
+	b, err := units.RAMInBytes(v)
+	if err != nil || b < 0 {
+		return 0, fmt.Errorf("%q is not a size (like 500MB or 4GiB)", v)
+	}
+	return b, nil
+}
+
+// cacheDir is where swemill keeps what outlives a run: debootstrap output, bare clones,
+// image use stamps. $SWEMILL_CACHE, else the configuration's cache_dir, else
+// $XDG_CACHE_HOME/swemill or ~/.cache/swemill.
+func (env wiringEnv) cacheDir() string {
+	if d := env.getenv("SWEMILL_CACHE"); d != "" {
+		return d
+	}
+	if env.cfg.CacheDir != "" {
+		return env.cfg.resolve(env.cfg.CacheDir)
+	}
+	if d := env.getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "swemill")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "swemill-cache")
+	}
+	return filepath.Join(home, ".cache", "swemill")
+}
+
+// runID names this run directory's containers, so that the next start's sweep removes
+// what a killed process left (and nothing of another run directory's).
+func (env wiringEnv) runID() string {
+	sum := sha256.Sum256([]byte(env.cfg.runDir))
+	return "swemill-" + hex.EncodeToString(sum[:6])
+}
+
+func (env wiringEnv) baseConfig() envbuild.BaseConfig {
+	return envbuild.BaseConfig{
+		CacheDir:    env.cacheDir(),
+		Mirror:      env.cfg.Build.Mirror,
+		PythonImage: env.cfg.Build.PythonBase,
+		GoImage:     env.cfg.Build.GoBase,
+		Version:     pipeline.Version,
+	}
+}
+
+// docker connects to the Docker engine (DOCKER_HOST or the configuration's docker_host).
+func (env wiringEnv) docker(ctx context.Context) (*client.Client, error) {
+	cli, err := envbuild.Connect(ctx, env.cfg.DockerHost)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the Docker engine: %w", err)
+	}
+	return cli, nil
+}
+
+// sandboxConfig is the sandbox every stage that runs repository code uses.
+func (env wiringEnv) sandboxConfig() sandbox.Config {
+	return sandbox.Config{RunID: env.runID(), UsageDir: filepath.Join(env.cacheDir(), "usage")}
+}
+
+// wireBuild makes the build stage. The base images must exist already (swemill base build).
+func wireBuild(ctx context.Context, env wiringEnv, cli *client.Client) (pipeline.Processor, error) {
+	names, err := envbuild.BaseNames(env.baseConfig())
+	if err != nil {
+		return nil, fmt.Errorf("naming base images: %w", err)
+	}
+	for lang, name := range names {
+		if _, err := cli.ImageInspect(ctx, name); err != nil {
+			if client.IsErrNotFound(err) {
+				return nil, fmt.Errorf("the %s base image %s is missing: run `swemill base build` (or `make base`) first", lang, name)
+			}
+			return nil, fmt.Errorf("inspecting base image %s: %w", name, err)
+		}
+	}
+	b := env.cfg.Build
+	builder, err := envbuild.NewBuilder(cli, envbuild.Config{
+		CacheDir:   env.cacheDir(),
+		PythonBase: names["python"],
+		GoBase:     names["go"],
+		Sources: envbuild.SourceConfig{
+			MirrorDir: env.cfg.mirrorDir(),
+			GitHubURL: b.GitHubURL,
+		},
+		SpecDir:          env.cfg.resolve(b.SpecDir),
+		Offline:          b.Offline,
+		Version:          pipeline.Version,
+		BuildTimeout:     time.Duration(b.Timeout),
+		BuildMemory:      int64(b.Memory),
+		BuildCPUs:        b.CPUs,
+		BuildNetwork:     b.Network,
+		MaxCheckoutBytes: int64(b.MaxCheckout),
+		MaxInstanceBytes: int64(b.MaxInstance),
+		DiskBudget:       int64(b.DiskBudget),
+		RunID:            env.runID(),
+	}, env.log.With().Str("stage", "build").Logger())
+	if err != nil {
+		return nil, usagef("build: %v", err)
+	}
+	return envbuild.NewStage(builder), nil
+}
+
+func cmdBase(ctx context.Context, a *app, args []string) error {
+	if len(args) == 0 || args[0] != "build" {
+		return usagef("usage: swemill base build (bootstraps the base images from Debian's packages)")
+	}
+	fs := a.flagSet("base build")
+	if _, err := a.parse(fs, args[1:]); err != nil {
+		return err
+	}
+	cfg, log, err := a.setup()
+	if err != nil {
+		return err
+	}
+	env := wiringEnv{cfg: cfg, getenv: a.getenv, log: log}
+	cli, err := env.docker(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	bases, err := envbuild.BuildBases(ctx, cli, env.baseConfig(), log)
+	if err != nil {
+		return fmt.Errorf("building base images: %w", err)
+	}
+	for _, b := range bases {
+		how := "already there"
+		if b.Built {
+			how = fmt.Sprintf("built in %.0fs", b.Seconds)
+		}
+		fmt.Fprintf(a.stdout, "%-7s %s (%s)\n", b.Language, b.Name, how)
+	}
+	return nil
+}
+
+func cmdImages(ctx context.Context, a *app, args []string) error {
+	if len(args) == 0 || (args[0] != "ls" && args[0] != "gc") {
+		return usagef("usage: swemill images ls [--json] | swemill images gc --keep-under SIZE [--dry-run]")
+	}
+	sub := args[0]
+	fs := a.flagSet("images " + sub)
+	asJSON := fs.Bool("json", false, "print JSON")
+	keep := fs.String("keep-under", "", "with gc: remove least recently used instance images until swemill's images use less than `SIZE` (e.g. 50GB)")
+	dry := fs.Bool("dry-run", false, "with gc: say what would be removed, remove nothing")
+	if _, err := a.parse(fs, args[1:]); err != nil {
+		return err
+	}
+	cfg, log, err := a.setup()
+	if err != nil {
+		return err
+	}
+	env := wiringEnv{cfg: cfg, getenv: a.getenv, log: log}
+	cli, err := env.docker(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	usage := filepath.Join(env.cacheDir(), "usage")
+	if sub == "gc" {
+		if *keep == "" {
+			return usagef("images gc needs --keep-under SIZE")
+		}
+		limit, err := parseSize(*keep)
+		if err != nil {
+			return usagef("--keep-under: %v", err)
+		}
+		res, err := envbuild.GC(ctx, cli, envbuild.GCOptions{KeepUnder: limit, UsageDir: usage, DryRun: *dry}, log)
+		if err != nil {
+			return err
+		}
+		verb := "removed"
+		if *dry {
+			verb = "would remove"
+		}
+		for _, im := range res.Removed {
+			fmt.Fprintf(a.stdout, "%s %s (%s)\n", verb, im.Name, units.HumanSize(float64(im.UniqueSize)))
+		}
+		fmt.Fprintf(a.stdout, "swemill images: %s before, %s after\n", units.HumanSize(float64(res.Before)), units.HumanSize(float64(res.After)))
+		return nil
+	}
+	list, err := envbuild.ListImages(ctx, cli, usage)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(a.stdout, list)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "layer\timage\tadds\tlast used\tin use")
+	for _, im := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", im.Layer, im.Name, units.HumanSize(float64(im.UniqueSize)), im.LastUsed.Local().Format(time.DateTime), im.InUse)
+	}
+	tw.Flush()
+	fmt.Fprintf(a.stdout, "total %s\n", units.HumanSize(float64(envbuild.DiskUsage(list))))
+	return nil
+}
+
+// imageUsage sums the disk used by swemill's images per layer, for the report; nil when the
+// engine cannot be asked.
+func imageUsage(ctx context.Context, env wiringEnv) []report.LayerUsage {
+	cli, err := env.docker(ctx)
+	if err != nil {
+		return nil
+	}
+	defer cli.Close()
+	list, err := envbuild.ListImages(ctx, cli, "")
+	if err != nil {
+		return nil
+	}
+	var out []report.LayerUsage
+	for _, layer := range []string{"base", "env", "instance"} {
+		u := report.LayerUsage{Layer: layer}
+		for _, im := range list {
+			if im.Layer == layer {
+				u.Images++
+				u.Bytes += im.UniqueSize
+			}
+		}
+		out = append(out, u)
+	}
+	return out
+}

@@ -1,0 +1,29 @@
+package envbuild_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"swemill/envbuild"
+	"swemill/envbuild/sandbox"
+)
+
+// TestBaseImages builds (or finds) the base images and checks what they carry.
+func TestBaseImages(t *testing.T) {
+	t.Parallel()
+	names := bases(t)
+	want, err := envbuild.BaseNames(baseConfig())
+	require.NoError(t, err)
+	assert.Equal(t, want, names, "BaseNames predicts what BuildBases makes")
+	sb := newSandbox(t, sandbox.Config{})
+	py := runIn(t, sb, names["python"], `id -u; python --version; python -m pytest --version; git --version; stat -c %U /testbed `+envbuild.VenvDir)
+	assert.Equal(t, 0, py.ExitCode, "stderr: %s", py.Stderr)
+	assert.Contains(t, string(py.Stdout), "1000\nPython 3.11")
+	assert.Contains(t, string(py.Stdout), "swemill\nswemill")
+	assert.Contains(t, string(py.Stdout)+string(py.Stderr), "pytest 7")
+	gob := runIn(t, sb, names["go"], `go version && go env GOCACHE GOTOOLCHAIN`)
+	assert.Equal(t, 0, gob.ExitCode, "stderr: %s", gob.Stderr)
+	assert.Contains(t, string(gob.Stdout), "/home/swemill/.cache/go-build\nlocal")
+}

@@ -1,0 +1,696 @@
+package envbuild
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/rs/zerolog"
+
+	"swemill/pipeline"
+)
+
+// layerScriptVersion changes whenever the generated Dockerfiles or scripts change; it is part
+// of every env and instance hash.
+const layerScriptVersion = "2"
+
+// Config configures a Builder.
+type Config struct {
+	// CacheDir holds the bare clones (<CacheDir>/repos), image last-use stamps
+	// (<CacheDir>/usage) and build locks (<CacheDir>/locks). Required.
+	CacheDir string
+	// PythonBase and GoBase are the base image names (BaseNames or BuildBases give them).
+	// PythonBase is required; GoBase may be empty when no Go repository is built.
+	PythonBase, GoBase string
+	// Sources says where repositories come from; Sources.Dir defaults to <CacheDir>/repos.
+	Sources SourceConfig
+	// SpecDir holds explicit per-repository recipes, <SpecDir>/<owner>/<name>.yaml; they win
+	// over inference. Empty means inference only.
+	SpecDir string
+	// Offline says no package index is reachable during builds (see InferOptions).
+	Offline bool
+	// WorkDir is where the repository lives in instance images. Default "/testbed".
+	WorkDir string
+	// Version is swemill's version, written into labels. Default "dev".
+	Version string
+	// BuildTimeout bounds the build of one env or instance layer. Default 30 minutes.
+	BuildTimeout time.Duration
+	// BuildMemory is the memory limit (memory + swap) of build containers, in bytes.
+	// Default 4 GiB.
+	BuildMemory int64
+	// BuildCPUs is the CPU limit of build containers. Default 2.
+	BuildCPUs float64
+	// BuildNetwork is the network of build containers: "" (the engine's default, so installs
+	// can reach package indexes) or "none".
+	BuildNetwork string
+	// MaxCheckoutBytes drops repositories whose checkout at the base commit is larger.
+	// Default 1 GiB.
+	MaxCheckoutBytes int64
+	// MaxInstanceBytes drops instances whose instance layer adds more. Default 4 GiB.
+	MaxInstanceBytes int64
+	// DiskBudget, when positive, is kept after every build by collecting least recently
+	// used instance images (see GC).
+	DiskBudget int64
+	// LogTailBytes is how much of a failed build's log a drop detail carries. Default 4000.
+	LogTailBytes int
+	// RunID labels the build containers (sandbox.LabelRun) so that the sweep at the start of
+	// the next run (sandbox.Sandbox.Sweep with the same RunID) removes what a killed process
+	// left. Default "swemill".
+	RunID string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Sources.Dir == "" && c.CacheDir != "" {
+		c.Sources.Dir = filepath.Join(c.CacheDir, "repos")
+	}
+	if c.WorkDir == "" {
+		c.WorkDir = "/testbed"
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.BuildTimeout == 0 {
+		c.BuildTimeout = 30 * time.Minute
+	}
+	if c.BuildMemory == 0 {
+		c.BuildMemory = 4 << 30
+	}
+	if c.BuildCPUs == 0 {
+		c.BuildCPUs = 2
+	}
+	if c.MaxCheckoutBytes == 0 {
+		c.MaxCheckoutBytes = 1 << 30
+	}
+	if c.MaxInstanceBytes == 0 {
+		c.MaxInstanceBytes = 4 << 30
+	}
+	if c.LogTailBytes == 0 {
+		c.LogTailBytes = 4000
+	}
+	if c.RunID == "" {
+		c.RunID = "swemill"
+	}
+	return c
+}
+
+var workDirRe = regexp.MustCompile(`^(/[a-z0-9_.-]+)+$`)
+
+// Validate reports the first field that is not usable.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.CacheDir == "":
+		return errors.New("Config.CacheDir: required")
+	case c.PythonBase == "":
+		return errors.New("Config.PythonBase: required (see BaseNames)")
+	case !workDirRe.MatchString(c.WorkDir):
+		return fmt.Errorf("Config.WorkDir: %q is not a plain absolute path", c.WorkDir)
+	case c.BuildTimeout < 0:
+		return errors.New("Config.BuildTimeout: negative")
+	case c.BuildMemory < 64<<20:
+		return errors.New("Config.BuildMemory: below 64 MiB")
+	case c.BuildCPUs < 0:
+		return errors.New("Config.BuildCPUs: negative")
+	case c.BuildNetwork != "" && c.BuildNetwork != "none":
+		return fmt.Errorf("Config.BuildNetwork: %q: want \"\" (the engine's default network) or none", c.BuildNetwork)
+	case c.MaxCheckoutBytes < 0, c.MaxInstanceBytes < 0, c.DiskBudget < 0:
+		return errors.New("Config.MaxCheckoutBytes, MaxInstanceBytes, DiskBudget: negative")
+	}
+	if err := c.Sources.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Builder builds env and instance images. It is safe for concurrent use; builds of the
+// same image wait for each other (a file lock per image key), across processes too.
+type Builder struct {
+	api     dockerAPI
+	cfg     Config
+	sources *Sources
+	log     zerolog.Logger
+}
+
+// NewBuilder returns a Builder that talks to the engine through api.
+func NewBuilder(api dockerAPI, cfg Config, log zerolog.Logger) (*Builder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	src, err := NewSources(cfg.Sources, log)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"usage", "locks", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(cfg.CacheDir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("creating cache directory: %w", err)
+		}
+	}
+	return &Builder{api: api, cfg: cfg, sources: src, log: log}, nil
+}
+
+// Sources returns the repository sources the builder fetches from.
+func (b *Builder) Sources() *Sources { return b.sources }
+
+// Result is what Build produced.
+type Result struct {
+	Environment pipeline.Environment
+	// EnvCacheHit is true when the env image already existed.
+	EnvCacheHit bool
+	// CheckoutBytes is the size of the files at the base commit.
+	CheckoutBytes int64
+	// Log is the build output (env and instance layers; empty on a cache hit).
+	Log []byte
+}
+
+// Build returns the instance image of inst, building what is missing. Bad input comes back
+// as a *pipeline.DropError (repository_not_found, base_commit_not_found, repo_too_large,
+// invalid_recipe, no_recipe, env_build_failed, install_failed, build_timeout,
+// image_too_large); any other error is an infrastructure failure.
+//
+// log receives progress; pass the item's logger (it should carry the instance id).
+func (b *Builder) Build(ctx context.Context, inst pipeline.Instance, log zerolog.Logger) (Result, error) {
+	var res Result
+	start := time.Now()
+	phases := zerolog.Dict()
+	mark := func(name string) {
+		phases.Float64(name, time.Since(start).Seconds())
+	}
+	if err := validateInstance(inst); err != nil {
+		return res, err
+	}
+	setup := inst.EnvironmentSetupCommit
+	commits := []string{inst.BaseCommit}
+	if setup != "" && setup != inst.BaseCommit {
+		commits = append(commits, setup)
+	}
+	if err := b.sources.Fetch(ctx, inst.Repo, commits...); err != nil {
+		switch {
+		case errors.Is(err, ErrRepoNotFound):
+			return res, pipeline.Drop("repository_not_found", "%s", err)
+		case errors.Is(err, ErrCommitNotFound):
+			return res, pipeline.Drop("base_commit_not_found", "%s", err)
+		}
+		return res, err
+	}
+	size, err := b.sources.TreeSize(ctx, inst.Repo, inst.BaseCommit)
+	if err != nil {
+		return res, err
+	}
+	res.CheckoutBytes = size
+	mark("fetched")
+	if size > b.cfg.MaxCheckoutBytes {
+		return res, pipeline.Drop("repo_too_large", "checkout of %s@%s is %d bytes, over the limit of %d",
+			inst.Repo, inst.BaseCommit, size, b.cfg.MaxCheckoutBytes)
+	}
+
+	tmp, err := os.MkdirTemp(filepath.Join(b.cfg.CacheDir, "tmp"), "checkout-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(tmp)
+	checkout := filepath.Join(tmp, "testbed")
+	if err := b.sources.Checkout(ctx, inst.Repo, inst.BaseCommit, checkout); err != nil {
+		return res, err
+	}
+	mark("checked_out")
+	recipe, err := b.recipe(inst.Repo, checkout)
+	if err != nil {
+		return res, err
+	}
+	envDir := checkout
+	if setup != "" && setup != inst.BaseCommit {
+		envDir = filepath.Join(tmp, "setup")
+		if err := b.sources.Checkout(ctx, inst.Repo, setup, envDir); err != nil {
+			return res, err
+		}
+	}
+
+	var buildLog bytes.Buffer
+	env, err := b.ensureEnv(ctx, recipe, envDir, &buildLog, log)
+	res.Log = buildLog.Bytes()
+	if err != nil {
+		return res, err
+	}
+	res.EnvCacheHit = !env.built
+	mark("env_ready")
+	out := pipeline.Environment{
+		EnvImage: env.name, BaseImage: env.base, Recipe: recipe, WorkDir: b.cfg.WorkDir,
+	}
+	instKey := hashOf("swemill instance", "script="+layerScriptVersion, "env="+env.key,
+		"repo="+inst.Repo, "commit="+inst.BaseCommit, "recipe="+recipeJSON(recipe), "workdir="+b.cfg.WorkDir)
+	name := "swemill/inst." + slug(inst.InstanceID) + ":" + instKey[:16]
+	out.ImageName = name
+
+	unlock, err := lockFile(ctx, filepath.Join(b.cfg.CacheDir, "locks", instKey+".lock"))
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	if id, ok, err := b.findImage(ctx, name, instKey); err != nil {
+		return res, err
+	} else if ok {
+		out.ImageID, out.CacheHit = id, true
+		out.SizeBytes, err = b.layerSize(ctx, id, env.id)
+		if err != nil {
+			return res, err
+		}
+		b.touch(id, env.id)
+		res.Environment = out
+		log.Debug().Str("image", name).Msg("instance image cache hit")
+		return res, nil
+	}
+
+	envInfo, err := b.api.ImageInspect(ctx, env.id)
+	if err != nil {
+		return res, fmt.Errorf("inspecting env image %s: %w", env.name, err)
+	}
+	buildLog.WriteString("# instance image " + name + "\n")
+	checkoutLayer, err := newLayer(b.tmpDir(), SandboxUID, SandboxUID, func(c *contextWriter) error {
+		return c.tree(checkout, strings.TrimPrefix(b.cfg.WorkDir, "/"), nil)
+	})
+	if err != nil {
+		return res, err
+	}
+	defer os.Remove(checkoutLayer.path)
+	mark("checkout_layer")
+	layers, comments := []layerFile{checkoutLayer}, []string{"checkout of " + inst.Repo + "@" + inst.BaseCommit}
+	if len(recipe.PreInstall)+len(recipe.Install) > 0 {
+		installLayer, err := b.capture(ctx, env.id, []layerFile{checkoutLayer}, []string{"SWEMILL_COMMANDS=" + commandsArg(recipe)},
+			&buildLog, log, libDir+"/run-commands.sh")
+		res.Log = buildLog.Bytes()
+		if err != nil {
+			return res, b.buildFailure(ctx, "install_failed", name, err)
+		}
+		defer os.Remove(installLayer.path)
+		layers, comments = append(layers, installLayer), append(comments, "install")
+		mark("installed")
+	}
+	labels := map[string]string{
+		LabelLayer: LayerInstance, LabelKey: instKey, LabelParent: env.name, LabelVersion: b.cfg.Version,
+		LabelLanguage: recipe.Language, LabelRepo: inst.Repo, LabelInstance: inst.InstanceID,
+		LabelBaseCommit: inst.BaseCommit, LabelRecipe: recipeJSON(recipe),
+	}
+	id, err := b.loadImage(ctx, envInfo, layers, name, comments, func(c *dockerspec.DockerOCIImageConfig) {
+		for k, v := range labels {
+			c.Labels[k] = v
+		}
+	})
+	res.Log = buildLog.Bytes()
+	if err != nil {
+		return res, err
+	}
+	out.ImageID, out.BuildSeconds = id, time.Since(start).Seconds()
+	out.SizeBytes, err = b.layerSize(ctx, id, env.id)
+	if err != nil {
+		return res, err
+	}
+	if out.SizeBytes > b.cfg.MaxInstanceBytes {
+		_, _ = b.api.ImageRemove(context.WithoutCancel(ctx), name, image.RemoveOptions{PruneChildren: true})
+		return res, pipeline.Drop("image_too_large", "instance layer of %s adds %d bytes, over the limit of %d",
+			name, out.SizeBytes, b.cfg.MaxInstanceBytes)
+	}
+	b.touch(id, env.id)
+	mark("loaded")
+	log.Info().Str("image", name).Float64("seconds", out.BuildSeconds).Int64("layer_bytes", out.SizeBytes).
+		Dict("phases", phases).Msg("instance image built")
+	if b.cfg.DiskBudget > 0 {
+		if _, err := GC(ctx, b.api, GCOptions{KeepUnder: b.cfg.DiskBudget, UsageDir: b.usageDir(), Protect: []string{id}}, log); err != nil {
+			log.Warn().Err(err).Msg("keeping the disk budget")
+		}
+	}
+	res.Environment = out
+	return res, nil
+}
+
+func validateInstance(inst pipeline.Instance) error {
+	switch {
+	case strings.TrimSpace(inst.InstanceID) == "" || len(inst.InstanceID) > 200:
+		return pipeline.Drop("invalid_instance", "instance id %q", truncate(inst.InstanceID, 80))
+	case !repoRe.MatchString(inst.Repo) || strings.Contains(inst.Repo, ".."):
+		return pipeline.Drop("repository_not_found", "%q is not an owner/name repository", truncate(inst.Repo, 80))
+	case !commitRe.MatchString(inst.BaseCommit):
+		return pipeline.Drop("base_commit_not_found", "%q is not a full commit hash", truncate(inst.BaseCommit, 80))
+	case inst.EnvironmentSetupCommit != "" && !commitRe.MatchString(inst.EnvironmentSetupCommit):
+		return pipeline.Drop("base_commit_not_found", "environment setup commit %q is not a full commit hash", truncate(inst.EnvironmentSetupCommit, 80))
+	}
+	return nil
+}
+
+// recipe returns the explicit spec of repo when there is one, else infers it from checkout.
+func (b *Builder) recipe(repo, checkout string) (pipeline.Recipe, error) {
+	if b.cfg.SpecDir != "" {
+		data, err := os.ReadFile(SpecPath(b.cfg.SpecDir, repo))
+		if err == nil {
+			r, err := ParseSpec(data)
+			if err != nil {
+				return r, pipeline.Drop("invalid_recipe", "%s: %s", SpecPath(b.cfg.SpecDir, repo), err)
+			}
+			return r, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return pipeline.Recipe{}, fmt.Errorf("reading recipe spec of %s: %w", repo, err)
+		}
+	}
+	r, err := InferRecipe(checkout, InferOptions{Offline: b.cfg.Offline, WorkDir: b.cfg.WorkDir})
+	if errors.Is(err, ErrNoRecipe) {
+		return r, pipeline.Drop("no_recipe", "%s", err)
+	}
+	if err != nil {
+		return r, fmt.Errorf("inferring recipe of %s: %w", repo, err)
+	}
+	if err := ValidateRecipe(r); err != nil {
+		return r, pipeline.Drop("invalid_recipe", "inferred: %s", err)
+	}
+	return r, nil
+}
+
+type envImage struct {
+	name, id, key, base string
+	built               bool
+}
+
+// ensureEnv returns the env image of recipe (with dependency files read from dir), building
+// it when missing.
+func (b *Builder) ensureEnv(ctx context.Context, r pipeline.Recipe, dir string, buildLog *bytes.Buffer, log zerolog.Logger) (envImage, error) {
+	if err := ValidateRecipe(r); err != nil {
+		return envImage{}, pipeline.Drop("invalid_recipe", "%s", err)
+	}
+	base := b.cfg.PythonBase
+	if r.Language == "go" {
+		base = b.cfg.GoBase
+		if base == "" {
+			return envImage{}, errors.New("building env image: Config.GoBase is empty and the recipe is for Go")
+		}
+	}
+	baseInfo, err := b.api.ImageInspect(ctx, base)
+	if err != nil {
+		return envImage{}, fmt.Errorf("inspecting base image %s: %w", base, err)
+	}
+	deps := envDeps(r, dir)
+	key := hashOf("swemill env", "script="+layerScriptVersion, "base="+baseInfo.ID, "language="+r.Language,
+		"version="+r.LanguageVersion, "packages="+strings.Join(r.SystemPackages, " "), "env="+envJSON(r.Env),
+		"requirements="+string(deps.requirements), "gomod="+string(deps.goMod), "gosum="+string(deps.goSum))
+	key = hashOf(key, "workdir="+b.cfg.WorkDir)
+	e := envImage{name: "swemill/env-" + r.Language + ":" + key[:16], key: key, base: base}
+	unlock, err := lockFile(ctx, filepath.Join(b.cfg.CacheDir, "locks", key+".lock"))
+	if err != nil {
+		return e, err
+	}
+	defer unlock()
+	if id, ok, err := b.findImage(ctx, e.name, key); err != nil {
+		return e, err
+	} else if ok {
+		e.id = id
+		return e, nil
+	}
+	start := time.Now()
+	buildLog.WriteString("# env image " + e.name + "\n")
+	libLayer, err := newLayer(b.tmpDir(), 0, 0, func(c *contextWriter) error {
+		files := libFiles(r, deps)
+		names := make([]string, 0, len(files))
+		for n := range files {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if err := c.dir(strings.TrimPrefix(libDir, "/"), 0o755); err != nil {
+			return err
+		}
+		made := map[string]bool{}
+		for _, n := range names {
+			full := strings.TrimPrefix(libDir, "/") + "/" + n
+			if d := filepath.Dir(full); d != strings.TrimPrefix(libDir, "/") && !made[d] {
+				for _, p := range parentsOf(d, strings.TrimPrefix(libDir, "/")) {
+					if !made[p] {
+						made[p] = true
+						if err := c.dir(p, 0o755); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			if err := c.file(full, 0o644, files[n]); err != nil {
+				return err
+			}
+		}
+		if b.cfg.WorkDir != "/testbed" { // the bases carry /testbed
+			wc := &contextWriter{tw: c.tw, uid: SandboxUID, gid: SandboxUID}
+			return wc.dir(strings.TrimPrefix(b.cfg.WorkDir, "/"), 0o755)
+		}
+		return nil
+	})
+	if err != nil {
+		return e, err
+	}
+	defer os.Remove(libLayer.path)
+	layers, comments := []layerFile{libLayer}, []string{"recipe library"}
+	var envVars []string
+	for _, k := range sortedKeys(r.Env) {
+		envVars = append(envVars, k+"="+r.Env[k])
+	}
+	envVars = append(envVars, "SWEMILL_WORKDIR="+b.cfg.WorkDir)
+	if needsSetup(r, deps) {
+		setup, err := b.capture(ctx, base, []layerFile{libLayer}, envVars, buildLog, log, libDir+"/env-setup.sh")
+		if err != nil {
+			return e, b.buildFailure(ctx, "env_build_failed", e.name, err)
+		}
+		defer os.Remove(setup.path)
+		layers, comments = append(layers, setup), append(comments, "system packages and dependencies")
+	}
+	labels := map[string]string{
+		LabelLayer: LayerEnv, LabelKey: key, LabelParent: base, LabelVersion: b.cfg.Version,
+		LabelLanguage: r.Language, LabelRecipe: recipeJSON(r),
+	}
+	id, err := b.loadImage(ctx, baseInfo, layers, e.name, comments, func(c *dockerspec.DockerOCIImageConfig) {
+		for k, v := range labels {
+			c.Labels[k] = v
+		}
+		c.Env = mergeEnv(c.Env, envVars)
+		c.WorkingDir = b.cfg.WorkDir
+	})
+	if err != nil {
+		return e, err
+	}
+	e.id, e.built = id, true
+	log.Info().Str("image", e.name).Float64("seconds", time.Since(start).Seconds()).Msg("env image built")
+	return e, nil
+}
+
+// findImage looks an image up by name, then by key label (an identical image under another
+// name, which is then tagged with name).
+func (b *Builder) findImage(ctx context.Context, name, key string) (string, bool, error) {
+	ins, err := b.api.ImageInspect(ctx, name)
+	if err == nil {
+		return ins.ID, true, nil
+	}
+	if !errdefs.IsNotFound(err) {
+		return "", false, fmt.Errorf("inspecting image %s: %w", name, err)
+	}
+	list, err := b.api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelKey+"="+key))})
+	if err != nil {
+		return "", false, fmt.Errorf("listing images with key %s: %w", key, err)
+	}
+	if len(list) == 0 {
+		return "", false, nil
+	}
+	if err := b.api.ImageTag(ctx, list[0].ID, name); err != nil {
+		return "", false, fmt.Errorf("tagging image %s as %s: %w", list[0].ID, name, err)
+	}
+	return list[0].ID, true, nil
+}
+
+// layerSize returns how many bytes image adds on top of parent.
+func (b *Builder) layerSize(ctx context.Context, id, parent string) (int64, error) {
+	ins, err := b.api.ImageInspect(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("inspecting image %s: %w", id, err)
+	}
+	pins, err := b.api.ImageInspect(ctx, parent)
+	if err != nil {
+		return 0, fmt.Errorf("inspecting image %s: %w", parent, err)
+	}
+	return ins.Size - pins.Size, nil
+}
+
+func (b *Builder) usageDir() string { return filepath.Join(b.cfg.CacheDir, "usage") }
+
+func (b *Builder) tmpDir() string { return filepath.Join(b.cfg.CacheDir, "tmp") }
+
+// parentsOf returns the directories from just under root down to d.
+func parentsOf(d, root string) []string {
+	var out []string
+	for ; d != root && d != "." && d != "/"; d = filepath.Dir(d) {
+		out = append([]string{d}, out...)
+	}
+	return out
+}
+
+// mergeEnv sets the KEY=VALUE entries of add in env, replacing earlier values of a key.
+func mergeEnv(env, add []string) []string {
+	out := append([]string(nil), env...)
+	for _, kv := range add {
+		k, _, _ := strings.Cut(kv, "=")
+		replaced := false
+		for i, old := range out {
+			if ok, _, _ := strings.Cut(old, "="); ok == k {
+				out[i], replaced = kv, true
+			}
+		}
+		if !replaced {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// touch records that images were used now.
+func (b *Builder) touch(ids ...string) {
+	for _, id := range ids {
+		TouchImage(b.usageDir(), id)
+	}
+}
+
+// TouchImage records in dir that the image id was used now (see ListImages). Errors are
+// ignored: last use is advice for GC.
+func TouchImage(dir, id string) {
+	if dir == "" || id == "" {
+		return
+	}
+	p := filepath.Join(dir, strings.TrimPrefix(id, "sha256:"))
+	now := time.Now()
+	if err := os.Chtimes(p, now, now); err != nil {
+		_ = os.WriteFile(p, nil, 0o644)
+	}
+}
+
+type envDepFiles struct {
+	requirements []byte // plain requirement specifiers, one a line
+	goMod, goSum []byte
+}
+
+// envDeps collects what the env layer pre-installs: the plain requirement specifiers of the
+// requirement files that the recipe installs with `pip install -r FILE`, and go.mod/go.sum
+// when it runs `go mod download`. What cannot be pre-installed is left to the instance.
+func envDeps(r pipeline.Recipe, dir string) envDepFiles {
+	var d envDepFiles
+	switch r.Language {
+	case "python":
+		var lines []string
+		for _, c := range r.Install {
+			f := strings.Fields(c)
+			if len(f) != 6 || strings.Join(f[:5], " ") != "python -m pip install -r" {
+				continue
+			}
+			rel := f[5]
+			if !relPathRe.MatchString(rel) || strings.Contains(rel, "..") {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+			if err != nil {
+				continue
+			}
+			plain, ok := plainRequirements(data)
+			if !ok {
+				continue
+			}
+			lines = append(lines, plain...)
+		}
+		sort.Strings(lines)
+		lines = dedupe(lines)
+		if len(lines) > 0 {
+			d.requirements = []byte(strings.Join(lines, "\n") + "\n")
+		}
+	case "go":
+		for _, c := range r.Install {
+			if strings.TrimSpace(c) == "go mod download" {
+				d.goMod, _ = os.ReadFile(filepath.Join(dir, "go.mod"))
+				d.goSum, _ = os.ReadFile(filepath.Join(dir, "go.sum"))
+			}
+		}
+	}
+	return d
+}
+
+// plainRequirements returns the requirement specifiers of a requirements file when every
+// line is one (or a comment); ok is false when any line is an option, path or URL.
+func plainRequirements(data []byte) ([]string, bool) {
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = line[:i]
+		}
+		line = strings.ReplaceAll(strings.TrimSpace(line), " ", "")
+		if line == "" {
+			continue
+		}
+		if !pyRequireRe.MatchString(line) {
+			return nil, false
+		}
+		out = append(out, line)
+	}
+	return out, true
+}
+
+func recipeJSON(r pipeline.Recipe) string {
+	data, _ := json.Marshal(r) // map keys are sorted
+	return string(data)
+}
+
+func envJSON(env map[string]string) string {
+	data, _ := json.Marshal(env)
+	return string(data)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// slug turns an instance id into an image name component: lowercase letters and digits
+// separated by single '.', '_' , '__' or '-'.
+func slug(id string) string {
+	var sb strings.Builder
+	pendingSep := ""
+	for _, r := range strings.ToLower(id) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			if sb.Len() > 0 && pendingSep != "" {
+				sb.WriteString(pendingSep)
+			}
+			pendingSep = ""
+			sb.WriteRune(r)
+			continue
+		}
+		switch {
+		case pendingSep == "" && (r == '.' || r == '_' || r == '-'):
+			pendingSep = string(r)
+		case pendingSep == "_" && r == '_':
+			pendingSep = "__"
+		default:
+			pendingSep = "-"
+		}
+	}
+	s := sb.String()
+	if s == "" {
+		s = "x"
+	}
+	if len(s) > 100 {
+		s = s[:100]
+	}
+	return strings.TrimRight(s, "._-")
+}

@@ -1,0 +1,486 @@
+package envbuild
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"swemill/pipeline"
+)
+
+// Known log parsers (pipeline.Recipe.LogParser).
+var knownParsers = map[string]bool{"pytest": true, "unittest": true, "django": true, "sympy": true, "gotest": true}
+
+var (
+	debNameRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{0,126}$`)
+	debPkgRe      = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{0,126}(=[A-Za-z0-9.+~:-]{1,64})?$`)
+	envKeyRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	versionRe     = regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,3}){0,2}$`)
+	repoRe        = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$`)
+	commitRe      = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	relPathRe     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+/-]{0,255}$`)
+	pyRequireRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,100}(\[[A-Za-z0-9._,-]{1,100}\])?((===?|~=|!=|<=|>=|<|>)[A-Za-z0-9.*+!-]{1,40})?(,(===?|~=|!=|<=|>=|<|>)[A-Za-z0-9.*+!-]{1,40}){0,4}$`)
+	pyExtraNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$`)
+)
+
+func validDebName(s string) bool { return debNameRe.MatchString(s) }
+
+// maxCommandLen bounds one recipe command.
+const maxCommandLen = 4096
+
+// ValidateRecipe checks a recipe before anything is built from it. Commands (PreInstall,
+// Install, TestCmd) are shell commands by nature; they are written one a line into scripts
+// inside the build context and never into a Dockerfile, so they may use shell syntax but may
+// not span lines. Every other field is data and must match a strict form: a package name, an
+// environment variable name, a version number, a known parser.
+func ValidateRecipe(r pipeline.Recipe) error {
+	switch r.Language {
+	case "python", "go":
+	default:
+		return fmt.Errorf("recipe language %q: want python or go", r.Language)
+	}
+	if r.LanguageVersion != "" && !versionRe.MatchString(r.LanguageVersion) {
+		return fmt.Errorf("recipe language_version %q: not a version number", r.LanguageVersion)
+	}
+	if r.Language == "python" && r.LanguageVersion != "" && r.LanguageVersion != "3" && r.LanguageVersion != "3.11" {
+		return fmt.Errorf("recipe language_version %q: the Python base carries 3.11", r.LanguageVersion)
+	}
+	for _, p := range r.SystemPackages {
+		if !debPkgRe.MatchString(p) {
+			return fmt.Errorf("recipe system_packages: %q is not a Debian package name", p)
+		}
+	}
+	for field, cmds := range map[string][]string{"pre_install": r.PreInstall, "install": r.Install} {
+		for _, c := range cmds {
+			if err := validCommand(c); err != nil {
+				return fmt.Errorf("recipe %s: %w", field, err)
+			}
+		}
+	}
+	if strings.TrimSpace(r.TestCmd) == "" {
+		return errors.New("recipe test_cmd: empty")
+	}
+	if err := validCommand(r.TestCmd); err != nil {
+		return fmt.Errorf("recipe test_cmd: %w", err)
+	}
+	if !knownParsers[r.LogParser] {
+		return fmt.Errorf("recipe log_parser %q: unknown", r.LogParser)
+	}
+	for k, v := range r.Env {
+		if !envKeyRe.MatchString(k) {
+			return fmt.Errorf("recipe env: %q is not a variable name", k)
+		}
+		if strings.HasPrefix(k, "SWEMILL_") {
+			return fmt.Errorf("recipe env: %q uses the reserved prefix SWEMILL_", k)
+		}
+		if strings.ContainsAny(v, "\x00\n\r") || len(v) > maxCommandLen {
+			return fmt.Errorf("recipe env %s: value has a line break or NUL, or is too long", k)
+		}
+	}
+	return nil
+}
+
+func validCommand(c string) error {
+	switch {
+	case strings.TrimSpace(c) == "":
+		return errors.New("empty command")
+	case len(c) > maxCommandLen:
+		return fmt.Errorf("command longer than %d bytes", maxCommandLen)
+	case strings.ContainsAny(c, "\x00\n\r"):
+		return fmt.Errorf("command %q spans lines or holds NUL; give one command per entry", truncate(c, 80))
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// Spec is an explicit per-repository recipe file, in YAML. Its fields are those of
+// pipeline.Recipe; unknown fields are an error.
+type Spec struct {
+	Language        string            `yaml:"language"`
+	LanguageVersion string            `yaml:"language_version"`
+	SystemPackages  []string          `yaml:"system_packages"`
+	PreInstall      []string          `yaml:"pre_install"`
+	Install         []string          `yaml:"install"`
+	TestCmd         string            `yaml:"test_cmd"`
+	LogParser       string            `yaml:"log_parser"`
+	Env             map[string]string `yaml:"env"`
+}
+
+// ParseSpec reads a YAML recipe spec and validates it.
+func ParseSpec(data []byte) (pipeline.Recipe, error) {
+	var s Spec
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return pipeline.Recipe{}, fmt.Errorf("parsing recipe spec: %w", err)
+	}
+	r := pipeline.Recipe{
+		Language: s.Language, LanguageVersion: s.LanguageVersion, SystemPackages: s.SystemPackages,
+		PreInstall: s.PreInstall, Install: s.Install, TestCmd: s.TestCmd, LogParser: s.LogParser, Env: s.Env,
+	}
+	if r.LogParser == "" {
+		switch r.Language {
+		case "python":
+			r.LogParser = "pytest"
+		case "go":
+			r.LogParser = "gotest"
+		}
+	}
+	if err := ValidateRecipe(r); err != nil {
+		return pipeline.Recipe{}, err
+	}
+	return r, nil
+}
+
+// SpecPath returns where the explicit spec of repo lives under dir: <dir>/<owner>/<name>.yaml.
+func SpecPath(dir, repo string) string {
+	owner, name, _ := strings.Cut(repo, "/")
+	return filepath.Join(dir, owner, name+".yaml")
+}
+
+// InferOptions tunes recipe inference.
+type InferOptions struct {
+	// Offline says no package index is reachable while building: projects whose build
+	// backend is not in the base image are then put on PYTHONPATH instead of installed.
+	Offline bool
+	// WorkDir is the work directory in the image. Default "/testbed".
+	WorkDir string
+}
+
+// ErrNoRecipe says that nothing in a repository tells how to build it.
+var ErrNoRecipe = errors.New("no recipe: neither go.mod nor Python project files found")
+
+// Python test commands and their parser.
+const (
+	pytestCmd = "python -m pytest --no-header -rA --tb=no -p no:cacheprovider"
+	goTestCmd = "go test -json -count=1"
+)
+
+// InferRecipe infers a recipe from a checkout on disk: go.mod makes a Go recipe;
+// pyproject.toml, setup.py, setup.cfg, requirements*.txt, tox.ini or Python files make a
+// Python one. File contents are untrusted: only names and paths that match strict forms
+// make it into commands, single-quoted.
+func InferRecipe(dir string, opts InferOptions) (pipeline.Recipe, error) {
+	if opts.WorkDir == "" {
+		opts.WorkDir = "/testbed"
+	}
+	if fileExists(filepath.Join(dir, "go.mod")) {
+		return inferGo(dir)
+	}
+	markers := []string{"pyproject.toml", "setup.py", "setup.cfg", "tox.ini", "pytest.ini", "conftest.py"}
+	python := false
+	for _, m := range markers {
+		if fileExists(filepath.Join(dir, m)) {
+			python = true
+		}
+	}
+	if len(requirementFiles(dir)) > 0 {
+		python = true
+	}
+	if !python {
+		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || python {
+				return filepath.SkipDir
+			}
+			if d.IsDir() && d.Name() == ".git" {
+				return filepath.SkipDir
+			}
+			if strings.HasSuffix(d.Name(), ".py") {
+				python = true
+			}
+			return nil
+		})
+	}
+	if !python {
+		return pipeline.Recipe{}, ErrNoRecipe
+	}
+	return inferPython(dir, opts)
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+func inferGo(dir string) (pipeline.Recipe, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return pipeline.Recipe{}, err
+	}
+	r := pipeline.Recipe{Language: "go", TestCmd: goTestCmd, LogParser: "gotest"}
+	requires := false
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 && f[0] == "go" && versionRe.MatchString(f[1]) {
+			r.LanguageVersion = f[1]
+		}
+		if len(f) >= 1 && f[0] == "require" {
+			requires = true
+		}
+	}
+	if requires {
+		r.Install = append(r.Install, "go mod download")
+	}
+	r.Install = append(r.Install, "go build ./...")
+	return r, nil
+}
+
+// requirementFiles lists requirement files that name test or base dependencies.
+func requirementFiles(dir string) []string {
+	var out []string
+	for _, pat := range []string{"requirements*.txt", "*requirements.txt", "requirements/*.txt"} {
+		m, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, p := range m {
+			rel, _ := filepath.Rel(dir, p)
+			rel = filepath.ToSlash(rel)
+			base := strings.ToLower(path.Base(rel))
+			if strings.Contains(base, "doc") || strings.Contains(base, "lint") || !relPathRe.MatchString(rel) || strings.Contains(rel, "..") {
+				continue
+			}
+			if strings.HasPrefix(rel, "requirements/") && !(strings.Contains(base, "test") || strings.Contains(base, "base") || base == "requirements.txt") {
+				continue
+			}
+			out = append(out, rel)
+		}
+	}
+	sort.Strings(out)
+	return dedupe(out)
+}
+
+func dedupe(s []string) []string {
+	var out []string
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func inferPython(dir string, opts InferOptions) (pipeline.Recipe, error) {
+	r := pipeline.Recipe{Language: "python", TestCmd: pytestCmd, LogParser: "pytest"}
+	for _, f := range requirementFiles(dir) {
+		if nonEmptyRequirements(filepath.Join(dir, f)) {
+			r.Install = append(r.Install, "python -m pip install -r "+shellQuote(f))
+		}
+	}
+	if deps := toxDeps(dir); len(deps) > 0 {
+		cmd := "python -m pip install"
+		for _, d := range deps {
+			cmd += " " + shellQuote(d)
+		}
+		r.Install = append(r.Install, cmd)
+	}
+	pyproject, _ := os.ReadFile(filepath.Join(dir, "pyproject.toml"))
+	toml := scanTOML(pyproject)
+	hasSetupPy := fileExists(filepath.Join(dir, "setup.py"))
+	hasSetupCfg := fileExists(filepath.Join(dir, "setup.cfg"))
+	installable := hasSetupPy || toml["build-system.build-backend"] != "" || toml["project.name"] != ""
+	if installable {
+		backend := strings.Trim(toml["build-system.build-backend"], `"' `)
+		requires := toml["build-system.requires"]
+		setuptools := backend == "" || strings.HasPrefix(backend, "setuptools.build_meta")
+		// Extra build requirements (setuptools_scm, cython, a newer setuptools) need an index.
+		plainBuild := setuptools && !strings.ContainsAny(requires, "<>=~") &&
+			!strings.Contains(requires, "scm") && !strings.Contains(strings.ToLower(requires), "cython")
+		target := "."
+		if extras := testExtras(dir, toml, hasSetupCfg, hasSetupPy); len(extras) > 0 {
+			target = ".[" + strings.Join(extras, ",") + "]"
+		}
+		switch {
+		case plainBuild:
+			r.Install = append(r.Install, "python -m pip install --no-build-isolation -e "+shellQuote(target))
+		case !opts.Offline:
+			r.Install = append(r.Install, "python -m pip install -e "+shellQuote(target))
+		}
+	}
+	// A src/ layout is importable from the work directory even when it cannot be installed;
+	// a flat layout is, through python -m pytest, which puts the work directory on sys.path.
+	if isSrcLayout(dir) {
+		r.Env = map[string]string{"PYTHONPATH": path.Join(opts.WorkDir, "src")}
+	}
+	return r, nil
+}
+
+func isSrcLayout(dir string) bool {
+	entries, err := os.ReadDir(filepath.Join(dir, "src"))
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.IsDir() && fileExists(filepath.Join(dir, "src", e.Name(), "__init__.py")) {
+			return true
+		}
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".py") {
+			return true
+		}
+	}
+	return false
+}
+
+func nonEmptyRequirements(p string) bool {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			return true
+		}
+	}
+	return false
+}
+
+// testExtras returns the test extras the project declares (test, tests, testing).
+func testExtras(dir string, toml map[string]string, hasSetupCfg, hasSetupPy bool) []string {
+	candidates := []string{"test", "tests", "testing"}
+	found := map[string]bool{}
+	for _, c := range candidates {
+		if _, ok := toml["project.optional-dependencies."+c]; ok {
+			found[c] = true
+		}
+	}
+	if hasSetupCfg {
+		data, _ := os.ReadFile(filepath.Join(dir, "setup.cfg"))
+		for k := range scanINI(data)["options.extras_require"] {
+			for _, c := range candidates {
+				if k == c {
+					found[c] = true
+				}
+			}
+		}
+	}
+	if hasSetupPy {
+		data, _ := os.ReadFile(filepath.Join(dir, "setup.py"))
+		if i := bytes.Index(data, []byte("extras_require")); i >= 0 {
+			rest := string(data[i:min(len(data), i+2000)])
+			for _, c := range candidates {
+				if strings.Contains(rest, `"`+c+`"`) || strings.Contains(rest, `'`+c+`'`) {
+					found[c] = true
+				}
+			}
+		}
+	}
+	var out []string
+	for _, c := range candidates {
+		if found[c] && pyExtraNameRe.MatchString(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// toxDeps returns the plain requirement specifiers of tox.ini's [testenv] deps; anything
+// else (substitutions, options, URLs) is left out.
+func toxDeps(dir string) []string {
+	data, err := os.ReadFile(filepath.Join(dir, "tox.ini"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(scanINI(data)["testenv"]["deps"], "\n") {
+		line = strings.TrimSpace(line)
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		line = strings.ReplaceAll(line, " ", "")
+		if line == "" || strings.EqualFold(line, "pytest") {
+			continue // pytest comes with the base image
+		}
+		if pyRequireRe.MatchString(line) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// scanINI reads an INI file into section -> key -> value; continuation lines (indented) are
+// joined with newlines.
+func scanINI(data []byte) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	section, key := "", ""
+	for _, raw := range strings.Split(string(data), "\n") {
+		line := strings.TrimRight(raw, " \t\r")
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") || strings.HasPrefix(trimmed, ";") {
+			continue
+		}
+		if strings.HasPrefix(trimmed, "[") && strings.HasSuffix(trimmed, "]") {
+			section, key = strings.TrimSpace(trimmed[1:len(trimmed)-1]), ""
+			if out[section] == nil {
+				out[section] = map[string]string{}
+			}
+			continue
+		}
+		if section == "" {
+			continue
+		}
+		if (line[0] == ' ' || line[0] == '\t') && key != "" {
+			out[section][key] += "\n" + trimmed
+			continue
+		}
+		k, v, ok := strings.Cut(trimmed, "=")
+		if !ok {
+			k, v, ok = strings.Cut(trimmed, ":")
+		}
+		if ok {
+			key = strings.TrimSpace(k)
+			out[section][key] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+// scanTOML reads the few things inference needs from a pyproject.toml: "table.key" ->
+// raw value text (arrays may span lines). It is no TOML parser and never needs to be one.
+func scanTOML(data []byte) map[string]string {
+	out := map[string]string{}
+	table := ""
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i < len(lines); i++ {
+		line := strings.TrimSpace(lines[i])
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "[") && !strings.HasPrefix(line, "[[") {
+			table = strings.Trim(line, "[] ")
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		for strings.Count(v, "[") > strings.Count(v, "]") && i+1 < len(lines) {
+			i++
+			v += " " + strings.TrimSpace(lines[i])
+		}
+		out[table+"."+strings.Trim(strings.TrimSpace(k), `"`)] = v
+	}
+	return out
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	if s != "" && regexp.MustCompile(`^[A-Za-z0-9_./=:,+-]+$`).MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,257 @@
+package envbuild
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// ErrRepoNotFound says that a repository does not exist at its source.
+var ErrRepoNotFound = errors.New("repository not found")
+
+// ErrCommitNotFound says that a commit is not in its repository.
+var ErrCommitNotFound = errors.New("commit not found")
+
+// SourceConfig says where repositories come from.
+type SourceConfig struct {
+	// Dir holds one shared bare clone per repository: <Dir>/<owner>/<name>.git. Required.
+	Dir string
+	// MirrorDir, when set, is the only source (offline): a repository is read from
+	// <MirrorDir>/<owner>/<name>.git, <MirrorDir>/<owner>/<name> (bare or with a work tree),
+	// <MirrorDir>/<owner>/<name>.bundle or <MirrorDir>/<owner>__<name>.bundle.
+	MirrorDir string
+	// GitHubURL is where repositories are cloned from over HTTPS when MirrorDir is empty.
+	// Default "https://github.com".
+	GitHubURL string
+	// FetchTimeout bounds one fetch. Default 10 minutes.
+	FetchTimeout time.Duration
+}
+
+// Validate reports the first field that is not usable.
+func (c SourceConfig) Validate() error {
+	if c.Dir == "" {
+		return errors.New("SourceConfig.Dir: required")
+	}
+	if c.GitHubURL != "" && !strings.HasPrefix(c.GitHubURL, "https://") && !strings.HasPrefix(c.GitHubURL, "http://") {
+		return fmt.Errorf("SourceConfig.GitHubURL: %q is not an http(s) URL", c.GitHubURL)
+	}
+	if c.FetchTimeout < 0 {
+		return errors.New("SourceConfig.FetchTimeout: negative")
+	}
+	return nil
+}
+
+// Sources keeps one bare clone per repository and fetches each commit into it once. It is
+// safe for concurrent use by goroutines and processes (a file lock per repository).
+type Sources struct {
+	cfg SourceConfig
+	log zerolog.Logger
+}
+
+// NewSources returns Sources for cfg.
+func NewSources(cfg SourceConfig, log zerolog.Logger) (*Sources, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.GitHubURL == "" {
+		cfg.GitHubURL = "https://github.com"
+	}
+	if cfg.FetchTimeout == 0 {
+		cfg.FetchTimeout = 10 * time.Minute
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating source directory: %w", err)
+	}
+	return &Sources{cfg: cfg, log: log}, nil
+}
+
+// BarePath returns the bare clone of repo.
+func (s *Sources) BarePath(repo string) string {
+	owner, name, _ := strings.Cut(repo, "/")
+	return filepath.Join(s.cfg.Dir, owner, name+".git")
+}
+
+// Fetch makes sure the bare clone of repo holds every commit, fetching only what is
+// missing. It returns ErrRepoNotFound or ErrCommitNotFound (wrapped) for bad input.
+func (s *Sources) Fetch(ctx context.Context, repo string, commits ...string) error {
+	if !repoRe.MatchString(repo) || strings.Contains(repo, "..") {
+		return fmt.Errorf("fetching %s: %w: not an owner/name", repo, ErrRepoNotFound)
+	}
+	for _, c := range commits {
+		if !commitRe.MatchString(c) {
+			return fmt.Errorf("fetching %s@%s: %w: not a full commit hash", repo, c, ErrCommitNotFound)
+		}
+	}
+	bare := s.BarePath(repo)
+	if err := os.MkdirAll(filepath.Dir(bare), 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockFile(ctx, bare+".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	missing := s.missing(ctx, bare, commits)
+	if len(missing) == 0 {
+		return nil
+	}
+	remote, err := s.remote(repo)
+	if err != nil {
+		return fmt.Errorf("fetching %s: %w", repo, err)
+	}
+	if _, err := os.Stat(filepath.Join(bare, "HEAD")); err != nil {
+		if _, err := git(ctx, "", "init", "-q", "--bare", bare); err != nil {
+			return err
+		}
+		// Lets checkouts fetch a single commit by hash from this clone.
+		if _, err := git(ctx, bare, "config", "uploadpack.allowAnySHA1InWant", "true"); err != nil {
+			return err
+		}
+	}
+	fctx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
+	defer cancel()
+	s.log.Info().Str("repo", repo).Int("commits", len(missing)).Msg("fetching repository")
+	if s.cfg.MirrorDir == "" {
+		// GitHub serves reachable commits by hash: fetch just those (and their history).
+		args := append([]string{"fetch", "-q", "--no-tags", remote}, missing...)
+		if _, err := git(fctx, bare, args...); err != nil {
+			if notFound(err) {
+				return fmt.Errorf("fetching %s: %w", repo, ErrRepoNotFound)
+			}
+			s.log.Debug().Err(err).Str("repo", repo).Msg("fetching by hash failed; fetching all branches")
+		}
+		missing = s.missing(ctx, bare, missing)
+	}
+	if len(missing) > 0 {
+		if _, err := git(fctx, bare, "fetch", "-q", "--no-tags", remote,
+			"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"); err != nil {
+			if notFound(err) {
+				return fmt.Errorf("fetching %s: %w", repo, ErrRepoNotFound)
+			}
+			return fmt.Errorf("fetching %s: %w", repo, err)
+		}
+		missing = s.missing(ctx, bare, missing)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("fetching %s@%s: %w", repo, missing[0], ErrCommitNotFound)
+	}
+	// A ref per wanted commit keeps a commit fetched by hash from being pruned by git gc.
+	for _, c := range commits {
+		if _, err := git(ctx, bare, "update-ref", "refs/swemill/"+c, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sources) missing(ctx context.Context, bare string, commits []string) []string {
+	var out []string
+	for _, c := range commits {
+		if _, err := git(ctx, bare, "cat-file", "-e", c+"^{commit}"); err != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// remote returns the URL or path to fetch repo from.
+func (s *Sources) remote(repo string) (string, error) {
+	owner, name, _ := strings.Cut(repo, "/")
+	if s.cfg.MirrorDir == "" {
+		return strings.TrimSuffix(s.cfg.GitHubURL, "/") + "/" + owner + "/" + name + ".git", nil
+	}
+	for _, p := range []string{
+		filepath.Join(s.cfg.MirrorDir, owner, name+".git"),
+		filepath.Join(s.cfg.MirrorDir, owner, name),
+		filepath.Join(s.cfg.MirrorDir, owner, name+".bundle"),
+		filepath.Join(s.cfg.MirrorDir, owner+"__"+name+".bundle"),
+	} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%w in mirror %s", ErrRepoNotFound, s.cfg.MirrorDir)
+}
+
+func notFound(err error) bool {
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"repository not found", "could not read username", "does not appear to be a git repository"} {
+		if strings.Contains(msg, s) && !strings.Contains(msg, "could not resolve host") {
+			return true
+		}
+	}
+	return false
+}
+
+// TreeSize returns the total size of the files of commit in repo (which must be fetched).
+func (s *Sources) TreeSize(ctx context.Context, repo, commit string) (int64, error) {
+	out, err := git(ctx, s.BarePath(repo), "ls-tree", "-r", "-l", "--full-tree", commit)
+	if err != nil {
+		return 0, fmt.Errorf("sizing %s@%s: %w", repo, commit, err)
+	}
+	var total int64
+	for _, line := range strings.Split(out, "\n") {
+		meta, _, ok := strings.Cut(line, "\t")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(meta)
+		if len(f) == 4 && f[1] == "blob" {
+			n, err := strconv.ParseInt(f[3], 10, 64)
+			if err == nil {
+				total += n
+			}
+		}
+	}
+	return total, nil
+}
+
+// Checkout makes dst (which must not exist) a git repository holding just commit of repo
+// (a shallow, single-commit history, so the commit keeps its hash and `git diff <commit>`
+// works), checked out on a detached HEAD, with no remote.
+func (s *Sources) Checkout(ctx context.Context, repo, commit, dst string) error {
+	if _, err := git(ctx, "", "init", "-q", dst); err != nil {
+		return err
+	}
+	if _, err := git(ctx, dst, "fetch", "-q", "--depth", "1", "--no-tags", "file://"+s.BarePath(repo), commit); err != nil {
+		return fmt.Errorf("checking out %s@%s: %w", repo, commit, err)
+	}
+	if _, err := git(ctx, dst, "checkout", "-q", "--detach", commit); err != nil {
+		return fmt.Errorf("checking out %s@%s: %w", repo, commit, err)
+	}
+	for _, p := range []string{"FETCH_HEAD", "logs"} {
+		_ = os.RemoveAll(filepath.Join(dst, ".git", p))
+	}
+	hooks, _ := filepath.Glob(filepath.Join(dst, ".git", "hooks", "*.sample"))
+	for _, h := range hooks {
+		_ = os.Remove(h)
+	}
+	return nil
+}
+
+// git runs git in dir with a configuration independent of the machine's, never prompting.
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false", "LC_ALL=C")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, tail(errb.Bytes(), 500))
+	}
+	return strings.TrimSpace(out.String()), nil
+}
