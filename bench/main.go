@@ -22,6 +22,7 @@ import (
 var suites = []struct{ pkg, pattern, benchtime string }{
 	{"./pipeline/", ".", "3x"},
 	{"./stages/mine/", ".", "1x"},
+	{"./envbuild/", "Instance", "3x"},
 	{"./export/", "WriteTrajectories/.*/rows=100000$", "1x"},
 }
 

@@ -19,6 +19,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"modernc.org/sqlite"
+	"riverqueue.com/riverui"
+	"riverqueue.com/riverui/uiendpoints"
 )
 
 // Every statement swemill writes uses $1-style placeholders, which both PostgreSQL and
@@ -63,6 +65,8 @@ type database interface {
 	collateBytes() string
 	// run works the chain with a River client on this database.
 	run(ctx context.Context, r *runner) (RunSummary, error)
+	// uiEndpoints serves River's web UI over this database.
+	uiEndpoints() uiendpoints.Bundle
 	close()
 }
 
@@ -243,6 +247,10 @@ func (e *engine[TD, TTx]) forUpdate() string {
 		return " FOR UPDATE"
 	}
 	return ""
+}
+
+func (e *engine[TD, TTx]) uiEndpoints() uiendpoints.Bundle {
+	return riverui.NewEndpoints[TTx](e.insertClient(), nil)
 }
 
 func (e *engine[TD, TTx]) collateBytes() string {

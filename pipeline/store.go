@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"riverqueue.com/riverui/uiendpoints"
 )
 
 // State is an instance's state in one stage.
@@ -123,6 +124,10 @@ func (s *Store) Dir() string { return s.dir }
 
 // Artifacts returns the run's artifact store.
 func (s *Store) Artifacts() *Artifacts { return s.artifacts }
+
+// RiverUIEndpoints are the API endpoints of River's web UI (riverqueue.com/riverui) over the
+// run's database, for `swemill ui`.
+func (s *Store) RiverUIEndpoints() uiendpoints.Bundle { return s.db.uiEndpoints() }
 
 // DatabaseKind returns "sqlite" or "postgres".
 func (s *Store) DatabaseKind() string { return s.db.kind() }

@@ -55,6 +55,7 @@ var commands = []command{
 	{"images", "ls | gc", "list swemill's images by layer, or collect the least recently used", cmdImages},
 	{"snapshot", "--out DIR", "record repositories from GitHub into an offline snapshot (mine.source: snapshot)", cmdSnapshot},
 	{"report", "--out FILE", "write the run as one self-contained HTML page (funnel, repositories, timings, flaky tests, rollouts)", cmdReport},
+	{"ui", "[--addr HOST:PORT]", "serve the live report and River's web UI on localhost, to watch a long run", cmdUI},
 	{"export", "--out DIR", "write the dataset: Parquet shards, card and manifest, laid out for the Hub", cmdExport},
 	{"push", "--repo ORG/NAME", "upload an exported dataset to the Hugging Face Hub (token in HF_TOKEN)", cmdPush},
 	{"version", "", "print swemill's version", cmdVersion},

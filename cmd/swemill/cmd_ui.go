@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"riverqueue.com/riverui"
+
+	"swemill/report"
+)
+
+func cmdUI(ctx context.Context, a *app, args []string) error {
+	fs := a.flagSet("ui")
+	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to serve on (localhost by default; port 0 picks one)")
+	images := fs.Bool("images", false, "ask the Docker engine for image disk use on every report")
+	pos, err := a.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("ui takes no arguments, got %q", pos)
+	}
+	cfg, log, err := a.setup()
+	if err != nil {
+		return err
+	}
+	store, err := a.openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: store.RiverUIEndpoints(),
+		Logger:    slog.New(slog.DiscardHandler),
+		Prefix:    "/riverui",
+	})
+	if err != nil {
+		return fmt.Errorf("setting up River's UI: %w", err)
+	}
+	if err := ui.Start(ctx); err != nil {
+		return fmt.Errorf("starting River's UI: %w", err)
+	}
+	env := wiringEnv{cfg: cfg, getenv: a.getenv, log: log}
+	mux := http.NewServeMux()
+	mux.Handle("/riverui/", ui)
+	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, r *http.Request) {
+		st, err := store.Status(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = writeJSON(w, st)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		var usage []report.LayerUsage
+		if *images {
+			usage = imageUsage(r.Context(), env)
+		}
+		d, err := report.Gather(r.Context(), store, usage)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		d.Title = "swemill run " + store.Dir() + " (live)"
+		var buf bytes.Buffer
+		if err := report.Render(&buf, d); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Refresh", "10")
+		_, _ = w.Write(buf.Bytes())
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", *addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(a.stdout, "serving the live report on http://%s/ and River's UI on http://%s/riverui/ (Ctrl-C stops)\n", ln.Addr(), ln.Addr())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
