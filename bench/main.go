@@ -23,6 +23,7 @@ var suites = []struct{ pkg, pattern, benchtime string }{
 	{"./pipeline/", ".", "3x"},
 	{"./stages/mine/", ".", "1x"},
 	{"./envbuild/", "Instance", "3x"},
+	{"./stages/validate/", ".", "1x"},
 	{"./export/", "WriteTrajectories/.*/rows=100000$", "1x"},
 }
 

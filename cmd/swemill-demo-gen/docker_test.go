@@ -14,6 +14,7 @@ package main
 // /tmp, so the deliberately flaky test alternates instead of passing at random.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-github/v62/github"
 	"github.com/stretchr/testify/require"
@@ -123,13 +125,21 @@ func checkInImage(t *testing.T, spec repoSpec, p pullSpec, images map[string]str
 	script += "set +e\n" + recipe.TestCmd + " " + strings.Join(targets, " ") + "\n"
 	tmp := filepath.Join(work, "tmp")
 	require.NoError(t, os.Mkdir(tmp, 0o1777))
+	runs := 0
 	run := func(dir string) (int, string) {
-		args := []string{"run", "--rm", "--network", "none", "-v", dir + ":/testbed", "-v", tmp + ":/tmp", "-w", "/testbed"}
+		runs++
+		name := fmt.Sprintf("swemill-demo-check-%d-%s-%d-%d", os.Getpid(), spec.Name, p.Number, runs)
+		// Killing the docker client leaves the container running: remove it by name.
+		defer exec.Command("docker", "rm", "-f", name).Run()
+		args := []string{"run", "--rm", "--name", name, "--network", "none", "-v", dir + ":/testbed", "-v", tmp + ":/tmp", "-w", "/testbed"}
 		for k, v := range recipe.Env {
 			args = append(args, "-e", k+"="+v)
 		}
 		args = append(args, images[recipe.Language], "bash", "-c", script)
-		out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(rctx, "docker", args...).CombinedOutput()
+		require.NoError(t, rctx.Err(), "docker run timed out:\n%s", out)
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()
@@ -142,6 +152,7 @@ func checkInImage(t *testing.T, spec repoSpec, p pullSpec, images map[string]str
 	if p.Want.Build != kept {
 		code, out := run(sides["a"])
 		require.Equal(t, 97, code, "install should fail:\n%s", out)
+		require.Contains(t, out, "No module named 'Cython'")
 		t.Logf("install failed as expected:\n%s", lastLines(out, 6))
 		return
 	}
@@ -163,14 +174,16 @@ func checkInImage(t *testing.T, spec repoSpec, p pullSpec, images map[string]str
 	f2p, p2p, flaky := classify(results["a"], results["b"])
 	t.Logf("FAIL_TO_PASS %q\nPASS_TO_PASS %q\nflaky %q", f2p, p2p, flaky)
 	require.Equal(t, sorted(p.Want.FailToPass), f2p, "FAIL_TO_PASS")
-	require.Equal(t, sorted(p.Want.PassToPass), p2p, "PASS_TO_PASS")
 	require.Equal(t, sorted(p.Want.Flaky), flaky, "flaky")
-	if p.Want.Validate != kept {
-		require.Empty(t, f2p)
+	if p.Want.Validate == kept {
+		require.Equal(t, sorted(p.Want.PassToPass), p2p, "PASS_TO_PASS")
 	}
 }
 
 func sorted(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
 	out := append([]string{}, s...)
 	sort.Strings(out)
 	return out

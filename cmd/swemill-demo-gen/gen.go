@@ -772,7 +772,7 @@ func readmeTables(exp Expected) string {
 		fmt.Fprintf(&b, "| %s | %d | %d | %s |\n", name, c.in, c.kept, reasons(c.drops))
 	}
 	v := funnel["validate"].kept
-	fmt.Fprintf(&b, "| rollout (oracle) | %d | %d | none: every trajectory is kept; the oracle's resolve all %d |\n", v, v, v)
+	fmt.Fprintf(&b, "| rollout (oracle backend) | %d | %d | none (trajectories are never dropped); one per instance, all %d resolved |\n", v, v, v)
 	fmt.Fprintf(&b, "| export | %d | %d | none |\n\n", v, v)
 	fmt.Fprintf(&b, "%d pull requests in %d repositories; %d flaky test found and excluded.\n", total, len(exp.Repositories), flaky)
 	return b.String()

@@ -74,6 +74,7 @@ const (
 	exitError       = 1
 	exitUsage       = 2
 	exitIncomplete  = 3 // the run stopped before its work was done (not by a signal)
+	exitBusy        = 4 // another process is working the run directory
 	exitInterrupted = 130
 )
 
@@ -94,7 +95,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	var ue usageError
 	var cause errInterrupted
+	var busy *pipeline.BusyError
 	switch {
+	case errors.As(err, &busy):
+		fmt.Fprintf(stderr, "swemill: %v\n", err)
+		return exitBusy
 	case errors.As(context.Cause(ctx), &cause):
 		fmt.Fprintf(stderr, "swemill: %v\n", err)
 		return exitInterrupted

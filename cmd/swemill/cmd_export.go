@@ -50,6 +50,7 @@ func cmdExport(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	ec := cfg.Export
+	ec.Out = cfg.resolve(ec.Out)
 	if out != "" {
 		ec.Out = out
 	}
@@ -131,7 +132,7 @@ func cmdPush(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if from == "" {
-		from = cfg.Export.Out
+		from = cfg.resolve(cfg.Export.Out)
 	}
 	if from == "" {
 		return usagef("push needs --from DIR (or export.out in the configuration)")

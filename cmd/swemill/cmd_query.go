@@ -275,6 +275,9 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(tw, "  %s\t%s\tgeneration %d\tattempt %d\t%s -> %s\t%s\n", t.At.Local().Format("2006-01-02 15:04:05.000"), t.Stage, t.Generation, t.Attempt, from, t.To, note)
 	}
 	tw.Flush()
+	if err := writeValidation(w, store, d); err != nil {
+		return err
+	}
 	if len(d.Artifacts) > 0 {
 		fmt.Fprintln(w, "\nartifacts:")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -153,10 +155,28 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return errIncomplete
 	}
 	fmt.Fprintf(a.stdout, "\nrun %d complete (%s)\n", sum.RunID, storeWhere(a.dir, cfg))
-	if cfg.Export.Out != "" {
-		return a.export(ctx, store, cfg, cfg.Export, log)
+	if cfg.Export.Out == "" {
+		return nil
 	}
-	return nil
+	// A scheduled run that found nothing new leaves the last export as it is.
+	mark, err := store.LastTransition(ctx)
+	if err != nil {
+		return err
+	}
+	markFile := filepath.Join(store.Dir(), exportMarkFile)
+	want := fmt.Sprintf("transition %d\nout %s\n", mark, cfg.resolve(cfg.Export.Out))
+	if old, err := os.ReadFile(markFile); err == nil && string(old) == want {
+		if _, err := os.Stat(filepath.Join(cfg.resolve(cfg.Export.Out), "manifest.json")); err == nil {
+			fmt.Fprintf(a.stdout, "nothing new since the last export to %s\n", cfg.Export.Out)
+			return nil
+		}
+	}
+	ec := cfg.Export
+	ec.Out = cfg.resolve(ec.Out)
+	if err := a.export(ctx, store, cfg, ec, log); err != nil {
+		return err
+	}
+	return writeFileAtomic(markFile, []byte(want))
 }
 
 func applyStageInts(m stageMap, field string, dst *map[string]int) error {
@@ -172,6 +192,10 @@ func applyStageInts(m stageMap, field string, dst *map[string]int) error {
 	}
 	return nil
 }
+
+// exportMarkFile, in the run directory, remembers what the last export of `run` saw, so a
+// scheduled run with nothing new does not write the dataset again.
+const exportMarkFile = "export.mark"
 
 // storeWhere says where the run's record is, without a database password.
 func storeWhere(dir string, cfg *Config) string {

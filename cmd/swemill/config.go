@@ -52,6 +52,8 @@ type Config struct {
 	Mine MineConfig `yaml:"mine" json:"mine,omitempty"`
 	// Build configures the build stage.
 	Build BuildConfig `yaml:"build" json:"build,omitempty"`
+	// Validate configures the validate stage.
+	Validate ValidateConfig `yaml:"validate" json:"validate,omitempty"`
 	// Export says where `run` writes the dataset when the chain is done.
 	Export ExportConfig `yaml:"export" json:"export,omitempty"`
 	// Log sets the log level ("debug", "info", "warn", "error") and format ("auto": readable

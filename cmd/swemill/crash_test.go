@@ -451,3 +451,37 @@ func TestPostgresRescuesADeadWorkersItems(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, problems)
 }
+
+// TestScheduledRunWhileRunning is the nightly pattern's guard: a run started while another
+// works the same directory is refused with exit code 4 and a message naming the holder, and
+// changes nothing.
+func TestScheduledRunWhileRunning(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	first := swemillCmd(ctx, t, "prs=3,page=3,work=700ms", "run", "--dir", dir, "--repo", "o/a", "--progress", "none", "--log-level", "info")
+	stderr, err := first.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, first.Start())
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.Contains(sc.Text(), `"message":"run started"`) {
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+
+	second := swemillCmd(ctx, t, "prs=3,page=3", "run", "--dir", dir, "--repo", "o/a", "--progress", "none")
+	out, err := second.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "%s", out)
+	require.Equal(t, exitBusy, exit.ExitCode())
+	require.Contains(t, string(out), fmt.Sprintf("is in use by process %d", first.Process.Pid))
+
+	require.NoError(t, first.Wait())
+	out, err = swemillCmd(ctx, t, "prs=3,page=3", "status", "--dir", dir, "--verify").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "record verified")
+	require.Contains(t, string(out), "last run: #1 ")
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
 )
 
@@ -29,7 +28,7 @@ func wireStages(ctx context.Context, env wiringEnv) (stages, error) {
 		return st, err
 	}
 	st.close = func() { cli.Close() }
-	sb, err := sandbox.New(cli, env.sandboxConfig(), env.log.With().Str("component", "sandbox").Logger())
+	sb, err := env.testSandbox(cli)
 	if err != nil {
 		st.close()
 		return st, err
@@ -48,6 +47,14 @@ func wireStages(ctx context.Context, env wiringEnv) (stages, error) {
 			return st, err
 		}
 		st.processors[pipeline.StageBuild] = p
+	}
+	if slices.Contains(env.selected, pipeline.StageValidate) {
+		p, err := wireValidate(env, sb)
+		if err != nil {
+			st.close()
+			return st, err
+		}
+		st.processors[pipeline.StageValidate] = p
 	}
 	return st, nil
 }

@@ -363,7 +363,7 @@ func (c *Container) Run(ctx context.Context) (Result, error) {
 
 	waitCtx, cancelWait := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWait()
-	waitCh, waitErr := api.ContainerWait(waitCtx, c.ID, container.WaitConditionNextExit)
+	waitCh, waitErr := waitNextExit(waitCtx, api, c.ID)
 	start := time.Now()
 	if err := api.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
 		// A start cancelled mid-request may have started the container all the same.
@@ -425,6 +425,24 @@ func (c *Container) Run(ctx context.Context) (Result, error) {
 		res.OOMKilled = true
 	}
 	return res, nil
+}
+
+// waitNextExit is ContainerWait whose answer never blocks its sender: the Docker client sends
+// the exit on an unbuffered channel, so a caller that stops listening (a cancelled start, a
+// kill that outlived CleanupTimeout) would leave its goroutine blocked for good. The
+// forwarder ends once the engine answers or ctx is cancelled.
+func waitNextExit(ctx context.Context, api API, id string) (<-chan container.WaitResponse, <-chan error) {
+	resC, errC := api.ContainerWait(ctx, id, container.WaitConditionNextExit)
+	out, outErr := make(chan container.WaitResponse, 1), make(chan error, 1)
+	go func() {
+		select {
+		case r := <-resC:
+			out <- r
+		case err := <-errC:
+			outErr <- err
+		}
+	}()
+	return out, outErr
 }
 
 // Start starts the container's command in the background (for Exec); Spec.Timeout does not

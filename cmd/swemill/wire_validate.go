@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"swemill/envbuild/sandbox"
+	"swemill/pipeline"
+	"swemill/stages/validate"
+)
+
+// ValidateConfig is the validate section.
+type ValidateConfig struct {
+	// Runs is how many times each side (before and after the fix) runs; a test counts only if
+	// it behaves the same in every run of its side. Default 3.
+	Runs int `yaml:"runs" json:"runs,omitempty"`
+	// Parallel bounds the runs of one instance that go at once. Default 2.
+	Parallel int `yaml:"parallel" json:"parallel,omitempty"`
+	// RunTimeout limits one test run. Default 15m.
+	RunTimeout Duration `yaml:"run_timeout" json:"run_timeout,omitempty"`
+	// Memory, CPUs and Pids limit each test container. Defaults 2GiB, 1, 1024.
+	Memory Size    `yaml:"memory" json:"memory,omitempty"`
+	CPUs   float64 `yaml:"cpus" json:"cpus,omitempty"`
+	Pids   int64   `yaml:"pids" json:"pids,omitempty"`
+	// Runtime is another OCI runtime for test containers (e.g. runsc for gVisor).
+	Runtime string `yaml:"runtime" json:"runtime,omitempty"`
+}
+
+// testSandbox is the sandbox that runs repository tests (validate and grading).
+func (env wiringEnv) testSandbox(api sandbox.API) (*sandbox.Sandbox, error) {
+	c := env.sandboxConfig()
+	v := env.cfg.Validate
+	c.Memory, c.CPUs, c.PidsLimit, c.Runtime = int64(v.Memory), v.CPUs, v.Pids, v.Runtime
+	sb, err := sandbox.New(api, c, env.log.With().Str("component", "sandbox").Logger())
+	if err != nil {
+		return nil, usagef("validate: %v", err)
+	}
+	return sb, nil
+}
+
+func wireValidate(env wiringEnv, sb *sandbox.Sandbox) (pipeline.Processor, error) {
+	v := env.cfg.Validate
+	st, err := validate.New(sb, validate.Config{Runs: v.Runs, Parallel: v.Parallel, RunTimeout: time.Duration(v.RunTimeout)})
+	if err != nil {
+		return nil, usagef("validate: %v", err)
+	}
+	return st, nil
+}
+
+// writeValidation prints an instance's per-test results across validation runs, from the
+// validate stage's output or, for a dropped instance, its stored validation.json.
+func writeValidation(w io.Writer, store *pipeline.Store, d *pipeline.InstanceDetail) error {
+	var raw []byte
+	for _, s := range d.Stages {
+		if s.Stage == pipeline.StageValidate && s.State == pipeline.StateDone && len(s.Output) > 0 {
+			raw = s.Output
+		}
+	}
+	if raw == nil {
+		for _, a := range d.Artifacts {
+			if a.Stage == pipeline.StageValidate && a.Name == "validate/validation.json" {
+				data, err := store.Artifacts().Read(a.ArtifactRef)
+				if err != nil {
+					return err
+				}
+				raw = data
+			}
+		}
+	}
+	if raw == nil {
+		return nil
+	}
+	var v pipeline.Validation
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("decoding the validation of %s: %w", d.Instance.InstanceID, err)
+	}
+	fmt.Fprintln(w, "\ntests:")
+	return validate.WriteTestTable(w, v)
+}

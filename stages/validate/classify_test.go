@@ -1,0 +1,77 @@
+package validate
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"swemill/pipeline"
+)
+
+func runsOf(side string, results ...map[string]pipeline.TestStatus) []pipeline.TestRun {
+	var out []pipeline.TestRun
+	for i, r := range results {
+		out = append(out, pipeline.TestRun{Side: side, Index: i, Results: r})
+	}
+	return out
+}
+
+const (
+	P = pipeline.TestPassed
+	F = pipeline.TestFailed
+	E = pipeline.TestError
+	S = pipeline.TestSkipped
+	X = pipeline.TestXFail
+	U = pipeline.TestXPass
+)
+
+// TestClassify covers the rules: missing, FAILED and ERROR fail; PASSED and XFAIL pass;
+// SKIPPED and XPASS are neither; a test that changes outcome within a side is flaky there,
+// even between two kinds of failure it is not.
+func TestClassify(t *testing.T) {
+	before := runsOf(SideBefore,
+		map[string]pipeline.TestStatus{"f2p_missing": "", "f2p_error": E, "f2p_fail": F, "p2p": P, "p2p_xfail": X, "p2f": P, "flaky_before": P, "skip": S, "fails": F, "mixed_fail": F, "xpass": U},
+		map[string]pipeline.TestStatus{"f2p_error": E, "f2p_fail": F, "p2p": P, "p2p_xfail": X, "p2f": P, "flaky_before": F, "skip": S, "fails": F, "mixed_fail": E, "xpass": U},
+		map[string]pipeline.TestStatus{"f2p_error": F, "f2p_fail": F, "p2p": P, "p2p_xfail": P, "p2f": P, "skip": S, "fails": F, "xpass": U},
+	)
+	after := runsOf(SideAfter,
+		map[string]pipeline.TestStatus{"f2p_missing": P, "f2p_error": P, "f2p_fail": X, "p2p": P, "p2p_xfail": X, "p2f": F, "flaky_before": P, "skip": P, "fails": F, "mixed_fail": P, "xpass": P, "flaky_after": P},
+		map[string]pipeline.TestStatus{"f2p_missing": P, "f2p_error": P, "f2p_fail": P, "p2p": P, "p2p_xfail": X, "p2f": E, "flaky_before": P, "skip": P, "fails": F, "mixed_fail": P, "xpass": P},
+		map[string]pipeline.TestStatus{"f2p_missing": P, "f2p_error": P, "f2p_fail": P, "p2p": P, "p2p_xfail": X, "flaky_before": P, "skip": P, "fails": E, "mixed_fail": P, "xpass": P, "flaky_after": P},
+	)
+	v := classify(append(before, after...))
+	assert.Equal(t, []string{"f2p_error", "f2p_fail", "f2p_missing", "mixed_fail"}, v.failToPass)
+	assert.Equal(t, []string{"p2p", "p2p_xfail"}, v.passToPass)
+	assert.Equal(t, []string{"p2f"}, v.passToFail)
+	assert.Equal(t, []pipeline.FlakyTest{
+		{Name: "flaky_after", Side: SideAfter, PassRate: 2.0 / 3, Runs: 3},
+		{Name: "flaky_before", Side: SideBefore, PassRate: 1.0 / 3, Runs: 3},
+	}, v.flaky)
+	assert.Equal(t, 12, v.tests)
+	assert.Equal(t, 10, v.stable)
+}
+
+func TestClassifyAllFlaky(t *testing.T) {
+	v := classify(append(
+		runsOf(SideBefore, map[string]pipeline.TestStatus{"a": P}, map[string]pipeline.TestStatus{"a": F}),
+		runsOf(SideAfter, map[string]pipeline.TestStatus{"a": P}, map[string]pipeline.TestStatus{"a": P})...))
+	assert.Empty(t, v.failToPass)
+	assert.Equal(t, 1, v.tests)
+	assert.Zero(t, v.stable)
+}
+
+func TestConfigValidate(t *testing.T) {
+	assert.NoError(t, Config{}.Validate())
+	assert.ErrorContains(t, Config{Runs: -1}.Validate(), "Config.Runs")
+	assert.ErrorContains(t, Config{Parallel: 1000}.Validate(), "Config.Parallel")
+	assert.ErrorContains(t, Config{RunTimeout: 10}.Validate(), "Config.RunTimeout")
+	d := Config{}.withDefaults()
+	assert.Equal(t, 3, d.Runs)
+	assert.Equal(t, 2, d.Parallel)
+}
+
+func TestTestCommand(t *testing.T) {
+	assert.Equal(t, "python -m pytest tests/test_a.py 'tests/it'\\''s.py' 'a b.py'",
+		testCommand(" python -m pytest ", []string{"tests/test_a.py", "tests/it's.py", "a b.py"}))
+	assert.Equal(t, "go test -json ./...", testCommand("go test -json", []string{"./..."}))
+}

@@ -1,0 +1,163 @@
+package validate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"swemill/envbuild/sandbox"
+	"swemill/pipeline"
+	"swemill/testlog"
+)
+
+// GradeOptions tunes Grade. The zero value grades item.Validation's tests within 15 minutes.
+type GradeOptions struct {
+	// FailToPass and PassToPass are the test ids to grade; when both are empty,
+	// item.Validation's lists are graded.
+	FailToPass, PassToPass []string
+	// Timeout bounds the run. Default 15 minutes.
+	Timeout time.Duration
+	// Labels are added to the container's labels.
+	Labels map[string]string
+}
+
+// TestsStatus splits a list of tests into those that passed and those that did not, as
+// SWE-bench's tests_status does.
+type TestsStatus struct {
+	Success []string `json:"success"`
+	Failure []string `json:"failure"`
+}
+
+// Grade problems (GradeResult.Problem): why a run's tests could not be read. Each leaves
+// every graded test failed.
+const (
+	ProblemEmptyPatch = "empty_patch"
+	// ProblemPatch says the model patch did not apply (git apply, then fuzzier tools).
+	ProblemPatch = "model_patch_does_not_apply"
+	// ProblemTestPatch says the test patch did not apply on top of the model patch, even
+	// with the test files reset to the base commit.
+	ProblemTestPatch = "test_patch_does_not_apply"
+	ProblemTimeout   = "suite_timeout"
+	ProblemOOM       = "suite_oom"
+	ProblemUnparsed  = "unparseable_log"
+	ProblemMismatch  = "log_exit_mismatch"
+)
+
+// GradeResult is how a model patch fared.
+type GradeResult struct {
+	// Resolved is SWE-bench's rule: every FAIL_TO_PASS and every PASS_TO_PASS test passed
+	// (PASSED or XFAIL); a test missing from the output did not.
+	Resolved bool
+	// Applied says both the model patch and test_patch applied, so the tests ran.
+	Applied    bool
+	FailToPass TestsStatus
+	PassToPass TestsStatus
+	// Problem says why the tests could not be read (one of the Problem constants), and
+	// Detail explains; empty when they ran and were read.
+	Problem, Detail string
+	ExitCode        int
+	TimedOut, OOM   bool
+	Seconds         float64
+	// Results are all the statuses read from the output (every test of the test files).
+	Results map[string]pipeline.TestStatus
+	// Log is the run's log, capped by the sandbox's output limit: the script's messages
+	// (how each patch applied), then the test output.
+	Log []byte
+}
+
+// Counts returns how many FAIL_TO_PASS and PASS_TO_PASS tests passed, out of how many.
+func (g GradeResult) Counts() (f2pPassed, f2pTotal, p2pPassed, p2pTotal int) {
+	return len(g.FailToPass.Success), len(g.FailToPass.Success) + len(g.FailToPass.Failure),
+		len(g.PassToPass.Success), len(g.PassToPass.Success) + len(g.PassToPass.Failure)
+}
+
+// Grade runs an instance's tests on a model's patch, as SWE-bench's harness does, in a
+// fresh sandboxed container of item.Environment's image: it applies modelPatch to the base
+// commit, resets the files that test_patch touches to the base commit (so a model that
+// edited the tests gets the real ones), applies test_patch, runs the recipe's test command
+// on the test files as validation did, reads the output with the instance's parser, and
+// reports each FAIL_TO_PASS and PASS_TO_PASS test. A patch that does not apply, a run that
+// times out or is killed for memory, and output that cannot be read or contradicts the exit
+// code are a Problem that fails every test, not an error; errors are the engine's (retry)
+// or an item that cannot be graded (no environment, no tests to grade).
+func Grade(ctx context.Context, sb *sandbox.Sandbox, item *pipeline.Item, modelPatch string, opts GradeOptions) (GradeResult, error) {
+	var g GradeResult
+	p, err := planFor(item)
+	if err != nil {
+		return g, fmt.Errorf("grading %s: %w", item.Instance.InstanceID, err)
+	}
+	f2p, p2p := opts.FailToPass, opts.PassToPass
+	if len(f2p) == 0 && len(p2p) == 0 {
+		if item.Validation == nil {
+			return g, fmt.Errorf("grading %s: no tests given and the item has no validation", item.Instance.InstanceID)
+		}
+		f2p, p2p = item.Validation.FailToPass, item.Validation.PassToPass
+	}
+	if len(f2p)+len(p2p) == 0 {
+		return g, fmt.Errorf("grading %s: no tests to grade", item.Instance.InstanceID)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 15 * time.Minute
+	}
+	g.Results = map[string]pipeline.TestStatus{}
+	if strings.TrimSpace(modelPatch) == "" {
+		g.Problem, g.Detail = ProblemEmptyPatch, "the model produced no patch"
+		g.score(f2p, p2p)
+		return g, nil
+	}
+	if !strings.HasSuffix(modelPatch, "\n") {
+		modelPatch += "\n"
+	}
+	labels := map[string]string{sandbox.LabelRole: "grade", LabelInstance: item.Instance.InstanceID}
+	for k, v := range opts.Labels {
+		labels[k] = v
+	}
+	r, err := run(ctx, sb, runSpec{
+		image: p.image, workDir: p.workDir, command: p.command, parser: p.parser,
+		patches: []patchFile{{"model_patch", modelPatch}, {"test_patch", item.Instance.TestPatch}},
+		reset:   p.resetPaths, timeout: opts.Timeout, labels: labels,
+		env: []string{"SWEMILL_RUN_SIDE=grade", "SWEMILL_RUN_INDEX=0"},
+	})
+	if err != nil {
+		return g, fmt.Errorf("grading %s: %w", item.Instance.InstanceID, err)
+	}
+	g.Applied = r.applyFailed == ""
+	g.ExitCode, g.TimedOut, g.OOM, g.Seconds = r.res.ExitCode, r.res.TimedOut, r.res.OOMKilled, r.res.Duration.Seconds()
+	g.Log = r.log
+	g.Results = resultStatuses(r.parsed)
+	if reason, detail := r.problem(); reason != "" {
+		g.Problem, g.Detail = reason, detail
+	}
+	g.score(f2p, p2p)
+	return g, nil
+}
+
+// Grader grades with a sandbox and options; its Grade method has the shape of the rollout
+// stage's grading interface, so wiring needs only to convert the result.
+type Grader struct {
+	Sandbox *sandbox.Sandbox
+	Options GradeOptions
+}
+
+// Grade calls the package's Grade with g's sandbox and options.
+func (g *Grader) Grade(ctx context.Context, item *pipeline.Item, modelPatch string) (GradeResult, error) {
+	return Grade(ctx, g.Sandbox, item, modelPatch, g.Options)
+}
+
+// score fills the test lists and Resolved from Results and Problem.
+func (g *GradeResult) score(f2p, p2p []string) {
+	split := func(ids []string) TestsStatus {
+		s := TestsStatus{Success: []string{}, Failure: []string{}}
+		for _, id := range ids {
+			if g.Problem == "" && testlog.IsPass(g.Results[id]) {
+				s.Success = append(s.Success, id)
+			} else {
+				s.Failure = append(s.Failure, id)
+			}
+		}
+		return s
+	}
+	g.FailToPass, g.PassToPass = split(f2p), split(p2p)
+	g.Resolved = g.Problem == "" && len(g.FailToPass.Failure) == 0 && len(g.PassToPass.Failure) == 0
+}

@@ -1,0 +1,182 @@
+package validate_test
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"swemill/envbuild/sandbox"
+	"swemill/pipeline"
+	"swemill/stages/validate"
+)
+
+// hostileLimits are the sandbox limits of the hostile suites: small, so that the fork bomb
+// and the memory hog meet them quickly.
+var hostileLimits = sandbox.Config{Memory: 512 << 20, PidsLimit: 256, OutputLimit: 1 << 20}
+
+// outcome is what Process gave for one instance.
+type processed struct {
+	it  *pipeline.Item
+	out pipeline.Output
+	err error
+}
+
+// validationOf reads the Validation artifact of an outcome (dropped instances have no
+// record).
+func validationOf(t *testing.T, p processed) pipeline.Validation {
+	t.Helper()
+	for _, a := range p.out.Artifacts {
+		if a.Name == validate.ValidationArtifact {
+			var v pipeline.Validation
+			require.NoError(t, json.Unmarshal([]byte(readArtifact(t, p.it, a)), &v))
+			return v
+		}
+	}
+	t.Fatalf("no %s artifact among %v", validate.ValidationArtifact, p.out.Artifacts)
+	return pipeline.Validation{}
+}
+
+func requireKept(t *testing.T, p processed) pipeline.Validation {
+	t.Helper()
+	require.NoError(t, p.err)
+	v, ok := p.out.Record.(pipeline.Validation)
+	require.True(t, ok)
+	assert.Equal(t, []string{"tests/test_calc.py::test_mul"}, v.FailToPass)
+	return v
+}
+
+func requireDropped(t *testing.T, p processed, reason string) pipeline.Validation {
+	t.Helper()
+	d, ok := pipeline.AsDrop(p.err)
+	require.True(t, ok, "want a drop, got %v", p.err)
+	assert.Equal(t, reason, d.Reason, "detail: %s", d.Detail)
+	return validationOf(t, p)
+}
+
+// statusIn returns a test's status in every run of v.
+func statusIn(v pipeline.Validation, test string) []pipeline.TestStatus {
+	var out []pipeline.TestStatus
+	for _, r := range v.Runs {
+		out = append(out, r.Results[test])
+	}
+	return out
+}
+
+// TestHostileSuites validates hostile test suites, each a fixture repository, all at once
+// and alongside an ordinary instance, as the runner's workers would: each is contained and
+// reported, the ordinary instance comes out exactly as it does alone, and no container is
+// left.
+func TestHostileSuites(t *testing.T) {
+	t.Parallel()
+	sb := newSandbox(t, hostileLimits)
+	labels := testLabels()
+	twice := newStage(t, sb, validate.Config{Runs: 2, RunTimeout: 5 * time.Minute, Labels: labels})
+	stages := map[string]*validate.Stage{
+		"hostile_loop":     newStage(t, sb, validate.Config{Runs: 2, RunTimeout: 20 * time.Second, Labels: labels}),
+		"hostile_forkbomb": twice,
+		"hostile_memory":   twice,
+		"hostile_output":   newStage(t, sb, validate.Config{Runs: 1, RunTimeout: 5 * time.Minute, Labels: labels}),
+		"hostile_network":  twice,
+		"hostile_outside":  twice,
+		"hostile_socket":   twice,
+		"pytextkit":        newStage(t, newSandbox(t, sandbox.Config{}), validate.Config{Labels: labels}),
+	}
+	items := map[string]*pipeline.Item{}
+	for name := range stages {
+		items[name] = item(t, name)
+	}
+	results := map[string]processed{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, st := range stages {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := st.Process(t.Context(), items[name])
+			mu.Lock()
+			results[name] = processed{it: items[name], out: out, err: err}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+
+	t.Run("an infinite loop times out", func(t *testing.T) {
+		v := requireDropped(t, results["hostile_loop"], "suite_timeout")
+		require.NotEmpty(t, v.Runs)
+		assert.True(t, v.Runs[0].TimedOut)
+		assert.Less(t, len(v.Runs), 4, "the runs left were not started or were stopped")
+	})
+	t.Run("a fork bomb meets the pids limit", func(t *testing.T) {
+		p := results["hostile_forkbomb"]
+		v := requireKept(t, p)
+		assert.Contains(t, v.PassToPass, "tests/test_hostile.py::test_fork_bomb", "fork was refused in every run")
+		re := regexp.MustCompile(`swemill-hostile: fork refused after ([0-9]+) children`)
+		for _, r := range v.Runs {
+			m := re.FindStringSubmatch(readArtifact(t, p.it, r.Log))
+			require.NotNil(t, m, "the bomb reports how far it got")
+			n, _ := strconv.Atoi(m[1])
+			assert.Less(t, n, int(hostileLimits.PidsLimit), "the pids limit stopped it")
+		}
+	})
+	t.Run("a memory hog is killed", func(t *testing.T) {
+		v := requireDropped(t, results["hostile_memory"], "suite_oom")
+		require.NotEmpty(t, v.Runs)
+		assert.True(t, v.Runs[0].OOM)
+	})
+	t.Run("a gigabyte of output is capped", func(t *testing.T) {
+		p := results["hostile_output"]
+		v := requireKept(t, p)
+		assert.Contains(t, v.PassToPass, "tests/test_hostile.py::test_floods_output")
+		for _, r := range v.Runs {
+			assert.Less(t, r.Log.Size, int64(hostileLimits.OutputLimit+64<<10), "the log is capped")
+			log := readArtifact(t, p.it, r.Log)
+			assert.Contains(t, log, "swemill: the test output was cut to its head and tail")
+			assert.Regexp(t, `\[\.\.\. [0-9]{10} bytes omitted \.\.\.\]`, log, "about a gigabyte left out")
+		}
+	})
+	t.Run("no network", func(t *testing.T) {
+		p := results["hostile_network"]
+		v := requireKept(t, p)
+		for _, test := range []string{"tests/test_hostile.py::test_phones_home", "tests/test_hostile.py::test_resolves_names"} {
+			assert.Equal(t, []pipeline.TestStatus{"FAILED", "FAILED", "FAILED", "FAILED"}, statusIn(v, test), test)
+		}
+		for _, r := range v.Runs {
+			assert.Contains(t, readArtifact(t, p.it, r.Log), "FAILED tests/test_hostile.py::test_phones_home - OSError: [Errno 101] Network")
+		}
+	})
+	t.Run("writes outside the work tree stay in their container", func(t *testing.T) {
+		v := requireKept(t, results["hostile_outside"])
+		assert.Contains(t, v.PassToPass, "tests/test_hostile.py::test_writes_outside_work_tree",
+			"no run saw another's marks, and none could write into the system")
+		for _, p := range []string{"/etc/swemill-hostile", "/usr/lib/swemill-hostile", "/swemill-hostile", "/var/tmp/swemill-hostile-mark"} {
+			_, err := os.Stat(p)
+			assert.True(t, os.IsNotExist(err), "%s on the host", p)
+		}
+	})
+	t.Run("no Docker socket", func(t *testing.T) {
+		p := results["hostile_socket"]
+		v := requireKept(t, p)
+		assert.Equal(t, []pipeline.TestStatus{"FAILED", "FAILED", "FAILED", "FAILED"}, statusIn(v, "tests/test_hostile.py::test_talks_to_docker"))
+		for _, r := range v.Runs {
+			assert.Contains(t, readArtifact(t, p.it, r.Log), "FAILED tests/test_hostile.py::test_talks_to_docker - FileNotFoundError")
+		}
+	})
+	t.Run("an ordinary instance alongside is unaffected", func(t *testing.T) {
+		p := results["pytextkit"]
+		require.NoError(t, p.err)
+		v := p.out.Record.(pipeline.Validation)
+		e := expectations[0]
+		assert.Equal(t, e.failToPass, v.FailToPass)
+		assert.Equal(t, e.passToPass, v.PassToPass)
+		assert.Equal(t, e.passToFail, v.PassToFail)
+		assert.Len(t, v.Flaky, 2)
+	})
+	assert.Empty(t, containersWith(t, labels), "no container is left")
+}

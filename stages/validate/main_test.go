@@ -1,0 +1,304 @@
+package validate_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"swemill/difftext"
+	"swemill/envbuild"
+	"swemill/envbuild/sandbox"
+	"swemill/pipeline"
+	"swemill/repotest"
+	"swemill/stages/validate"
+)
+
+// The Docker tests build the fixture repositories of ../../testdata/repos into instance
+// images with envbuild (on the base images, from the debootstrap cache in cacheDir(), as
+// envbuild's tests do; the images are kept, so a second run finds them) and validate them
+// in sandboxed containers labelled with this process's run id (runID), all of which must be
+// gone when each test ends.
+
+var (
+	workDir string // this process's temporary directory
+	runID   = fmt.Sprintf("validate-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	workDir, err = os.MkdirTemp("", "swemill-validate-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(workDir)
+	if left, err := leftContainers(); err != nil || len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "containers left behind by this test process (run %s): %d, %v\n", runID, len(left), err)
+		code = 1
+	}
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait")); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// goRoot is the Go installation the Go base image copies: the go command's.
+func goRoot() string {
+	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
+		return strings.TrimSpace(string(out))
+	}
+	return "/usr/local/go"
+}
+
+func cacheDir() string {
+	if d := os.Getenv("SWEMILL_CACHE"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "swemill")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "swemill-cache")
+	}
+	return filepath.Join(home, ".cache", "swemill")
+}
+
+var (
+	dockerOnce sync.Once
+	dockerCli  *client.Client
+	dockerErr  error
+)
+
+// docker returns the engine client. The test is skipped, loudly, only when no engine is
+// reachable and CI is unset; on CI a missing engine fails.
+func docker(t testing.TB) *client.Client {
+	t.Helper()
+	dockerOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		dockerCli, dockerErr = envbuild.Connect(ctx, "")
+	})
+	if dockerErr != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("\n\n*** SKIPPING DOCKER TEST: no Docker engine reachable (%v).\n*** On CI this fails. ***\n\n", dockerErr)
+		}
+		t.Fatalf("no Docker engine reachable and CI is set: %v", dockerErr)
+	}
+	return dockerCli
+}
+
+var (
+	basesOnce sync.Once
+	basesOut  map[string]string
+	basesErr  error
+)
+
+// bases builds (or finds) the base images once per test binary.
+func bases(t testing.TB) map[string]string {
+	t.Helper()
+	cli := docker(t)
+	basesOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		defer cancel()
+		out, err := envbuild.BuildBases(ctx, cli, envbuild.BaseConfig{CacheDir: cacheDir(), GoRoot: goRoot(), Version: "test"},
+			zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
+		basesErr = err
+		basesOut = map[string]string{}
+		for _, b := range out {
+			basesOut[b.Language] = b.Name
+		}
+	})
+	require.NoError(t, basesErr, "building base images")
+	return basesOut
+}
+
+// fixture is a fixture repository built into an instance.
+type fixture struct {
+	once sync.Once
+	inst pipeline.Instance
+	env  pipeline.Environment
+	err  error
+}
+
+var (
+	fixturesMu sync.Mutex
+	fixtures   = map[string]*fixture{}
+	builderMu  sync.Mutex
+	builder    *envbuild.Builder
+	buildSlots = make(chan struct{}, 2) // at most two image builds at once: 2 cores
+)
+
+// instance returns the instance of testdata/repos/<name>.txtar whose base commit is the
+// "base" commit and whose patches are the diff from "base" to "fix" ("fix" is the pull
+// request's head), split into code and tests by difftext as the miner does; its image is
+// built once per test binary.
+func instance(t testing.TB, name string) (pipeline.Instance, pipeline.Environment) {
+	t.Helper()
+	cli := docker(t)
+	names := bases(t)
+	fixturesMu.Lock()
+	f, ok := fixtures[name]
+	if !ok {
+		f = &fixture{}
+		fixtures[name] = f
+	}
+	fixturesMu.Unlock()
+	f.once.Do(func() { f.err = buildFixture(cli, names, name, f) })
+	require.NoError(t, f.err, "building fixture %s", name)
+	return f.inst, f.env
+}
+
+func buildFixture(cli *client.Client, names map[string]string, name string, f *fixture) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	mirror := filepath.Join(workDir, "mirror")
+	builderMu.Lock()
+	if builder == nil {
+		specs, err := filepath.Abs(filepath.Join("testdata", "specs"))
+		if err != nil {
+			builderMu.Unlock()
+			return err
+		}
+		builder, err = envbuild.NewBuilder(cli, envbuild.Config{
+			CacheDir: filepath.Join(workDir, "cache"), PythonBase: names["python"], GoBase: names["go"],
+			Sources: envbuild.SourceConfig{MirrorDir: mirror}, SpecDir: specs, Offline: true, Version: "test",
+			BuildNetwork: "none", BuildCPUs: 1, RunID: runID,
+		}, zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
+		if err != nil {
+			builderMu.Unlock()
+			return err
+		}
+	}
+	b := builder
+	builderMu.Unlock()
+	repo, err := repotest.BuildFile(filepath.Join(mirror, "acme", name), filepath.Join("..", "..", "testdata", "repos", name+".txtar"))
+	if err != nil {
+		return err
+	}
+	diff, err := difftext.GitDiff(ctx, repo.Dir, repo.Commits["base"]+"..."+repo.Commits["fix"])
+	if err != nil {
+		return err
+	}
+	split, err := difftext.SplitDiff(diff)
+	if err != nil {
+		return err
+	}
+	f.inst = pipeline.Instance{
+		InstanceID: "acme__" + name + "-2", Repo: "acme/" + name, PullNumber: 2,
+		BaseCommit: repo.Commits["base"], Patch: split.Patch, TestPatch: split.TestPatch,
+	}
+	buildSlots <- struct{}{}
+	defer func() { <-buildSlots }()
+	res, err := b.Build(ctx, f.inst, zerolog.Nop())
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, res.Log)
+	}
+	f.env = res.Environment
+	return nil
+}
+
+// item returns a fresh item of a fixture instance, with its own artifact store.
+func item(t testing.TB, name string) *pipeline.Item {
+	t.Helper()
+	inst, env := instance(t, name)
+	store, err := pipeline.OpenArtifacts(t.TempDir())
+	require.NoError(t, err)
+	return &pipeline.Item{
+		Instance: inst, Environment: &env, Stage: pipeline.StageValidate, Generation: 1, Attempt: 1,
+		Artifacts: store, Log: zerolog.New(zerolog.NewTestWriter(t)).With().Str("instance", inst.InstanceID).Logger(),
+	}
+}
+
+// newSandbox returns a sandbox of this process's run, with cfg's limits.
+func newSandbox(t testing.TB, cfg sandbox.Config) *sandbox.Sandbox {
+	t.Helper()
+	cfg.RunID = runID
+	sb, err := sandbox.New(docker(t), cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	require.NoError(t, err)
+	return sb
+}
+
+func newStage(t testing.TB, sb *sandbox.Sandbox, cfg validate.Config) *validate.Stage {
+	t.Helper()
+	s, err := validate.New(sb, cfg)
+	require.NoError(t, err)
+	return s
+}
+
+// labelTest marks the containers of one test, so that it can check that it left none.
+const labelTest = "swemill.test"
+
+// testLabels returns labels unique to one test.
+func testLabels() map[string]string {
+	return map[string]string{labelTest: fmt.Sprintf("%d", testSeq.Add(1))}
+}
+
+var testSeq atomic.Int64
+
+// containersWith lists the containers of this process's run that carry labels.
+func containersWith(t testing.TB, labels map[string]string) []container.Summary {
+	t.Helper()
+	args := filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+runID))
+	for k, v := range labels {
+		args.Add("label", k+"="+v)
+	}
+	list, err := docker(t).ContainerList(context.Background(), container.ListOptions{All: true, Filters: args})
+	require.NoError(t, err)
+	return list
+}
+
+// leftContainers lists what this test process left behind.
+func leftContainers() ([]container.Summary, error) {
+	if dockerCli == nil {
+		return nil, nil
+	}
+	return dockerCli.ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+runID))})
+}
+
+// readArtifact reads a stored artifact as text.
+func readArtifact(t testing.TB, it *pipeline.Item, ref pipeline.ArtifactRef) string {
+	t.Helper()
+	data, err := it.Artifacts.Read(ref)
+	require.NoError(t, err)
+	return string(data)
+}
+
+func runsOf(v pipeline.Validation, side string) []pipeline.TestRun {
+	var out []pipeline.TestRun
+	for _, r := range v.Runs {
+		if r.Side == side {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func prefixed(prefix string, names ...string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = prefix + n
+	}
+	return out
+}

@@ -1,0 +1,313 @@
+// Package validate is the validate stage: it runs an instance's tests in fresh sandboxed
+// containers of its image, before the fix (base commit + test_patch) and after it
+// (+ patch), several times each, and finds the tests the fix makes pass (FAIL_TO_PASS) and
+// those that pass throughout (PASS_TO_PASS), leaving out tests that do not behave the same
+// in every run of a side (flaky). It also grades a model's patch the same way (Grade), and
+// prints a validation's per-test table (WriteTestTable).
+//
+// What the tests do is data: a patch that does not apply, a suite that hangs or is killed
+// for memory, output that cannot be read or that disagrees with the exit code, and an
+// instance without a FAIL_TO_PASS test are drops with a reason. Only the engine's failures
+// are errors, which the runner retries.
+package validate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sourcegraph/conc/pool"
+
+	"swemill/difftext"
+	"swemill/envbuild/sandbox"
+	"swemill/pipeline"
+	"swemill/testlog"
+)
+
+// Config configures the validate stage.
+type Config struct {
+	// Runs is how many times each side runs. Default 3; 1 turns flake detection off.
+	Runs int
+	// Parallel bounds how many runs of one instance go at once (each in its own container).
+	// Default 2.
+	Parallel int
+	// RunTimeout is the wall-clock limit of one run: applying the patches and running the
+	// tests. A run that exceeds it drops the instance (suite_timeout). Default 15 minutes.
+	// The runner's timeout for the stage should allow ceil(2*Runs/Parallel) runs.
+	RunTimeout time.Duration
+	// Labels are added to the labels of every container the stage starts.
+	Labels map[string]string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Runs == 0 {
+		c.Runs = 3
+	}
+	if c.Parallel == 0 {
+		c.Parallel = 2
+	}
+	if c.RunTimeout == 0 {
+		c.RunTimeout = 15 * time.Minute
+	}
+	return c
+}
+
+// Validate reports the first field that is not usable.
+func (c Config) Validate() error {
+	switch {
+	case c.Runs < 0 || c.Runs > 20:
+		return fmt.Errorf("Config.Runs: %d: want 1 to 20 (0 means 3)", c.Runs)
+	case c.Parallel < 0 || c.Parallel > 64:
+		return fmt.Errorf("Config.Parallel: %d: want 1 to 64 (0 means 2)", c.Parallel)
+	case c.RunTimeout < 0 || (c.RunTimeout > 0 && c.RunTimeout < time.Second):
+		return fmt.Errorf("Config.RunTimeout: %s: want at least 1s (0 means 15m)", c.RunTimeout)
+	}
+	return nil
+}
+
+// Stage is the validate stage. It is safe for concurrent use; each Process call waits for
+// the containers it starts, and removes them, before it returns.
+type Stage struct {
+	sb  *sandbox.Sandbox
+	cfg Config
+}
+
+var _ pipeline.Processor = (*Stage)(nil)
+
+// New returns the validate stage, running containers through sb. The sandbox's limits
+// (memory, CPUs, pids, output cap) apply to every run; its OutputLimit caps each run's log.
+func New(sb *sandbox.Sandbox, cfg Config) (*Stage, error) {
+	if sb == nil {
+		return nil, errors.New("validate: a sandbox is required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Stage{sb: sb, cfg: cfg.withDefaults()}, nil
+}
+
+// Artifact names.
+const (
+	// ValidationArtifact holds the Validation as JSON, stored for dropped instances too
+	// (whose stage record is not kept), so their runs can be shown.
+	ValidationArtifact = "validate/validation.json"
+)
+
+// LogArtifact names the log of a run: "validate/before-0.log".
+func LogArtifact(side string, index int) string {
+	return "validate/" + side + "-" + strconv.Itoa(index) + ".log"
+}
+
+// Labels on validate's containers, besides the sandbox's.
+const (
+	LabelInstance = "swemill.instance"
+	LabelSide     = "swemill.side"
+)
+
+// errAborted cancels the runs still going once one run has decided the instance's fate.
+var errAborted = errors.New("another run already decided the outcome")
+
+// plan is what the runs of an instance share.
+type plan struct {
+	image, workDir, parser string
+	command                string
+	testFiles              []string
+	resetPaths             []string
+}
+
+// planFor reads an item into a plan, or says why it cannot be validated.
+func planFor(item *pipeline.Item) (plan, error) {
+	var p plan
+	env := item.Environment
+	if env == nil || env.ImageName == "" {
+		return p, errors.New("validating: the item has no environment (build must come first)")
+	}
+	p.image, p.workDir, p.parser = env.ImageName, env.WorkDir, env.Recipe.LogParser
+	if p.workDir == "" {
+		p.workDir = "/testbed"
+	}
+	if _, ok := testlog.Lookup(p.parser); !ok {
+		return p, pipeline.Drop("unknown_log_parser", "log parser %q (known: %s)", p.parser, strings.Join(testlog.Names(), ", "))
+	}
+	if strings.TrimSpace(env.Recipe.TestCmd) == "" {
+		return p, pipeline.Drop("no_test_command", "the recipe has no test command")
+	}
+	if strings.TrimSpace(item.Instance.TestPatch) == "" {
+		return p, pipeline.Drop("no_test_patch", "the instance has no test patch")
+	}
+	d, err := difftext.Parse(item.Instance.TestPatch)
+	if err != nil {
+		return p, pipeline.Drop("bad_test_patch", "reading the test patch: %v", err)
+	}
+	for _, f := range d.Files {
+		p.resetPaths = append(p.resetPaths, f.Paths()...)
+		if f.NewPath == "" {
+			continue // deleted
+		}
+		if len(testlog.Args(p.parser, []string{f.NewPath})) > 0 {
+			p.testFiles = append(p.testFiles, f.NewPath)
+		}
+	}
+	args := testlog.Args(p.parser, p.testFiles)
+	if len(args) == 0 && p.parser == testlog.GoTest {
+		// Nothing to restrict to: the whole suite, as SWE-bench runs it; for Go that is
+		// every package, not the one in the work directory.
+		args = []string{"./..."}
+	}
+	p.command = testCommand(env.Recipe.TestCmd, args)
+	return p, nil
+}
+
+// Process validates one instance. Its Output carries the pipeline.Validation and, as
+// artifacts, every run's log and the Validation as JSON (ValidationArtifact), which a drop
+// keeps too.
+func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Output, error) {
+	var out pipeline.Output
+	p, err := planFor(item)
+	if err != nil {
+		return out, err
+	}
+	if strings.TrimSpace(item.Instance.Patch) == "" {
+		return out, pipeline.Drop("no_patch", "the instance has no code patch")
+	}
+	if item.Artifacts == nil {
+		return out, fmt.Errorf("validating %s: the item has no artifact store", item.Instance.InstanceID)
+	}
+	log := item.Log
+	v := pipeline.Validation{LogParser: p.parser, TestFiles: p.testFiles}
+
+	runCtx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	var (
+		mu       sync.Mutex
+		runs     []pipeline.TestRun
+		fate     *pipeline.DropError // the first problem run's drop
+		infraErr error
+	)
+	wp := pool.New().WithMaxGoroutines(s.cfg.Parallel)
+	for _, side := range []string{SideBefore, SideAfter} {
+		patches := []patchFile{{"test_patch", item.Instance.TestPatch}}
+		if side == SideAfter {
+			patches = append(patches, patchFile{"patch", item.Instance.Patch})
+		}
+		for i := range s.cfg.Runs {
+			wp.Go(func() {
+				if runCtx.Err() != nil {
+					return
+				}
+				spec := runSpec{
+					image: p.image, workDir: p.workDir, command: p.command, parser: p.parser,
+					patches: patches, timeout: s.cfg.RunTimeout,
+					env:    []string{"SWEMILL_RUN_SIDE=" + side, "SWEMILL_RUN_INDEX=" + strconv.Itoa(i)},
+					labels: s.labels(item, side),
+				}
+				r, err := run(runCtx, s.sb, spec)
+				if err != nil {
+					if errors.Is(context.Cause(runCtx), errAborted) && ctx.Err() == nil {
+						return // killed because another run decided
+					}
+					mu.Lock()
+					if infraErr == nil {
+						infraErr = fmt.Errorf("running %s run %d of %s: %w", side, i, item.Instance.InstanceID, err)
+					}
+					mu.Unlock()
+					abort(err)
+					return
+				}
+				tr := pipeline.TestRun{
+					Side: side, Index: i, ExitCode: r.res.ExitCode, Seconds: r.res.Duration.Seconds(),
+					TimedOut: r.res.TimedOut, OOM: r.res.OOMKilled, Results: resultStatuses(r.parsed),
+				}
+				ref, perr := item.Artifacts.Put(LogArtifact(side, i), r.log)
+				mu.Lock()
+				defer mu.Unlock()
+				if perr != nil {
+					if infraErr == nil {
+						infraErr = fmt.Errorf("storing the log of %s run %d: %w", side, i, perr)
+					}
+					abort(perr)
+					return
+				}
+				tr.Log = ref
+				runs = append(runs, tr)
+				out.Artifacts = append(out.Artifacts, ref)
+				ev := log.Debug().Str("side", side).Int("run", i).Int("exit_code", tr.ExitCode).
+					Float64("seconds", tr.Seconds).Int("tests", len(tr.Results))
+				if reason, detail := r.problem(); reason != "" {
+					ev = ev.Str("problem", reason)
+					if fate == nil {
+						fate = pipeline.Drop(reason, "%s run %d: %s", side, i, detail)
+						abort(errAborted)
+					}
+				}
+				ev.Msg("run done")
+			})
+		}
+	}
+	wp.Wait()
+	if infraErr != nil {
+		return out, infraErr
+	}
+	if err := ctx.Err(); err != nil {
+		return out, fmt.Errorf("validating %s: %w", item.Instance.InstanceID, context.Cause(ctx))
+	}
+	sort.Slice(runs, func(a, b int) bool {
+		if runs[a].Side != runs[b].Side {
+			return runs[a].Side == SideBefore
+		}
+		return runs[a].Index < runs[b].Index
+	})
+	v.Runs = runs
+	if fate == nil {
+		vd := classify(runs)
+		v.FailToPass, v.PassToPass, v.PassToFail, v.Flaky = vd.failToPass, vd.passToPass, vd.passToFail, vd.flaky
+		switch {
+		case len(v.FailToPass) > 0:
+		case vd.tests > 0 && vd.stable == 0:
+			fate = pipeline.Drop("all_flaky", "all %d tests behaved differently across runs", vd.tests)
+		default:
+			fate = pipeline.Drop("no_fail_to_pass", "no test fails before the fix and passes after it (%d tests, %d pass throughout, %d flaky)",
+				vd.tests, len(v.PassToPass), vd.tests-vd.stable)
+		}
+	}
+	if err := s.keep(item, v, &out); err != nil {
+		return out, err
+	}
+	if fate != nil {
+		return out, fate
+	}
+	out.Record = v
+	log.Debug().Int("fail_to_pass", len(v.FailToPass)).Int("pass_to_pass", len(v.PassToPass)).
+		Int("flaky", len(v.Flaky)).Msg("validated")
+	return out, nil
+}
+
+// labels returns the labels of a run's container.
+func (s *Stage) labels(item *pipeline.Item, side string) map[string]string {
+	l := map[string]string{}
+	for k, v := range s.cfg.Labels {
+		l[k] = v
+	}
+	l[sandbox.LabelRole], l[LabelInstance], l[LabelSide] = "validate", item.Instance.InstanceID, side
+	return l
+}
+
+// keep stores the Validation as an artifact.
+func (s *Stage) keep(item *pipeline.Item, v pipeline.Validation, out *pipeline.Output) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the validation of %s: %w", item.Instance.InstanceID, err)
+	}
+	ref, err := item.Artifacts.Put(ValidationArtifact, append(data, '\n'))
+	if err != nil {
+		return fmt.Errorf("storing the validation of %s: %w", item.Instance.InstanceID, err)
+	}
+	out.Artifacts = append(out.Artifacts, ref)
+	return nil
+}

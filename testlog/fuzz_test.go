@@ -1,0 +1,83 @@
+package testlog_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"swemill/pipeline"
+	"swemill/testlog"
+)
+
+// Fuzz targets, one per parser, seeded with the golden logs of that parser. Logs are
+// untrusted: a parser must not panic, must say Parsed whenever it reports anything, must
+// report only known statuses under non-empty one-line ids, and must give the same answer
+// twice. `go test -fuzz FuzzPytest ./testlog` (one target at a time) explores further.
+
+func FuzzPytest(f *testing.F)   { fuzzParser(f, testlog.Pytest) }
+func FuzzUnittest(f *testing.F) { fuzzParser(f, testlog.Unittest) }
+func FuzzDjango(f *testing.F)   { fuzzParser(f, testlog.Django) }
+func FuzzSympy(f *testing.F)    { fuzzParser(f, testlog.Sympy) }
+func FuzzGoTest(f *testing.F)   { fuzzParser(f, testlog.GoTest) }
+
+// FuzzArgs checks that Args never lets a path through that leaves the repository or looks
+// like an option.
+func FuzzArgs(f *testing.F) {
+	f.Add("gotest", "a/b_test.go\nx/testdata/y\n../z.go\n-x.go")
+	f.Add("django", "tests/admin/tests.py\n./tests/a.py")
+	f.Add("pytest", "tests/test_x.py\n/etc/passwd.py\ntests/../../a.py")
+	f.Fuzz(func(t *testing.T, parser, files string) {
+		for _, a := range testlog.Args(parser, strings.Split(files, "\n")) {
+			if a == "" || strings.HasPrefix(a, "-") || strings.HasPrefix(a, "/") || a == ".." ||
+				strings.HasPrefix(a, "../") || strings.HasPrefix(a, "./..") {
+				t.Fatalf("Args(%q) gave %q", parser, a)
+			}
+		}
+	})
+}
+
+var validStatus = map[pipeline.TestStatus]bool{
+	pipeline.TestPassed: true, pipeline.TestFailed: true, pipeline.TestError: true,
+	pipeline.TestSkipped: true, pipeline.TestXFail: true, pipeline.TestXPass: true,
+}
+
+func fuzzParser(f *testing.F, name string) {
+	for _, c := range goldenCases {
+		if c.parser != name {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("testdata", "golden", c.name+".log"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+		// A truncated copy, as a capped log would be.
+		f.Add(data[:len(data)/2])
+	}
+	parse, ok := testlog.Lookup(name)
+	if !ok {
+		f.Fatalf("no parser %q", name)
+	}
+	f.Fuzz(func(t *testing.T, log []byte) {
+		r := parse(log)
+		if (len(r.Tests) > 0 || len(r.SuiteErrors) > 0) && !r.Parsed {
+			t.Fatalf("reported %d tests and %d suite errors but not Parsed", len(r.Tests), len(r.SuiteErrors))
+		}
+		for id, s := range r.Tests {
+			if id == "" || strings.ContainsAny(id, "\n\r") {
+				t.Fatalf("bad id %q", id)
+			}
+			if !validStatus[s] {
+				t.Fatalf("test %q has status %q", id, s)
+			}
+		}
+		if again := parse(log); !reflect.DeepEqual(r, again) {
+			t.Fatalf("two parses differ:\n%+v\n%+v", r, again)
+		}
+		for _, exit := range []int{0, 1, 137} {
+			_ = r.Check(exit)
+		}
+	})
+}
