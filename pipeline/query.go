@@ -389,6 +389,14 @@ func (s *Store) Show(ctx context.Context, id string) (*InstanceDetail, error) {
 	return d, rows.Err()
 }
 
+// LastTransition returns the id of the latest recorded transition (0 when there is none): a
+// mark that changes whenever anything in the record does.
+func (s *Store) LastTransition(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.db.read().queryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM swemill_transitions`).Scan(&id)
+	return id, err
+}
+
 // Verify checks the record's invariants: every stage row is its instance's latest transition
 // at that stage, and no generation of a stage ended twice. It returns the problems found.
 func (s *Store) Verify(ctx context.Context) ([]string, error) {
