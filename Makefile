@@ -34,6 +34,14 @@ base: deps build ## bootstrap the base images from Debian's packages (cached: se
 test: deps base ## run every test with the race detector (Docker and PostgreSQL ones included)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
+demo: base ## mill the bundled offline snapshot into a dataset in demo-out/ (run again: reuses everything)
+	bin/swemill run --dir demo-run --config testdata/demo.yaml
+	bin/swemill report --dir demo-run --out demo-run/report.html
+	@echo
+	@echo "dataset:  demo-out/ (Parquet shards, README.md card, manifest.json)"
+	@echo "report:   demo-run/report.html"
+	@echo "the run:  bin/swemill status --dir demo-run; bin/swemill ls --dir demo-run; bin/swemill show --dir demo-run demo__textkit-8"
+
 lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...

@@ -24,6 +24,7 @@ var suites = []struct{ pkg, pattern, benchtime string }{
 	{"./stages/mine/", ".", "1x"},
 	{"./envbuild/", "Instance", "3x"},
 	{"./stages/validate/", ".", "1x"},
+	{"./stages/rollout/", ".", "1x"},
 	{"./export/", "WriteTrajectories/.*/rows=100000$", "1x"},
 }
 

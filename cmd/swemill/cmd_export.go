@@ -95,11 +95,17 @@ func (a *app) export(ctx context.Context, store *pipeline.Store, cfg *Config, ec
 	return nil
 }
 
-// publicJSON is the configuration as it may be published (in a dataset card): no database
-// password.
+// publicJSON is the configuration as it may be published (in a dataset card): what shaped
+// the data (stages, filters, recipes' settings, sampling), without secrets or this machine's
+// paths and addresses, so the same run elsewhere gives the same card.
 func (c *Config) publicJSON() json.RawMessage {
 	pub := *c
-	pub.Database = pipeline.RedactURL(c.Database)
+	pub.Database, pub.ArtifactsDir, pub.MirrorDir, pub.CacheDir, pub.DockerHost = "", "", "", "", ""
+	pub.Export.Out = ""
+	pub.Mine.SnapshotDir, pub.Mine.ImportFiles, pub.Mine.ImportMirrorDir, pub.Mine.ReposFile = "", nil, "", ""
+	pub.Build.SpecDir, pub.Build.Mirror, pub.Build.GitHubURL = "", "", ""
+	pub.Rollout.ModelURL = ""
+	pub.Log = LogConfig{}
 	data, err := json.Marshal(pub)
 	if err != nil {
 		return nil

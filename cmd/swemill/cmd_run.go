@@ -50,6 +50,13 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	fs.Var(workers, "workers", "items a stage works at once, as `STAGE=N` (repeatable)")
 	fs.Var(timeouts, "timeout", "time limit of one attempt of one item, as `STAGE=DURATION` (repeatable)")
 	fs.StringVar(&progress, "progress", "auto", "auto (bars on a terminal, lines otherwise), bars, lines or none")
+	var modelURL, model, backend, protocol string
+	var samples int
+	fs.StringVar(&modelURL, "model-url", "", "rollout: an OpenAI-compatible server's API root, e.g. http://localhost:8000/v1 (key in OPENAI_API_KEY)")
+	fs.StringVar(&model, "model", "", "rollout: the served model's name")
+	fs.StringVar(&backend, "backend", "", `rollout: "openai" (a served model) or "oracle" (the gold patch through the agent's tools)`)
+	fs.StringVar(&protocol, "protocol", "", `rollout: "text" (tools in the prompt) or "native" (tool_calls)`)
+	fs.IntVar(&samples, "samples", 0, "rollout: trajectories per instance")
 	pos, err := a.parse(fs, args)
 	if err != nil {
 		return err
@@ -83,6 +90,24 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		if len(keep) == 0 {
 			return usagef("--until %s leaves no stage to run", until)
 		}
+	}
+	if modelURL != "" {
+		cfg.Rollout.ModelURL = modelURL
+		if backend == "" {
+			cfg.Rollout.Backend = "openai"
+		}
+	}
+	if model != "" {
+		cfg.Rollout.Model = model
+	}
+	if backend != "" {
+		cfg.Rollout.Backend = backend
+	}
+	if protocol != "" {
+		cfg.Rollout.Protocol = protocol
+	}
+	if samples != 0 {
+		cfg.Rollout.Samples = samples
 	}
 	for _, r := range repos {
 		if !slices.Contains(cfg.Repos, r) {

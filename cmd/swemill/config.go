@@ -54,6 +54,8 @@ type Config struct {
 	Build BuildConfig `yaml:"build" json:"build,omitempty"`
 	// Validate configures the validate stage.
 	Validate ValidateConfig `yaml:"validate" json:"validate,omitempty"`
+	// Rollout configures the rollout stage: the model and the agent.
+	Rollout RolloutConfig `yaml:"rollout" json:"rollout,omitempty"`
 	// Export says where `run` writes the dataset when the chain is done.
 	Export ExportConfig `yaml:"export" json:"export,omitempty"`
 	// Log sets the log level ("debug", "info", "warn", "error") and format ("auto": readable

@@ -56,5 +56,15 @@ func wireStages(ctx context.Context, env wiringEnv) (stages, error) {
 		}
 		st.processors[pipeline.StageValidate] = p
 	}
+	if slices.Contains(env.selected, pipeline.StageRollout) {
+		r, err := wireRollout(ctx, env, cli, sb)
+		if err != nil {
+			st.close()
+			return st, err
+		}
+		closeDocker := st.close
+		st.processors[pipeline.StageRollout] = r
+		st.close = func() { r.Close(); closeDocker() }
+	}
 	return st, nil
 }

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2" // the independent Parquet reader (no Arrow Go code)
+	"github.com/stretchr/testify/require"
+
+	"swemill/pipeline"
+)
+
+// demoExpected is testdata/demo/expected.json: what each pull request of the bundled
+// snapshot must become.
+type demoExpected struct {
+	Repositories []struct {
+		Repo  string `json:"repo"`
+		Drop  string `json:"drop"`
+		Pulls []struct {
+			InstanceID string   `json:"instance_id"`
+			Mine       string   `json:"mine"`
+			Build      string   `json:"build"`
+			Validate   string   `json:"validate"`
+			FailToPass []string `json:"FAIL_TO_PASS"`
+			PassToPass []string `json:"PASS_TO_PASS"`
+			Flaky      []string `json:"flaky"`
+		} `json:"pulls"`
+	} `json:"repositories"`
+}
+
+// needDocker fails under CI, and skips loudly elsewhere, when no Docker engine answers.
+func needDocker(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("a Docker engine is needed under CI: %v", err)
+		}
+		t.Skipf("SKIPPING: no Docker engine answers (%v); the demo is not run", err)
+	}
+}
+
+// demoConfig writes a run directory's configuration for the bundled snapshot, exporting to
+// out, and returns its path.
+func demoConfig(t *testing.T, dir, out string) string {
+	t.Helper()
+	snapshot, err := filepath.Abs("../../testdata/demo")
+	require.NoError(t, err)
+	cfg := fmt.Sprintf(`mine: {source: snapshot, snapshot_dir: %s}
+build: {offline: true}
+rollout: {backend: oracle}
+workers: {mine: 2, build: 2, validate: 1, rollout: 2}
+export: {out: %s}
+`, snapshot, out)
+	path := filepath.Join(dir, ConfigFile)
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
+	return path
+}
+
+// TestDemoEndToEnd mills the bundled offline snapshot with the real stages (Docker, the
+// oracle model) and checks the exported dataset through DuckDB: the expected instances with
+// the expected FAIL_TO_PASS, one resolved oracle trajectory each. A second run, killed in the
+// middle of validation and of rollout and started again, exports the same dataset.
+func TestDemoEndToEnd(t *testing.T) {
+	t.Parallel()
+	needDocker(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Minute)
+	defer cancel()
+	var want demoExpected
+	data, err := os.ReadFile("../../testdata/demo/expected.json")
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &want))
+
+	root := t.TempDir()
+	dirA, outA := filepath.Join(root, "a"), filepath.Join(root, "out-a")
+	demoConfig(t, dirA, outA)
+	out, err := swemillCmd(ctx, t, "", "base", "build", "--dir", dirA).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = swemillCmd(ctx, t, "", "run", "--dir", dirA, "--progress", "none", "--log-level", "warn").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	// The funnel is the snapshot's, stage by stage.
+	s, err := pipeline.Open(ctx, pipeline.Options{Dir: dirA, ReadOnly: true})
+	require.NoError(t, err)
+	st, err := s.Status(ctx)
+	s.Close()
+	require.NoError(t, err)
+	kept := map[string][]string{} // instance -> FAIL_TO_PASS
+	counts := map[string]map[pipeline.State]int{}
+	count := func(stage, outcome string) {
+		if counts[stage] == nil {
+			counts[stage] = map[pipeline.State]int{}
+		}
+		if outcome == "kept" {
+			counts[stage][pipeline.StateDone]++
+		} else {
+			counts[stage][pipeline.StateDropped]++
+		}
+	}
+	for _, r := range want.Repositories {
+		for _, p := range r.Pulls {
+			if p.Mine == "" {
+				continue
+			}
+			count(pipeline.StageMine, p.Mine)
+			if p.Mine != "kept" {
+				continue
+			}
+			count(pipeline.StageBuild, p.Build)
+			if p.Build != "kept" {
+				continue
+			}
+			count(pipeline.StageValidate, p.Validate)
+			if p.Validate == "kept" {
+				counts[pipeline.StageRollout] = map[pipeline.State]int{pipeline.StateDone: counts[pipeline.StageRollout][pipeline.StateDone] + 1}
+				kept[p.InstanceID] = p.FailToPass
+			}
+		}
+	}
+	require.Equal(t, counts, funnelCounts(st), "the demo's funnel")
+	require.Len(t, kept, 8)
+
+	// The dataset, read back by DuckDB.
+	db, err := sql.Open("duckdb", "")
+	require.NoError(t, err)
+	defer db.Close()
+	tasks := map[string][]string{}
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT instance_id, "FAIL_TO_PASS" FROM read_parquet('%s/data/tasks/*.parquet')`, outA))
+	require.NoError(t, err)
+	for rows.Next() {
+		var id, f2p string
+		require.NoError(t, rows.Scan(&id, &f2p))
+		var list []string
+		require.NoError(t, json.Unmarshal([]byte(f2p), &list), "FAIL_TO_PASS of %s is a JSON string", id)
+		tasks[id] = list
+	}
+	require.NoError(t, rows.Err())
+	rows.Close()
+	require.Equal(t, sortedSets(kept), sortedSets(tasks), "instances and FAIL_TO_PASS")
+	rows, err = db.QueryContext(ctx, fmt.Sprintf(`SELECT instance_id, model, resolved, exit_status FROM read_parquet('%s/data/trajectories/*.parquet')`, outA))
+	require.NoError(t, err)
+	trajectories := map[string]int{}
+	for rows.Next() {
+		var id, model, exit string
+		var resolved bool
+		require.NoError(t, rows.Scan(&id, &model, &resolved, &exit))
+		require.Equal(t, "oracle", model)
+		require.True(t, resolved, "the oracle resolves %s (exit %s)", id, exit)
+		trajectories[id]++
+	}
+	require.NoError(t, rows.Err())
+	rows.Close()
+	for id := range kept {
+		require.Equal(t, 1, trajectories[id], "one trajectory for %s", id)
+	}
+	require.Len(t, trajectories, len(kept))
+
+	// Killed twice and started again, a second run exports the same dataset.
+	dirB, outB := filepath.Join(root, "b"), filepath.Join(root, "out-b")
+	demoConfig(t, dirB, outB)
+	for _, stage := range []string{pipeline.StageValidate, pipeline.StageRollout} {
+		killWhenWorking(ctx, t, dirB, stage)
+	}
+	out, err = swemillCmd(ctx, t, "", "run", "--dir", dirB, "--progress", "none", "--log-level", "warn").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, f := range []string{"data/tasks/train-00000-of-00001.parquet", "README.md"} {
+		a, err := os.ReadFile(filepath.Join(outA, f))
+		require.NoError(t, err)
+		b, err := os.ReadFile(filepath.Join(outB, f))
+		require.NoError(t, err)
+		require.Equal(t, string(a), string(b), "%s differs after a killed and resumed run", f)
+	}
+	q := `SELECT * EXCLUDE (created_at, trajectory_id) FROM read_parquet('%s/data/trajectories/*.parquet') ORDER BY instance_id`
+	require.Equal(t, queryAll(ctx, t, db, fmt.Sprintf(q, outA)), queryAll(ctx, t, db, fmt.Sprintf(q, outB)),
+		"trajectories differ after a killed and resumed run")
+	out, err = exec.CommandContext(ctx, "docker", "ps", "-aq", "--filter", "label=swemill.run").CombinedOutput()
+	require.NoError(t, err)
+	require.Empty(t, strings.TrimSpace(string(out)), "no container is left behind")
+}
+
+// killWhenWorking starts `swemill run` on dir and SIGKILLs it once it works an item of stage.
+func killWhenWorking(ctx context.Context, t *testing.T, dir, stage string) {
+	t.Helper()
+	cmd := swemillCmd(ctx, t, "", "run", "--dir", dir, "--progress", "none", "--log-level", "debug")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(stderr)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var tail []string
+	killed := false
+	for sc.Scan() {
+		line := sc.Text()
+		tail = append(tail, line)
+		if len(tail) > 20 {
+			tail = tail[1:]
+		}
+		if strings.Contains(line, `"stage":"`+stage+`"`) && strings.Contains(line, `"message":"working"`) {
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			killed = true
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	_ = cmd.Wait()
+	require.True(t, killed, "the run never worked a %s item; its last lines:\n%s", stage, strings.Join(tail, "\n"))
+}
+
+func sortedSets(m map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for k, v := range m {
+		v = slices.Clone(v)
+		sort.Strings(v)
+		out[k] = v
+	}
+	return out
+}
+
+// queryAll returns every row of q as text.
+func queryAll(ctx context.Context, t *testing.T, db *sql.DB, q string) []string {
+	t.Helper()
+	rows, err := db.QueryContext(ctx, q)
+	require.NoError(t, err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	require.NoError(t, err)
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		require.NoError(t, rows.Scan(ptrs...))
+		out = append(out, fmt.Sprint(vals...))
+	}
+	require.NoError(t, rows.Err())
+	return out
+}

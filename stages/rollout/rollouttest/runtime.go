@@ -1,0 +1,193 @@
+package rollouttest
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"swemill/stages/rollout"
+)
+
+// Runtime is an in-memory rollout.Runtime: each workspace is a map of files plus a shell
+// answered by ShellFunc. It is safe for concurrent use.
+type Runtime struct {
+	// Files seeds every workspace: absolute path -> content.
+	Files map[string]string
+	// ShellFunc answers the agent's commands; nil answers every command with empty output
+	// and exit code 0, in the work directory.
+	ShellFunc func(ctx context.Context, ws *Workspace, command string) (rollout.ShellResult, error)
+
+	mu      sync.Mutex
+	started int
+	closed  int
+}
+
+// Start returns a new workspace.
+func (r *Runtime) Start(ctx context.Context, spec rollout.WorkspaceSpec) (rollout.Workspace, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ws := &Workspace{Spec: spec, Files: map[string][]byte{}, orig: map[string][]byte{}, rt: r}
+	for p, c := range r.Files {
+		ws.Files[p] = []byte(c)
+		ws.orig[p] = []byte(c)
+	}
+	r.mu.Lock()
+	r.started++
+	r.mu.Unlock()
+	return ws, nil
+}
+
+// Open counts the workspaces started and not closed.
+func (r *Runtime) Open() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.started - r.closed
+}
+
+// Workspace is an in-memory rollout.Workspace.
+type Workspace struct {
+	Spec  rollout.WorkspaceSpec
+	Files map[string][]byte
+	// Commands are the shell commands run, in order.
+	Commands []string
+	orig     map[string][]byte
+	rt       *Runtime
+	closed   bool
+}
+
+// Shell records the command and answers it with the runtime's ShellFunc.
+func (w *Workspace) Shell(ctx context.Context, command string, timeout time.Duration) (rollout.ShellResult, error) {
+	if err := ctx.Err(); err != nil {
+		return rollout.ShellResult{}, context.Cause(ctx)
+	}
+	w.Commands = append(w.Commands, command)
+	if w.rt.ShellFunc != nil {
+		return w.rt.ShellFunc(ctx, w, command)
+	}
+	return rollout.ShellResult{Cwd: w.Spec.WorkDir}, nil
+}
+
+func (w *Workspace) isDir(p string) bool {
+	prefix := strings.TrimSuffix(p, "/") + "/"
+	for f := range w.Files {
+		if strings.HasPrefix(f, prefix) {
+			return true
+		}
+	}
+	return p == "/" || p == w.Spec.WorkDir
+}
+
+// Stat reports files and the directories that hold them.
+func (w *Workspace) Stat(ctx context.Context, p string) (rollout.FileInfo, error) {
+	if _, ok := w.Files[p]; ok {
+		return rollout.FileInfo{Exists: true}, nil
+	}
+	if w.isDir(p) {
+		return rollout.FileInfo{Exists: true, IsDir: true}, nil
+	}
+	return rollout.FileInfo{}, nil
+}
+
+// ReadFile returns a file's content.
+func (w *Workspace) ReadFile(ctx context.Context, p string) ([]byte, error) {
+	if data, ok := w.Files[p]; ok {
+		return append([]byte(nil), data...), nil
+	}
+	if w.isDir(p) {
+		return nil, rollout.ErrIsDir
+	}
+	return nil, rollout.ErrNotExist
+}
+
+// WriteFile writes a file whose directory exists.
+func (w *Workspace) WriteFile(ctx context.Context, p string, data []byte) error {
+	if w.isDir(p) {
+		return rollout.ErrIsDir
+	}
+	if _, ok := w.Files[p]; !ok && !w.isDir(path.Dir(p)) {
+		return &rollout.FileError{Path: p, Msg: "the parent directory does not exist"}
+	}
+	w.Files[p] = append([]byte(nil), data...)
+	return nil
+}
+
+// ListDir lists the files under p (and their directories) up to depth levels.
+func (w *Workspace) ListDir(ctx context.Context, p string, depth int) (string, error) {
+	if !w.isDir(p) {
+		return "", rollout.ErrNotExist
+	}
+	seen := map[string]bool{p: true}
+	prefix := strings.TrimSuffix(p, "/") + "/"
+	for f := range w.Files {
+		if !strings.HasPrefix(f, prefix) {
+			continue
+		}
+		parts := strings.Split(strings.TrimPrefix(f, prefix), "/")
+		for i := 1; i <= len(parts) && i <= depth; i++ {
+			if strings.HasPrefix(parts[i-1], ".") {
+				break
+			}
+			seen[prefix+strings.Join(parts[:i], "/")] = true
+		}
+	}
+	list := make([]string, 0, len(seen))
+	for s := range seen {
+		list = append(list, s)
+	}
+	sort.Strings(list)
+	return strings.Join(list, "\n") + "\n", nil
+}
+
+// Diff returns a whole-file diff of every file that changed under the work directory.
+func (w *Workspace) Diff(ctx context.Context, base string) (string, error) {
+	var paths []string
+	for p := range w.Files {
+		if string(w.Files[p]) != string(w.orig[p]) {
+			paths = append(paths, p)
+		}
+	}
+	sort.Strings(paths)
+	var b strings.Builder
+	for _, p := range paths {
+		rel := strings.TrimPrefix(p, strings.TrimSuffix(w.Spec.WorkDir, "/")+"/")
+		old, isOld := w.orig[p]
+		oldLines, newLines := lines(string(old)), lines(string(w.Files[p]))
+		fmt.Fprintf(&b, "diff --git a/%s b/%s\n", rel, rel)
+		if !isOld {
+			b.WriteString("new file mode 100644\n--- /dev/null\n")
+		} else {
+			fmt.Fprintf(&b, "--- a/%s\n", rel)
+		}
+		fmt.Fprintf(&b, "+++ b/%s\n@@ -%d,%d +1,%d @@\n", rel, min(1, len(oldLines)), len(oldLines), len(newLines))
+		for _, l := range oldLines {
+			b.WriteString("-" + l + "\n")
+		}
+		for _, l := range newLines {
+			b.WriteString("+" + l + "\n")
+		}
+	}
+	return b.String(), nil
+}
+
+func lines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+// Close marks the workspace closed; it is idempotent.
+func (w *Workspace) Close(ctx context.Context) error {
+	if !w.closed {
+		w.closed = true
+		w.rt.mu.Lock()
+		w.rt.closed++
+		w.rt.mu.Unlock()
+	}
+	return nil
+}

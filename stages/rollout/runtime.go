@@ -1,0 +1,93 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Runtime starts the workspaces agents work in. The Docker implementation (NewDockerRuntime)
+// gives each rollout its own sandboxed container of the instance image; tests and
+// benchmarks may pass anything else.
+type Runtime interface {
+	// Start returns a running workspace. The caller closes it.
+	Start(ctx context.Context, spec WorkspaceSpec) (Workspace, error)
+}
+
+// WorkspaceSpec says what a workspace holds.
+type WorkspaceSpec struct {
+	// Image is the instance image; WorkDir the repository's directory in it.
+	Image   string
+	WorkDir string
+	// Lifetime bounds how long the workspace may exist at all: a Docker container stops by
+	// itself after it, even if the process that started it was killed.
+	Lifetime time.Duration
+	// Labels are added to the container's (instance, rollout index...).
+	Labels map[string]string
+}
+
+// ShellResult is what one command did in the agent's shell.
+type ShellResult struct {
+	// Output is stdout and stderr interleaved, capped (head and tail kept).
+	Output string
+	// Truncated says bytes were left out of Output.
+	Truncated bool
+	// ExitCode is the command's status; -1 when it timed out or the shell died.
+	ExitCode int
+	// Cwd is the shell's directory after the command; PythonPath the python on PATH then
+	// ("" if none).
+	Cwd        string
+	PythonPath string
+	// TimedOut says the command ran past its timeout and was killed.
+	TimedOut bool
+	// Restarted says the shell ended (the command exited it, or it had to be killed) and a
+	// new one was started in the work directory.
+	Restarted bool
+}
+
+// FileInfo describes a path in a workspace.
+type FileInfo struct {
+	Exists, IsDir bool
+}
+
+// Workspace is a running container with a persistent shell. Its methods are not safe for
+// concurrent use: an agent does one thing at a time.
+type Workspace interface {
+	// Shell runs a command in the agent's shell, which keeps its directory and variables
+	// between commands. The command reads no input. A command past timeout is killed and
+	// reported as TimedOut. Errors are the runtime's, not the command's.
+	Shell(ctx context.Context, command string, timeout time.Duration) (ShellResult, error)
+	// Stat, ReadFile, WriteFile and ListDir work on absolute paths with the permissions of
+	// the agent. ReadFile returns ErrNotExist, ErrIsDir or a *FileError for other
+	// refusals; WriteFile creates the file (not its directory) or truncates it.
+	Stat(ctx context.Context, path string) (FileInfo, error)
+	ReadFile(ctx context.Context, path string) ([]byte, error)
+	WriteFile(ctx context.Context, path string, data []byte) error
+	// ListDir lists the non-hidden entries of a directory up to depth levels, one path a line,
+	// the directory itself first.
+	ListDir(ctx context.Context, path string, depth int) (string, error)
+	// Diff stages every change of the work directory and returns `git diff --cached base`
+	// (text; binary files as "Binary files ... differ").
+	Diff(ctx context.Context, base string) (string, error)
+	// Close removes the workspace, even when ctx is done. It is idempotent.
+	Close(ctx context.Context) error
+}
+
+// Errors of Workspace file operations.
+var (
+	ErrNotExist = errors.New("no such file or directory")
+	ErrIsDir    = errors.New("is a directory")
+)
+
+// FileError is a file operation the workspace refused (permissions, not a regular file,
+// missing directory); Msg is the tool's message.
+type FileError struct {
+	Path string
+	Msg  string
+}
+
+func (e *FileError) Error() string { return e.Path + ": " + e.Msg }
+
+// ErrWorkspaceGone says the workspace's container stopped (killed, out of memory) and no
+// longer runs commands.
+var ErrWorkspaceGone = errors.New("workspace container is not running")

@@ -1,0 +1,272 @@
+package rollout
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// A shell is one long-lived bash process whose standard input and output are a stream (a
+// Docker exec attachment). Commands are sent base64-encoded, written to a file and sourced
+// with stdin from /dev/null, so that they run in the shell itself (cd and export persist),
+// can never read the protocol's own input, and a syntax error in one cannot leave the shell
+// waiting for more input. After each command the shell prints a marker line with the exit
+// status, the python on PATH and the directory; the marker is random per shell and printed
+// from two halves, so no command output can fake it.
+type shell struct {
+	stdin io.Writer
+	dir   string // the shell's scratch directory
+	m1    string // marker halves
+	m2    string
+	limit int // bytes of output kept per command (head and tail, half each)
+
+	mu      sync.Mutex
+	buf     []byte
+	dropped int64 // bytes cut from the middle of buf
+	scan    int   // where the next marker search starts
+	eof     bool
+	notify  chan struct{}
+	pid     int
+	readErr error
+}
+
+// newShell wraps a started bash: stdin is its input; out its output stream, which
+// readLoop (started by the caller in a goroutine) consumes.
+func newShell(stdin io.Writer, limit int) *shell {
+	return &shell{
+		stdin: stdin, limit: limit, notify: make(chan struct{}, 1),
+		m1: "__SWEMILL_" + randHex(6), m2: randHex(6) + "_DONE__",
+		dir: "/tmp/.swemill-" + randHex(6),
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Write receives the shell's output (the exec stream's copy loop writes here).
+func (s *shell) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	s.buf = append(s.buf, p...)
+	// Keep memory bounded for commands that print without end: cut the middle, keeping the
+	// head and enough of the tail to hold the marker line.
+	if max := 2*s.limit + 64<<10; len(s.buf) > max {
+		head := s.limit / 2
+		tail := s.limit/2 + 32<<10
+		cut := len(s.buf) - head - tail
+		if s.scan > head { // never cut what the marker search has yet to see
+			cut = min(cut, s.scan-head)
+		} else {
+			cut = 0
+		}
+		if cut > 0 {
+			copy(s.buf[head:], s.buf[head+cut:])
+			s.buf = s.buf[:len(s.buf)-cut]
+			s.dropped += int64(cut)
+			s.scan -= cut
+		}
+	}
+	s.mu.Unlock()
+	s.signal()
+	return len(p), nil
+}
+
+// closeOutput marks the end of the output stream (the shell exited).
+func (s *shell) closeOutput(err error) {
+	s.mu.Lock()
+	s.eof = true
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.readErr = err
+	}
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *shell) signal() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// marker is what one marker line said.
+type marker struct {
+	status int
+	python string
+	cwd    string
+}
+
+// errShellExited says the shell's output ended before a command's marker.
+var errShellExited = errors.New("shell exited")
+
+// init starts the protocol: output merged into one stream, the scratch directory made, and a
+// first marker that carries the shell's pid.
+func (s *shell) init(ctx context.Context, timeout time.Duration) error {
+	script := "exec 2>&1\ntrap 'return 130' INT\n" +
+		"__swemill_m1=" + s.m1 + "; __swemill_m2=" + s.m2 + "; __swemill_d=" + s.dir + "\n" +
+		"mkdir -p \"$__swemill_d\" && chmod 700 \"$__swemill_d\"\n" +
+		"__swemill_rc=$$; " + markerCmd + "\n"
+	if _, err := io.WriteString(s.stdin, script); err != nil {
+		return fmt.Errorf("starting shell: %w", err)
+	}
+	_, m, timedOut, err := s.wait(ctx, timeout)
+	if err != nil {
+		return fmt.Errorf("starting shell: %w", err)
+	}
+	if timedOut {
+		return errors.New("starting shell: no answer")
+	}
+	s.pid = m.status
+	return nil
+}
+
+// markerCmd prints the marker line "\n<marker> <status> <cwd>\x1f<python>\n" with builtins
+// only: no process is started for it.
+const markerCmd = `printf '\n%s%s %d %s\037' "$__swemill_m1" "$__swemill_m2" "$__swemill_rc" "$PWD"; type -P python || echo`
+
+// send writes a command for the shell to source. The command travels as a printf %b
+// argument and is written with builtins only, so no process is started but the command's
+// own.
+func (s *shell) send(command string) error {
+	line := `[ -d "$__swemill_d" ] || mkdir -p "$__swemill_d"; printf '%b' '` + escapeB(command) + `' > "$__swemill_d/cmd"` + "\n" +
+		`. "$__swemill_d/cmd" < /dev/null` + "\n" +
+		`__swemill_rc=$?; ` + markerCmd + "\n"
+	_, err := io.WriteString(s.stdin, line)
+	return err
+}
+
+// escapeB escapes s for a single-quoted argument of printf %b: backslashes, quotes, newlines
+// and control bytes become escapes, so the argument is one line and printf writes s back
+// byte for byte (NUL included).
+func escapeB(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/8)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\'' || c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\0%03o`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// wait waits for the next marker, at most timeout. It returns the output before the marker
+// (head and tail when it was too long, with the number of bytes left out), the marker, and
+// timedOut when none came in time. When the shell exits first it returns the output so far
+// and errShellExited.
+func (s *shell) wait(ctx context.Context, timeout time.Duration) (out output, m marker, timedOut bool, err error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		if end, mk, ok := s.findMarker(); ok {
+			out = s.take(end.start)
+			s.buf = s.buf[end.next:]
+			s.scan = 0
+			s.mu.Unlock()
+			return out, mk, false, nil
+		}
+		if s.eof {
+			out = s.take(len(s.buf))
+			s.buf, s.scan = nil, 0
+			rerr := s.readErr
+			s.mu.Unlock()
+			if rerr != nil {
+				return out, m, false, fmt.Errorf("%w: reading output: %v", errShellExited, rerr)
+			}
+			return out, m, false, errShellExited
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.notify:
+		case <-timer.C:
+			return output{}, m, true, nil
+		case <-ctx.Done():
+			return output{}, m, false, context.Cause(ctx)
+		}
+	}
+}
+
+type markerPos struct{ start, next int }
+
+// findMarker looks for a complete marker line in buf from scan on. Called with mu held.
+func (s *shell) findMarker() (markerPos, marker, bool) {
+	pat := "\n" + s.m1 + s.m2 + " "
+	from := max(0, s.scan)
+	i := bytes.Index(s.buf[from:], []byte(pat))
+	if i < 0 {
+		s.scan = max(0, len(s.buf)-len(pat))
+		return markerPos{}, marker{}, false
+	}
+	start := from + i
+	nl := bytes.IndexByte(s.buf[start+len(pat):], '\n')
+	if nl < 0 {
+		s.scan = start // the line is not complete yet
+		return markerPos{}, marker{}, false
+	}
+	line := string(s.buf[start+len(pat) : start+len(pat)+nl])
+	next := start + len(pat) + nl + 1
+	var mk marker
+	status, rest, _ := strings.Cut(line, " ")
+	mk.status, _ = strconv.Atoi(status)
+	mk.cwd, mk.python, _ = strings.Cut(rest, "\x1f")
+	return markerPos{start: start, next: next}, mk, true
+}
+
+// output is a command's output as kept: all of it (head), or its head and tail with the
+// number of bytes left out between them.
+type output struct {
+	head, tail []byte
+	dropped    int64
+}
+
+// take returns buf[:n] as an output, at most limit bytes, and resets the count of dropped
+// bytes. Called with mu held.
+func (s *shell) take(n int) output {
+	half := s.limit / 2
+	var o output
+	switch {
+	case s.dropped > 0: // Write already cut the middle, right after the head
+		o.head = append([]byte(nil), s.buf[:min(half, n)]...)
+		rest := s.buf[min(half, n):n]
+		o.dropped = s.dropped
+		if len(rest) > half {
+			o.dropped += int64(len(rest) - half)
+			rest = rest[len(rest)-half:]
+		}
+		o.tail = append([]byte(nil), rest...)
+	case n > s.limit:
+		o.head = append([]byte(nil), s.buf[:half]...)
+		o.tail = append([]byte(nil), s.buf[n-half:n]...)
+		o.dropped = int64(n - 2*half)
+	default:
+		o.head = append([]byte(nil), s.buf[:n]...)
+	}
+	s.dropped = 0
+	return o
+}
+
+// text renders the output, marking where bytes were left out.
+func (o output) text() (string, bool) {
+	if o.dropped == 0 {
+		return string(o.head) + string(o.tail), false
+	}
+	return string(o.head) + fmt.Sprintf("\n[... %d bytes of output left out ...]\n", o.dropped) + string(o.tail), true
+}

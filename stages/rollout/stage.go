@@ -1,0 +1,391 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/sourcegraph/conc/pool"
+
+	"swemill/pipeline"
+	"swemill/codeact"
+)
+
+// Scaffold is recorded in every trajectory: the agent whose tools and conventions the
+// rollout follows.
+const Scaffold = "openhands-codeact-v0.32"
+
+// Backends.
+const (
+	BackendOpenAI = "openai"
+	BackendOracle = "oracle"
+)
+
+// Config configures the rollout stage. The CLI fills it from flags and the environment
+// (the API key from OPENAI_API_KEY); the library reads neither.
+type Config struct {
+	// Backend is "openai" (an OpenAI-compatible server: vLLM, a hosted API) or "oracle" (the
+	// built-in gold-patch policy, recorded as model "oracle"). Default "openai".
+	Backend string
+	// Protocol is the wire protocol: "text" (tools described in the system prompt,
+	// <function=...> calls, stop at "</function") or "native" (tools and tool_calls).
+	// Default "text".
+	Protocol string
+	// Model is the served model's name (required for the openai backend); it is recorded in
+	// every trajectory.
+	Model string
+	// BaseURL is the server's API root, e.g. "http://localhost:8000/v1" (openai backend).
+	BaseURL string
+	// APIKey is sent as a bearer token; it never reaches a log, an error or an artifact.
+	APIKey string
+	// Temperature (default 0) and TopP (0 means 1) are the sampling parameters.
+	Temperature float64
+	TopP        float64
+	// Seed is the first sample's seed; sample k of an instance uses Seed+k.
+	Seed int64
+	// MaxOutputTokens caps each reply (max_tokens). Default 8192.
+	MaxOutputTokens int
+	// MaxConcurrentRequests caps the model requests in flight, across every rollout of the
+	// stage. Default 8.
+	MaxConcurrentRequests int
+	// MaxRetries, RetryDelay, MaxRetryDelay and RequestTimeout shape the retries of 429s,
+	// 5xx answers and connection failures (see OpenAIConfig); defaults 8, 1 s, 1 min, 10 min.
+	MaxRetries                int
+	RetryDelay, MaxRetryDelay time.Duration
+	RequestTimeout            time.Duration
+	// Samples is how many trajectories each instance gets (N). Default 1.
+	Samples int
+	// Parallel is how many samples of one instance run at once. Default 1.
+	Parallel int
+	// MaxIterations caps the model calls of a rollout. Default 100.
+	MaxIterations int
+	// ContextTokens is the context budget: a rollout ends with context_limit when the last
+	// call's prompt plus completion tokens (the server's usage counts), plus an estimate of
+	// what was added since, reach it, or when the server refuses a request as too long.
+	// Default 32768.
+	ContextTokens int
+	// CommandTimeout is the per-command limit of execute_bash. Default 3 minutes.
+	CommandTimeout time.Duration
+	// RolloutTimeout is the wall clock of one rollout, from the moment its workspace is ready
+	// to the last model call or command; taking the patch and grading are not counted.
+	// Default 1 hour.
+	RolloutTimeout time.Duration
+	// MaxObservationChars middle-truncates each tool result (OpenHands' max_message_chars).
+	// Default 32768.
+	MaxObservationChars int
+	// MaxFormatErrors ends a rollout with format_error after this many replies in a row that
+	// had to be corrected (empty, malformed, unknown tool). Default 3.
+	MaxFormatErrors int
+	// NoExample leaves out the worked example that the text protocol puts around the first
+	// user message.
+	NoExample bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.Backend == "" {
+		c.Backend = BackendOpenAI
+	}
+	if c.Protocol == "" {
+		c.Protocol = ProtocolText
+	}
+	if c.Backend == BackendOracle && c.Model == "" {
+		c.Model = OracleModel
+	}
+	if c.TopP == 0 {
+		c.TopP = 1
+	}
+	if c.MaxOutputTokens == 0 {
+		c.MaxOutputTokens = 8192
+	}
+	if c.MaxConcurrentRequests == 0 {
+		c.MaxConcurrentRequests = 8
+	}
+	if c.Samples == 0 {
+		c.Samples = 1
+	}
+	if c.Parallel == 0 {
+		c.Parallel = 1
+	}
+	if c.MaxIterations == 0 {
+		c.MaxIterations = 100
+	}
+	if c.ContextTokens == 0 {
+		c.ContextTokens = 32768
+	}
+	if c.CommandTimeout == 0 {
+		c.CommandTimeout = 3 * time.Minute
+	}
+	if c.RolloutTimeout == 0 {
+		c.RolloutTimeout = time.Hour
+	}
+	if c.MaxObservationChars == 0 {
+		c.MaxObservationChars = 32768
+	}
+	if c.MaxFormatErrors == 0 {
+		c.MaxFormatErrors = 3
+	}
+	return c
+}
+
+// Validate reports the first field that is not usable.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Backend != BackendOpenAI && c.Backend != BackendOracle:
+		return fmt.Errorf("Config.Backend: %q: want openai or oracle", c.Backend)
+	case c.Protocol != ProtocolText && c.Protocol != ProtocolNative:
+		return fmt.Errorf("Config.Protocol: %q: want text or native", c.Protocol)
+	case c.Backend == BackendOracle && c.Model != OracleModel:
+		return fmt.Errorf("Config.Model: the oracle backend is recorded as %q, not %q", OracleModel, c.Model)
+	case c.Temperature < 0 || c.Temperature > 2:
+		return errors.New("Config.Temperature: want 0 to 2")
+	case c.TopP < 0 || c.TopP > 1:
+		return errors.New("Config.TopP: want 0 (meaning 1) to 1")
+	case c.MaxOutputTokens < 1:
+		return errors.New("Config.MaxOutputTokens: below 1")
+	case c.Samples < 1 || c.Parallel < 1:
+		return errors.New("Config.Samples, Parallel: below 1")
+	case c.MaxIterations < 1:
+		return errors.New("Config.MaxIterations: below 1")
+	case c.ContextTokens < 1024:
+		return errors.New("Config.ContextTokens: below 1024")
+	case c.CommandTimeout < time.Second:
+		return errors.New("Config.CommandTimeout: below 1 s")
+	case c.RolloutTimeout < time.Second:
+		return errors.New("Config.RolloutTimeout: below 1 s")
+	case c.MaxObservationChars < 1024:
+		return errors.New("Config.MaxObservationChars: below 1024")
+	case c.MaxFormatErrors < 1:
+		return errors.New("Config.MaxFormatErrors: below 1")
+	}
+	if c.Backend == BackendOpenAI {
+		if err := c.openAI().Validate(); err != nil {
+			return fmt.Errorf("Config: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c Config) openAI() OpenAIConfig {
+	return OpenAIConfig{BaseURL: c.BaseURL, Model: c.Model, APIKey: c.APIKey, MaxConcurrent: c.MaxConcurrentRequests,
+		MaxRetries: c.MaxRetries, RetryDelay: c.RetryDelay, MaxRetryDelay: c.MaxRetryDelay, RequestTimeout: c.RequestTimeout}
+}
+
+// Stage is the rollout stage: for a validated instance it runs Config.Samples agent
+// rollouts, each in its own workspace, takes each final patch, grades it in a fresh
+// container and stores every trajectory (resolved or not, whatever its exit status) as an
+// artifact. It is safe for concurrent use; the model request cap is shared by all calls.
+type Stage struct {
+	cfg       Config
+	rt        Runtime
+	grader    Grader
+	client    *OpenAIClient
+	tools     []codeact.Tool
+	toolsJSON json.RawMessage
+}
+
+var _ pipeline.Processor = (*Stage)(nil)
+
+// New returns the stage. rt runs the workspaces (NewDockerRuntime); g grades patches.
+func New(cfg Config, rt Runtime, g Grader) (*Stage, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if rt == nil || g == nil {
+		return nil, errors.New("rollout.New: a Runtime and a Grader are required")
+	}
+	cfg = cfg.withDefaults()
+	s := &Stage{cfg: cfg, rt: rt, grader: g}
+	s.tools = codeact.Tools(codeact.ToolOptions{CommandTimeout: int(cfg.CommandTimeout.Seconds())})
+	s.toolsJSON = codeact.ToolsJSON(s.tools)
+	if cfg.Backend == BackendOpenAI {
+		c, err := NewOpenAIClient(cfg.openAI())
+		if err != nil {
+			return nil, err
+		}
+		s.client = c
+	}
+	return s, nil
+}
+
+// Close releases the model client's idle connections.
+func (s *Stage) Close() {
+	if s.client != nil {
+		s.client.Close()
+	}
+}
+
+// Process rolls item out Config.Samples times. The record is a pipeline.Rollouts; each
+// trajectory is stored as "rollout/trajectory-<k>.json" and its grading log as
+// "rollout/grade-<k>.log". An error (the model server or the engine failing past their
+// retries) fails the whole item, which the runner retries from scratch.
+func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Output, error) {
+	var out pipeline.Output
+	if item.Environment == nil || item.Validation == nil {
+		return out, fmt.Errorf("rolling out %s: the item has no environment or validation", item.Instance.InstanceID)
+	}
+	if item.Artifacts == nil {
+		return out, fmt.Errorf("rolling out %s: the item has no artifact store", item.Instance.InstanceID)
+	}
+	type result struct {
+		ref  pipeline.TrajectoryRef
+		arts []pipeline.ArtifactRef
+	}
+	results := make([]result, s.cfg.Samples)
+	p := pool.New().WithErrors().WithContext(ctx).WithCancelOnError().WithFirstError().WithMaxGoroutines(s.cfg.Parallel)
+	for k := range s.cfg.Samples {
+		p.Go(func(ctx context.Context) error {
+			ref, arts, err := s.Sample(ctx, item, k)
+			results[k] = result{ref, arts}
+			return err
+		})
+	}
+	if err := p.Wait(); err != nil {
+		return out, err
+	}
+	var rec pipeline.Rollouts
+	for _, r := range results {
+		rec.Trajectories = append(rec.Trajectories, r.ref)
+		out.Artifacts = append(out.Artifacts, r.arts...)
+	}
+	out.Record = rec
+	return out, nil
+}
+
+// Sample runs rollout k of item, grades it and stores it. It returns the stored
+// trajectory's reference and the artifacts written.
+func (s *Stage) Sample(ctx context.Context, item *pipeline.Item, k int) (pipeline.TrajectoryRef, []pipeline.ArtifactRef, error) {
+	var ref pipeline.TrajectoryRef
+	traj, gradeLog, err := s.rollout(ctx, item, k)
+	if err != nil {
+		return ref, nil, err
+	}
+	data, err := json.Marshal(traj)
+	if err != nil {
+		return ref, nil, err
+	}
+	ta, err := item.Artifacts.Put("rollout/trajectory-"+strconv.Itoa(k)+".json", data)
+	if err != nil {
+		return ref, nil, err
+	}
+	arts := []pipeline.ArtifactRef{ta}
+	ref = pipeline.TrajectoryRef{TrajectoryID: traj.TrajectoryID, RolloutIndex: k, Model: traj.Model,
+		Resolved: traj.Resolved, ExitStatus: traj.ExitStatus, NumTurns: traj.NumTurns,
+		PromptTokens: traj.PromptTokens, CompletionTokens: traj.CompletionTokens, Trajectory: ta}
+	if len(gradeLog) > 0 {
+		ga, err := item.Artifacts.Put("rollout/grade-"+strconv.Itoa(k)+".log", gradeLog)
+		if err != nil {
+			return ref, nil, err
+		}
+		ref.Artifacts = []pipeline.ArtifactRef{ga}
+		arts = append(arts, ga)
+	}
+	return ref, arts, nil
+}
+
+// rollout runs, grades and records one sample.
+func (s *Stage) rollout(ctx context.Context, item *pipeline.Item, k int) (*pipeline.Trajectory, []byte, error) {
+	inst, env := &item.Instance, item.Environment
+	seed := s.cfg.Seed + int64(k)
+	traj := &pipeline.Trajectory{
+		TrajectoryID: uuid.NewString(), InstanceID: inst.InstanceID, Repo: inst.Repo, RolloutIndex: k,
+		Model: s.cfg.Model, Scaffold: Scaffold, PromptFormat: s.cfg.Protocol, Tools: s.toolsJSON,
+		Temperature: s.cfg.Temperature, TopP: s.cfg.TopP, Seed: seed, CreatedAt: time.Now().UTC(),
+	}
+	log := item.Log.With().Int("sample", k).Logger()
+	var model Model = s.client
+	if s.cfg.Backend == BackendOracle {
+		o, err := newOracle(inst, env.WorkDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		model = o
+	}
+
+	ws, err := s.rt.Start(ctx, WorkspaceSpec{Image: env.ImageName, WorkDir: env.WorkDir,
+		Lifetime: s.cfg.RolloutTimeout + 15*time.Minute,
+		Labels:   map[string]string{LabelInstance: inst.InstanceID, LabelSample: strconv.Itoa(k)}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting the workspace of %s sample %d: %w", inst.InstanceID, k, err)
+	}
+	defer ws.Close(ctx)
+	// The wall clock runs from the moment the workspace is ready.
+	rctx, cancel := context.WithTimeoutCause(ctx, s.cfg.RolloutTimeout, errRolloutTimeout)
+	defer cancel()
+	a := &agent{
+		model: model, ws: ws, ed: newEditor(ws, env.WorkDir), leaks: newLeakWatch(env.WorkDir, inst.Patch), log: log,
+		protocol: s.cfg.Protocol, tools: s.tools, toolJSON: s.toolsJSON, workDir: env.WorkDir,
+		sampling: Sampling{Temperature: s.cfg.Temperature, TopP: s.cfg.TopP, Seed: seed, MaxTokens: s.cfg.MaxOutputTokens},
+		limits: agentLimits{maxIterations: s.cfg.MaxIterations, contextTokens: s.cfg.ContextTokens,
+			commandTimeout: s.cfg.CommandTimeout, maxObservation: s.cfg.MaxObservationChars,
+			maxFormatErrors: s.cfg.MaxFormatErrors, example: !s.cfg.NoExample},
+	}
+	start := time.Now()
+	status, err := a.run(rctx, systemPrompt, taskPrompt(inst, env.WorkDir))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, context.Cause(ctx)
+		}
+		return nil, nil, fmt.Errorf("rolling out %s sample %d: %w", inst.InstanceID, k, err)
+	}
+	traj.Messages, traj.Steps, traj.NumTurns = a.msgs, a.steps, a.turns
+	traj.PromptTokens, traj.CompletionTokens, traj.ExitStatus = a.promptTokens, a.completionTokens, status
+
+	// The patch is taken whatever the exit status, even after the wall clock ran out.
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	diff, derr := ws.Diff(dctx, inst.BaseCommit)
+	dcancel()
+	if cerr := ws.Close(ctx); cerr != nil {
+		log.Warn().Err(cerr).Msg("removing the rollout workspace")
+	}
+	if ctx.Err() != nil {
+		return nil, nil, context.Cause(ctx)
+	}
+	var flags []string
+	if derr != nil {
+		if !errors.Is(derr, ErrWorkspaceGone) && status != ExitRuntimeError {
+			return nil, nil, fmt.Errorf("taking the patch of %s sample %d: %w", inst.InstanceID, k, derr)
+		}
+		flags = append(flags, FlagNoPatch)
+	}
+	patch, paths := cleanPatch(diff)
+	traj.ModelPatch = patch
+	flags = append(flags, testFlags(paths, item.Validation)...)
+	flags = append(flags, a.leaks.flags()...)
+
+	var gradeLog []byte
+	score := Score{F2PTotal: len(item.Validation.FailToPass), P2PTotal: len(item.Validation.PassToPass)}
+	if patch == "" {
+		if derr == nil {
+			flags = append(flags, FlagEmptyPatch)
+		}
+	} else {
+		g, err := s.grader.Grade(ctx, item, patch)
+		if err != nil {
+			return nil, nil, fmt.Errorf("grading %s sample %d: %w", inst.InstanceID, k, err)
+		}
+		gradeLog = g.Log
+		if !g.Applied {
+			flags = append(flags, FlagPatchRejected)
+		} else if g.Problem != "" {
+			flags = append(flags, FlagGradeProblem+":"+g.Problem)
+		}
+		score = ScoreGrade(item.Validation, g)
+	}
+	sort.Strings(flags)
+	traj.Flags = flags
+	traj.Resolved = score.Resolved
+	traj.F2PPassed, traj.F2PTotal, traj.P2PPassed, traj.P2PTotal = score.F2PPassed, score.F2PTotal, score.P2PPassed, score.P2PTotal
+	ev := log.Info().Str("exit_status", status).Bool("resolved", traj.Resolved).Int("turns", traj.NumTurns).
+		Int64("prompt_tokens", traj.PromptTokens).Dur("took", time.Since(start)).Strs("flags", flags)
+	if a.note != "" {
+		ev = ev.Str("note", a.note)
+	}
+	ev.Msg("rollout done")
+	return traj, gradeLog, nil
+}

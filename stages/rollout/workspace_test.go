@@ -1,0 +1,177 @@
+package rollout_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"swemill/envbuild/sandbox"
+	"swemill/stages/rollout"
+)
+
+func newDockerRuntime(t testing.TB, run string, mutate func(*rollout.DockerConfig)) *rollout.DockerRuntime {
+	t.Helper()
+	cfg := rollout.DockerConfig{Sandbox: sandbox.Config{RunID: run}}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	rt, err := rollout.NewDockerRuntime(docker(t), cfg, testLog(t))
+	require.NoError(t, err)
+	return rt
+}
+
+// runContainers lists the containers of a run.
+func runContainers(t testing.TB, run string) []container.Summary {
+	t.Helper()
+	list, err := docker(t).ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+run))})
+	require.NoError(t, err)
+	return list
+}
+
+func shell(t *testing.T, ws rollout.Workspace, cmd string, timeout time.Duration) rollout.ShellResult {
+	t.Helper()
+	res, err := ws.Shell(t.Context(), cmd, timeout)
+	require.NoError(t, err, "command %q", cmd)
+	return res
+}
+
+// TestDockerWorkspace drives a workspace's persistent shell and file operations in a real
+// container of a fixture image.
+func TestDockerWorkspace(t *testing.T) {
+	t.Parallel()
+	item := fixtureItem(t, "pyflat")
+	run := "rollout-ws-" + nonce()
+	rt := newDockerRuntime(t, run, func(c *rollout.DockerConfig) { c.OutputLimit, c.MaxFileBytes = 4096, 1<<20 })
+	ws, err := rt.Start(t.Context(), rollout.WorkspaceSpec{Image: item.Environment.ImageName, WorkDir: "/testbed",
+		Lifetime: 10 * time.Minute, Labels: map[string]string{rollout.LabelInstance: item.Instance.InstanceID}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ws.Close(context.Background()) })
+	minute := time.Minute
+
+	// The shell keeps its directory and variables; the python on PATH is reported.
+	res := shell(t, ws, "cd calc && export FOO=bar", minute)
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Equal(t, "/testbed/calc", res.Cwd)
+	assert.Equal(t, "/opt/venv/bin/python", res.PythonPath)
+	res = shell(t, ws, "echo $FOO; pwd; echo err >&2", minute)
+	assert.Equal(t, "bar\n/testbed/calc\nerr\n", res.Output)
+
+	// Commands cannot read the protocol's input, and a syntax error does not hang the shell.
+	res = shell(t, ws, "cat; echo after-cat", minute)
+	assert.Equal(t, "after-cat\n", res.Output)
+	res = shell(t, ws, `echo "unterminated`, minute)
+	assert.NotEqual(t, 0, res.ExitCode)
+	assert.Contains(t, res.Output, "unexpected EOF")
+	res = shell(t, ws, "echo still $FOO; false", minute)
+	assert.Equal(t, "still bar\n", res.Output)
+	assert.Equal(t, 1, res.ExitCode)
+
+	// A command past its timeout is killed with its children; the shell and its state stay.
+	res = shell(t, ws, "echo started; sleep 300 | cat; echo never", time.Second)
+	assert.True(t, res.TimedOut)
+	assert.Equal(t, -1, res.ExitCode)
+	assert.True(t, strings.HasPrefix(res.Output, "started\n"), "%q", res.Output)
+	assert.NotContains(t, res.Output, "never", "the rest of the command line is abandoned")
+	assert.False(t, res.Restarted)
+	res = shell(t, ws, "echo $FOO; ps -e -o comm= 2>/dev/null | grep -c sleep || ls /proc | grep -c '^[0-9]'", minute)
+	assert.True(t, strings.HasPrefix(res.Output, "bar\n"), "state kept after a timeout: %q", res.Output)
+
+	// A builtin loop is interrupted too.
+	res = shell(t, ws, "while :; do :; done; echo never", time.Second)
+	assert.True(t, res.TimedOut)
+	assert.False(t, res.Restarted)
+	assert.NotContains(t, res.Output, "never")
+
+	// A command that ignores the interrupt is stopped with the shell: a new one starts in
+	// the work directory.
+	res = shell(t, ws, "trap '' INT; while :; do :; done", time.Second)
+	assert.True(t, res.TimedOut)
+	assert.True(t, res.Restarted)
+	res = shell(t, ws, "pwd; echo ${FOO:-unset}", minute)
+	assert.Equal(t, "/testbed\nunset\n", res.Output)
+
+	// exit ends the shell: its code is reported and a new shell takes over.
+	res = shell(t, ws, "echo bye; exit 7", minute)
+	assert.True(t, res.Restarted)
+	assert.Equal(t, 7, res.ExitCode)
+	assert.Equal(t, "bye\n", res.Output)
+	assert.Equal(t, "/testbed", shell(t, ws, "pwd", minute).Cwd)
+
+	// Long output keeps its head and tail.
+	res = shell(t, ws, `head -c 100000 /dev/zero | tr '\0' a; echo; echo END`, minute)
+	assert.True(t, res.Truncated)
+	assert.LessOrEqual(t, len(res.Output), 4096+100)
+	assert.True(t, strings.HasPrefix(res.Output, "aaaa"))
+	assert.True(t, strings.HasSuffix(res.Output, "a\nEND\n"), "tail kept: %q", res.Output[len(res.Output)-20:])
+	assert.Contains(t, res.Output, "bytes of output left out")
+
+	// Files.
+	ctx := t.Context()
+	info, err := ws.Stat(ctx, "/testbed/calc")
+	require.NoError(t, err)
+	assert.Equal(t, rollout.FileInfo{Exists: true, IsDir: true}, info)
+	info, err = ws.Stat(ctx, "/testbed/nope")
+	require.NoError(t, err)
+	assert.False(t, info.Exists)
+	data, err := ws.ReadFile(ctx, "/testbed/calc/ops.py")
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "def divide(a, b):\n    return a / b\n")
+	_, err = ws.ReadFile(ctx, "/testbed/calc")
+	assert.ErrorIs(t, err, rollout.ErrIsDir)
+	_, err = ws.ReadFile(ctx, "/testbed/missing.py")
+	assert.ErrorIs(t, err, rollout.ErrNotExist)
+	_, err = ws.ReadFile(ctx, "/etc/shadow")
+	var fe *rollout.FileError
+	assert.ErrorAs(t, err, &fe, "the agent's permissions apply")
+	content := "it's \"quoted\"\n\ttab\n"
+	require.NoError(t, ws.WriteFile(ctx, "/testbed/notes it's.txt", []byte(content)))
+	data, err = ws.ReadFile(ctx, "/testbed/notes it's.txt")
+	require.NoError(t, err)
+	assert.Equal(t, content, string(data))
+	assert.ErrorAs(t, ws.WriteFile(ctx, "/testbed/no/such/dir.txt", []byte("x")), &fe)
+	binary := "\x00\x01\xff'\\n\n\x7f end"
+	require.NoError(t, ws.WriteFile(ctx, "/tmp/blob.bin", []byte(binary)))
+	data, err = ws.ReadFile(ctx, "/tmp/blob.bin")
+	require.NoError(t, err)
+	assert.Equal(t, binary, string(data), "bytes survive both ways, NUL included")
+	assert.ErrorAs(t, ws.WriteFile(ctx, "/tmp/big.txt", []byte(strings.Repeat("x", 2<<20))), &fe)
+	shell(t, ws, `head -c 2000000 /dev/zero | tr '\0' x > /tmp/big.txt`, minute)
+	_, err = ws.ReadFile(ctx, "/tmp/big.txt")
+	assert.ErrorAs(t, err, &fe, "past the size limit")
+	list, err := ws.ListDir(ctx, "/testbed", 2)
+	require.NoError(t, err)
+	assert.Equal(t, "/testbed\n/testbed/README.md\n/testbed/calc\n/testbed/calc/__init__.py\n/testbed/calc/ops.py\n/testbed/notes it's.txt\n/testbed/pyproject.toml\n/testbed/tests\n/testbed/tests/test_ops.py\n", list)
+
+	// The diff holds every change of the work tree, new files included.
+	ops, err := ws.ReadFile(ctx, "/testbed/calc/ops.py")
+	require.NoError(t, err)
+	require.NoError(t, ws.WriteFile(ctx, "/testbed/calc/ops.py", append(ops, "# changed\n"...)))
+	diff, err := ws.Diff(ctx, item.Instance.BaseCommit)
+	require.NoError(t, err)
+	assert.Contains(t, diff, "diff --git a/calc/ops.py b/calc/ops.py\n")
+	assert.Contains(t, diff, "+# changed\n")
+	assert.Contains(t, diff, "diff --git a/notes it's.txt b/notes it's.txt\nnew file mode 100644\n")
+
+	// A container that stops under the agent is reported as gone.
+	require.NoError(t, docker(t).ContainerKill(ctx, runContainers(t, run)[0].ID, "KILL"))
+	_, err = ws.Shell(ctx, "true", minute)
+	if err == nil {
+		_, err = ws.Shell(ctx, "true", minute)
+	}
+	assert.True(t, errors.Is(err, rollout.ErrWorkspaceGone), "got %v", err)
+
+	require.NoError(t, ws.Close(ctx))
+	require.NoError(t, ws.Close(ctx), "Close is idempotent")
+	assert.Empty(t, runContainers(t, run), "the container is removed")
+	_, err = docker(t).ContainerInspect(ctx, "nope-"+run)
+	assert.True(t, errdefs.IsNotFound(err))
+}
