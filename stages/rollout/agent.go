@@ -11,8 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"swemill/pipeline"
 	"swemill/codeact"
+	"swemill/pipeline"
 )
 
 // Exit statuses: why a rollout ended.

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"swemill/codeact"
 	"swemill/pipeline"
 	"swemill/stages/rollout"
-	"swemill/codeact"
 	"swemill/stages/rollout/rollouttest"
 )
 

@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"swemill/codeact"
 	"swemill/difftext"
 	"swemill/pipeline"
-	"swemill/codeact"
 )
 
 // OracleModel is the name the oracle backend records as the model.

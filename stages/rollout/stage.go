@@ -12,8 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/sourcegraph/conc/pool"
 
-	"swemill/pipeline"
 	"swemill/codeact"
+	"swemill/pipeline"
 )
 
 // Scaffold is recorded in every trajectory: the agent whose tools and conventions the
