@@ -3,6 +3,8 @@ package envbuild_test
 import (
 	"testing"
 
+	"swemill/envbuild/envbuildtest"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -13,8 +15,8 @@ import (
 // TestBaseImages builds (or finds) the base images and checks what they carry.
 func TestBaseImages(t *testing.T) {
 	t.Parallel()
-	names := bases(t)
-	want, err := envbuild.BaseNames(baseConfig())
+	names := envbuildtest.Bases(t)
+	want, err := envbuild.BaseNames(envbuildtest.BaseConfig())
 	require.NoError(t, err)
 	assert.Equal(t, want, names, "BaseNames predicts what BuildBases makes")
 	sb := newSandbox(t, sandbox.Config{})

@@ -267,6 +267,11 @@ func (b *Builder) Build(ctx context.Context, inst pipeline.Instance, log zerolog
 		if err != nil {
 			return res, err
 		}
+		// The limit holds for an image an earlier run built under another limit too.
+		if out.SizeBytes > b.cfg.MaxInstanceBytes {
+			return res, pipeline.Drop("image_too_large", "instance layer of %s adds %d bytes, over the limit of %d",
+				name, out.SizeBytes, b.cfg.MaxInstanceBytes)
+		}
 		b.touch(id, env.id)
 		res.Environment = out
 		log.Debug().Str("image", name).Msg("instance image cache hit")

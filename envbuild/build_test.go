@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"swemill/envbuild/envbuildtest"
+
 	"github.com/docker/docker/api/types/image"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,7 +32,7 @@ func newSandbox(t testing.TB, cfg sandbox.Config) *sandbox.Sandbox {
 	if cfg.RunID == "" {
 		cfg.RunID = "test-" + nonce()
 	}
-	sb, err := sandbox.New(docker(t), cfg, zerolog_(t))
+	sb, err := sandbox.New(envbuildtest.Docker(t), cfg, zerolog_(t))
 	require.NoError(t, err)
 	return sb
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"swemill/envbuild/envbuildtest"
+
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
@@ -78,8 +80,8 @@ func runChild() int {
 // command, then starts again as a run does: no container of either is left.
 func TestKillMidBuildLeavesNoOrphans(t *testing.T) {
 	t.Parallel()
-	cli := docker(t)
-	names := bases(t)
+	cli := envbuildtest.Docker(t)
+	names := envbuildtest.Bases(t)
 	dir := t.TempDir()
 	mirror, specDir := filepath.Join(dir, "mirror"), filepath.Join(dir, "specs")
 	repo := fixture(t, mirror, "pyflat")

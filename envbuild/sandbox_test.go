@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"swemill/envbuild/envbuildtest"
+
 	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -18,7 +20,7 @@ import (
 // TestSandboxLimits checks the confinement of a sandboxed command.
 func TestSandboxLimits(t *testing.T) {
 	t.Parallel()
-	img := bases(t)["python"]
+	img := envbuildtest.Bases(t)["python"]
 	sb := newSandbox(t, sandbox.Config{PidsLimit: 64})
 	out := runIn(t, sb, img, `id -u; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; ls /sys/class/net; stat -f -c %T /tmp; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max;
 python -c "import socket; socket.create_connection(('192.0.2.1', 80), timeout=2)" 2>/dev/null && echo NET-OK || echo NET-BLOCKED`)
@@ -36,7 +38,7 @@ python -c "import socket; socket.create_connection(('192.0.2.1', 80), timeout=2)
 
 func TestSandboxExitCodeAndOutputCap(t *testing.T) {
 	t.Parallel()
-	img := bases(t)["python"]
+	img := envbuildtest.Bases(t)["python"]
 	sb := newSandbox(t, sandbox.Config{OutputLimit: 4096})
 	out := runIn(t, sb, img, `echo to-stderr >&2; head -c 1000000 /dev/zero | tr '\0' 'a'; echo; echo END; exit 3`)
 	assert.Equal(t, 3, out.ExitCode)
@@ -53,8 +55,8 @@ func TestSandboxExitCodeAndOutputCap(t *testing.T) {
 // child: the container is killed, every process gone, and Remove leaves nothing.
 func TestSandboxTimeoutKillsTree(t *testing.T) {
 	t.Parallel()
-	cli := docker(t)
-	img := bases(t)["python"]
+	cli := envbuildtest.Docker(t)
+	img := envbuildtest.Bases(t)["python"]
 	sb := newSandbox(t, sandbox.Config{})
 	c, err := sb.Create(t.Context(), sandbox.Spec{Image: img, Timeout: 2 * time.Second,
 		Cmd: []string{"/bin/sh", "-c", "sleep 300 & echo started; sleep 300"}})
@@ -74,7 +76,7 @@ func TestSandboxTimeoutKillsTree(t *testing.T) {
 
 func TestSandboxOOM(t *testing.T) {
 	t.Parallel()
-	img := bases(t)["python"]
+	img := envbuildtest.Bases(t)["python"]
 	sb := newSandbox(t, sandbox.Config{Memory: 64 << 20})
 	out := runIn(t, sb, img, `python -c "b = bytearray(512 * 1024 * 1024); print(len(b))"`)
 	assert.True(t, out.OOMKilled, "exit %d stderr %s", out.ExitCode, out.Stderr)
@@ -85,7 +87,7 @@ func TestSandboxOOM(t *testing.T) {
 // result out of the stopped container.
 func TestSandboxCopyInAndOut(t *testing.T) {
 	t.Parallel()
-	img := bases(t)["python"]
+	img := envbuildtest.Bases(t)["python"]
 	sb := newSandbox(t, sandbox.Config{})
 	c, err := sb.Create(t.Context(), sandbox.Spec{Image: img, WorkDir: "/testbed",
 		Cmd: []string{"/bin/sh", "-c", "tr a-z A-Z < in/data.txt > out.txt"}})
@@ -104,8 +106,8 @@ func TestSandboxCopyInAndOut(t *testing.T) {
 // container is killed.
 func TestSandboxCancel(t *testing.T) {
 	t.Parallel()
-	cli := docker(t)
-	img := bases(t)["python"]
+	cli := envbuildtest.Docker(t)
+	img := envbuildtest.Bases(t)["python"]
 	sb := newSandbox(t, sandbox.Config{})
 	c, err := sb.Create(t.Context(), sandbox.Spec{Image: img, Cmd: []string{"sleep", "300"}})
 	require.NoError(t, err)
@@ -137,8 +139,8 @@ func TestSandboxCancel(t *testing.T) {
 
 func TestSandboxSweep(t *testing.T) {
 	t.Parallel()
-	cli := docker(t)
-	img := bases(t)["python"]
+	cli := envbuildtest.Docker(t)
+	img := envbuildtest.Bases(t)["python"]
 	run := "sweep-" + nonce()
 	sb := newSandbox(t, sandbox.Config{RunID: run})
 	for range 2 {
@@ -164,7 +166,7 @@ func TestSandboxSweep(t *testing.T) {
 // them and a command over its timeout is killed with its children.
 func TestSandboxExec(t *testing.T) {
 	t.Parallel()
-	img := bases(t)["python"]
+	img := envbuildtest.Bases(t)["python"]
 	sb := newSandbox(t, sandbox.Config{})
 	c, err := sb.Create(t.Context(), sandbox.Spec{Image: img, Cmd: []string{"sleep", "infinity"}})
 	require.NoError(t, err)

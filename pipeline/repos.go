@@ -90,6 +90,7 @@ func (r *runner) workMine(ctx context.Context, j jobRef, complete func(ctx conte
 		return err
 	}
 
+	log.Debug().Msg("working")
 	var res MineResult
 	perr := safely(func() error {
 		var err error

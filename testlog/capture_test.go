@@ -5,12 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"swemill/envbuild/envbuildtest"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -79,28 +79,6 @@ test_cmd: python -m pytest
 log_parser: pytest
 `
 
-// goRoot is the Go installation the Go base image copies: the go command's.
-func goRoot() string {
-	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
-		return strings.TrimSpace(string(out))
-	}
-	return "/usr/local/go"
-}
-
-func cacheDir() string {
-	if d := os.Getenv("SWEMILL_CACHE"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "swemill")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "swemill-cache")
-	}
-	return filepath.Join(home, ".cache", "swemill")
-}
-
 // capture runs every golden case in Docker and rewrites its .log and .exit files.
 func capture(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute)
@@ -109,7 +87,7 @@ func capture(t *testing.T) {
 	cli, err := envbuild.Connect(ctx, "")
 	require.NoError(t, err, "-update needs a Docker engine")
 	defer cli.Close()
-	bases, err := envbuild.BuildBases(ctx, cli, envbuild.BaseConfig{CacheDir: cacheDir(), GoRoot: goRoot(), Version: "test"}, log)
+	bases, err := envbuild.BuildBases(ctx, cli, envbuild.BaseConfig{CacheDir: envbuildtest.CacheDir(), GoRoot: envbuildtest.GoRoot(), Version: "test"}, log)
 	require.NoError(t, err)
 	names := map[string]string{}
 	for _, b := range bases {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"swemill/pipeline"
 	"swemill/report"
 )
 
@@ -31,27 +32,37 @@ func cmdReport(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer store.Close()
-	var usage []report.LayerUsage
-	if *images {
-		usage = imageUsage(ctx, wiringEnv{cfg: cfg, getenv: a.getenv, log: log})
+	if *title == "" {
+		*title = "swemill run " + filepath.Base(store.Dir())
 	}
-	d, err := report.Gather(ctx, store, usage)
+	page, err := renderReport(ctx, store, wiringEnv{cfg: cfg, getenv: a.getenv, log: log}, *title, *images)
 	if err != nil {
 		return err
 	}
-	d.Title = *title
-	if d.Title == "" {
-		d.Title = "swemill run " + filepath.Base(store.Dir())
-	}
-	var buf bytes.Buffer
-	if err := report.Render(&buf, d); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(*out, buf.Bytes()); err != nil {
+	if err := writeFileAtomic(*out, page); err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}
 	fmt.Fprintf(a.stdout, "report written to %s\n", *out)
 	return nil
+}
+
+// renderReport gathers a run's report (asking the Docker engine for image disk use when
+// images is set) and renders it as HTML.
+func renderReport(ctx context.Context, store *pipeline.Store, env wiringEnv, title string, images bool) ([]byte, error) {
+	var usage []report.LayerUsage
+	if images {
+		usage = imageUsage(ctx, env)
+	}
+	d, err := report.Gather(ctx, store, usage)
+	if err != nil {
+		return nil, err
+	}
+	d.Title = title
+	var buf bytes.Buffer
+	if err := report.Render(&buf, d); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // writeFileAtomic writes data to path through a temporary file and a rename.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	"riverqueue.com/riverui"
-
-	"swemill/report"
 )
 
 func cmdUI(ctx context.Context, a *app, args []string) error {
@@ -59,24 +56,14 @@ func cmdUI(ctx context.Context, a *app, args []string) error {
 		_ = writeJSON(w, st)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		var usage []report.LayerUsage
-		if *images {
-			usage = imageUsage(r.Context(), env)
-		}
-		d, err := report.Gather(r.Context(), store, usage)
+		page, err := renderReport(r.Context(), store, env, "swemill run "+store.Dir()+" (live)", *images)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		d.Title = "swemill run " + store.Dir() + " (live)"
-		var buf bytes.Buffer
-		if err := report.Render(&buf, d); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Refresh", "10")
-		_, _ = w.Write(buf.Bytes())
+		_, _ = w.Write(page)
 	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -25,8 +25,8 @@ import (
 	"swemill/pipeline/pipelinetest"
 )
 
-// crashChain is enough work that ten kills land before the run could finish: 3 repositories
-// of 40 pull requests, 30 ms of hashing per item and stage.
+// crashChain is the crash test's work: 3 repositories of 40 pull requests, 4 a mining page,
+// 30 ms of hashing per item and stage; about 260 items start in an uninterrupted run.
 const crashChain = "prs=40,page=4,work=30ms,flaky=5"
 
 const crashConfig = `repos: [o/a, o/b, o/c]
@@ -61,26 +61,34 @@ func TestCrashRecovery(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("kill schedule seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
+	// Kills are timed by progress, not by the clock, so they land mid-chain on any machine
+	// (a race-instrumented binary starts slowly): most after a random number of items have
+	// started (the runner logs "working" for each), some during start-up. Ten kills of at
+	// most 20 items each cannot finish the run's ~260 items.
 	statusReads, startupKills := 0, 0
 	for kills := 0; kills < 10; {
-		cmd := swemillCmd(ctx, t, crashChain, "run", "--dir", crash, "--progress", "none", "--log-level", "info")
+		cmd := swemillCmd(ctx, t, crashChain, "run", "--dir", crash, "--progress", "none", "--log-level", "debug")
 		stderr, err := cmd.StderrPipe()
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
-		// The run says "run started" once it has re-queued what the last one left and begins
-		// working; most kills land after that, some during start-up.
-		started := make(chan struct{})
+		duringStartup := rng.IntN(5) == 0
+		target := 1 + rng.IntN(20)
+		reached := make(chan struct{})
 		var logs strings.Builder
 		scanned := make(chan struct{})
 		go func() {
 			defer close(scanned)
 			sc := bufio.NewScanner(stderr)
-			once := false
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			started := 0
 			for sc.Scan() {
-				logs.WriteString(sc.Text() + "\n")
-				if !once && strings.Contains(sc.Text(), `"message":"run started"`) {
-					once = true
-					close(started)
+				if logs.Len() < 1<<16 {
+					logs.WriteString(sc.Text() + "\n")
+				}
+				if strings.Contains(sc.Text(), `"message":"working"`) {
+					if started++; started == target {
+						close(reached)
+					}
 				}
 			}
 		}()
@@ -89,18 +97,12 @@ func TestCrashRecovery(t *testing.T) {
 			<-scanned
 			done <- cmd.Wait()
 		}()
-		duringStartup := rng.IntN(5) == 0
-		if !duringStartup {
-			select {
-			case <-started:
-			case err := <-done:
-				t.Fatalf("the run ended (%v) before it started working:\n%s", err, logs.String())
-			}
-		}
-		// status reads the record while the run works it (and while it is killed).
+		// status reads the record while the run works it (and while it is killed), once the
+		// first run has created it.
 		status := make(chan []byte, 1)
+		_, statErr := os.Stat(filepath.Join(crash, pipeline.DatabaseFile))
 		go func() {
-			if duringStartup {
+			if statErr != nil {
 				status <- nil
 				return
 			}
@@ -110,10 +112,16 @@ func TestCrashRecovery(t *testing.T) {
 			}
 			status <- out
 		}()
+		var when <-chan struct{} = reached
+		if duringStartup {
+			startup := make(chan struct{})
+			time.AfterFunc(time.Duration(rng.IntN(150))*time.Millisecond, func() { close(startup) })
+			when = startup
+		}
 		select {
 		case err := <-done:
 			t.Fatalf("the run ended (%v) before kill %d; make crashChain bigger so kills land mid-run:\n%s", err, kills+1, logs.String())
-		case <-time.After(time.Duration(rng.IntN(400)) * time.Millisecond):
+		case <-when:
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			<-done
 		}

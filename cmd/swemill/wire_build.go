@@ -163,6 +163,17 @@ func wireBuild(ctx context.Context, env wiringEnv, cli *client.Client) (pipeline
 	return envbuild.NewStage(builder), nil
 }
 
+// engine loads the configuration and connects to the Docker engine; the caller closes it.
+func (a *app) engine(ctx context.Context) (wiringEnv, *client.Client, error) {
+	cfg, log, err := a.setup()
+	if err != nil {
+		return wiringEnv{}, nil, err
+	}
+	env := wiringEnv{cfg: cfg, getenv: a.getenv, log: log}
+	cli, err := env.docker(ctx)
+	return env, cli, err
+}
+
 func cmdBase(ctx context.Context, a *app, args []string) error {
 	if len(args) == 0 || args[0] != "build" {
 		return usagef("usage: swemill base build (bootstraps the base images from Debian's packages)")
@@ -171,17 +182,12 @@ func cmdBase(ctx context.Context, a *app, args []string) error {
 	if _, err := a.parse(fs, args[1:]); err != nil {
 		return err
 	}
-	cfg, log, err := a.setup()
-	if err != nil {
-		return err
-	}
-	env := wiringEnv{cfg: cfg, getenv: a.getenv, log: log}
-	cli, err := env.docker(ctx)
+	env, cli, err := a.engine(ctx)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	bases, err := envbuild.BuildBases(ctx, cli, env.baseConfig(), log)
+	bases, err := envbuild.BuildBases(ctx, cli, env.baseConfig(), env.log)
 	if err != nil {
 		return fmt.Errorf("building base images: %w", err)
 	}
@@ -207,16 +213,12 @@ func cmdImages(ctx context.Context, a *app, args []string) error {
 	if _, err := a.parse(fs, args[1:]); err != nil {
 		return err
 	}
-	cfg, log, err := a.setup()
-	if err != nil {
-		return err
-	}
-	env := wiringEnv{cfg: cfg, getenv: a.getenv, log: log}
-	cli, err := env.docker(ctx)
+	env, cli, err := a.engine(ctx)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
+	log := env.log
 	usage := filepath.Join(env.cacheDir(), "usage")
 	if sub == "gc" {
 		if *keep == "" {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"swemill/envbuild/envbuildtest"
+
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/rs/zerolog"
@@ -95,7 +97,7 @@ func runChild() int {
 // the instance out from scratch to the end.
 func TestKilledRolloutLeavesNoContainerAndResumes(t *testing.T) {
 	t.Parallel()
-	cli := docker(t)
+	cli := envbuildtest.Docker(t)
 	item := fixtureItem(t, "pyflat")
 	run := "rollout-kill-" + nonce()
 	data, err := json.Marshal(childItemJSON{item.Instance, *item.Environment, *item.Validation})

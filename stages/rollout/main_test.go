@@ -7,13 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"swemill/envbuild/envbuildtest"
 
 	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
@@ -130,78 +131,6 @@ func readTrajectories(t testing.TB, item *pipeline.Item, out pipeline.Output) []
 
 // ---- Docker ----
 
-var (
-	dockerOnce sync.Once
-	dockerCli  *client.Client
-	dockerErr  error
-)
-
-// docker returns the engine client. The test is skipped, loudly, only when no engine is
-// reachable and CI is unset; on CI a missing engine fails.
-func docker(t testing.TB) *client.Client {
-	t.Helper()
-	dockerOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		dockerCli, dockerErr = envbuild.Connect(ctx, "")
-	})
-	if dockerErr != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("\n\n*** SKIPPING DOCKER TEST: no Docker engine reachable (%v).\n*** On CI this fails. ***\n\n", dockerErr)
-		}
-		t.Fatalf("no Docker engine reachable and CI is set: %v", dockerErr)
-	}
-	return dockerCli
-}
-
-func cacheDir() string {
-	if d := os.Getenv("SWEMILL_CACHE"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "swemill")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "swemill-cache")
-	}
-	return filepath.Join(home, ".cache", "swemill")
-}
-
-var (
-	basesOnce sync.Once
-	basesOut  map[string]string
-	basesErr  error
-)
-
-// bases builds (or finds) the base images once per test binary.
-func bases(t testing.TB) map[string]string {
-	t.Helper()
-	cli := docker(t)
-	basesOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-		defer cancel()
-		var imgs []envbuild.BaseImage
-		imgs, basesErr = envbuild.BuildBases(ctx, cli, envbuild.BaseConfig{CacheDir: cacheDir(), GoRoot: goRoot(), Version: "test"},
-			zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
-		basesOut = map[string]string{}
-		for _, b := range imgs {
-			basesOut[b.Language] = b.Name
-		}
-	})
-	require.NoError(t, basesErr, "building base images")
-	return basesOut
-}
-
-// goRoot is the Go installation copied into the Go base image: the one running the tests.
-func goRoot() string {
-	out, err := exec.Command("go", "env", "GOROOT").Output()
-	if err != nil {
-		return "/usr/local/go"
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // fixtureSpec says what validate found for a fixture repository at its "base" commit.
 type fixtureSpec struct {
 	f2p, p2p []string
@@ -231,8 +160,8 @@ var (
 // patch are the fix commit's diff, split by difftext as the miner does.
 func fixtureItem(t testing.TB, name string) *pipeline.Item {
 	t.Helper()
-	cli := docker(t)
-	names := bases(t)
+	cli := envbuildtest.Docker(t)
+	names := envbuildtest.Bases(t)
 	fixturesMu.Lock()
 	f, ok := fixtures[name]
 	if !ok {
@@ -306,7 +235,7 @@ type sandboxGrader struct {
 
 func newSandboxGrader(t testing.TB, run string) *sandboxGrader {
 	t.Helper()
-	sb, err := sandbox.New(docker(t), sandbox.Config{RunID: run}, testLog(t))
+	sb, err := sandbox.New(envbuildtest.Docker(t), sandbox.Config{RunID: run}, testLog(t))
 	require.NoError(t, err)
 	return &sandboxGrader{sb: sb}
 }

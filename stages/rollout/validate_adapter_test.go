@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"swemill/envbuild/envbuildtest"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -34,7 +36,7 @@ func TestOracleWithValidateGrader(t *testing.T) {
 			t.Parallel()
 			item := fixtureItem(t, fixture)
 			run := "rollout-vg-" + nonce()
-			sb, err := sandbox.New(docker(t), sandbox.Config{RunID: run}, testLog(t))
+			sb, err := sandbox.New(envbuildtest.Docker(t), sandbox.Config{RunID: run}, testLog(t))
 			require.NoError(t, err)
 			vg := &validate.Grader{Sandbox: sb}
 			s, err := rollout.New(rollout.Config{Backend: rollout.BackendOracle}, newDockerRuntime(t, run, nil), validateGrader{vg})

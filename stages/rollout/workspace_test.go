@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"swemill/envbuild/envbuildtest"
+
 	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -23,7 +25,7 @@ func newDockerRuntime(t testing.TB, run string, mutate func(*rollout.DockerConfi
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	rt, err := rollout.NewDockerRuntime(docker(t), cfg, testLog(t))
+	rt, err := rollout.NewDockerRuntime(envbuildtest.Docker(t), cfg, testLog(t))
 	require.NoError(t, err)
 	return rt
 }
@@ -31,7 +33,7 @@ func newDockerRuntime(t testing.TB, run string, mutate func(*rollout.DockerConfi
 // runContainers lists the containers of a run.
 func runContainers(t testing.TB, run string) []container.Summary {
 	t.Helper()
-	list, err := docker(t).ContainerList(context.Background(), container.ListOptions{All: true,
+	list, err := envbuildtest.Docker(t).ContainerList(context.Background(), container.ListOptions{All: true,
 		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+run))})
 	require.NoError(t, err)
 	return list
@@ -162,7 +164,7 @@ func TestDockerWorkspace(t *testing.T) {
 	assert.Contains(t, diff, "diff --git a/notes it's.txt b/notes it's.txt\nnew file mode 100644\n")
 
 	// A container that stops under the agent is reported as gone.
-	require.NoError(t, docker(t).ContainerKill(ctx, runContainers(t, run)[0].ID, "KILL"))
+	require.NoError(t, envbuildtest.Docker(t).ContainerKill(ctx, runContainers(t, run)[0].ID, "KILL"))
 	_, err = ws.Shell(ctx, "true", minute)
 	if err == nil {
 		_, err = ws.Shell(ctx, "true", minute)
@@ -172,6 +174,6 @@ func TestDockerWorkspace(t *testing.T) {
 	require.NoError(t, ws.Close(ctx))
 	require.NoError(t, ws.Close(ctx), "Close is idempotent")
 	assert.Empty(t, runContainers(t, run), "the container is removed")
-	_, err = docker(t).ContainerInspect(ctx, "nope-"+run)
+	_, err = envbuildtest.Docker(t).ContainerInspect(ctx, "nope-"+run)
 	assert.True(t, errdefs.IsNotFound(err))
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"swemill/envbuild/envbuildtest"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -28,7 +28,7 @@ import (
 )
 
 // The Docker tests build the fixture repositories of ../../testdata/repos into instance
-// images with envbuild (on the base images, from the debootstrap cache in cacheDir(), as
+// images with envbuild (on the base images, from the debootstrap cache in envbuildtest.CacheDir(), as
 // envbuild's tests do; the images are kept, so a second run finds them) and validate them
 // in sandboxed containers labelled with this process's run id (runID), all of which must be
 // gone when each test ends.
@@ -62,77 +62,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// goRoot is the Go installation the Go base image copies: the go command's.
-func goRoot() string {
-	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
-		return strings.TrimSpace(string(out))
-	}
-	return "/usr/local/go"
-}
-
-func cacheDir() string {
-	if d := os.Getenv("SWEMILL_CACHE"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "swemill")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "swemill-cache")
-	}
-	return filepath.Join(home, ".cache", "swemill")
-}
-
-var (
-	dockerOnce sync.Once
-	dockerCli  *client.Client
-	dockerErr  error
-)
-
-// docker returns the engine client. The test is skipped, loudly, only when no engine is
-// reachable and CI is unset; on CI a missing engine fails.
-func docker(t testing.TB) *client.Client {
-	t.Helper()
-	dockerOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		dockerCli, dockerErr = envbuild.Connect(ctx, "")
-	})
-	if dockerErr != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("\n\n*** SKIPPING DOCKER TEST: no Docker engine reachable (%v).\n*** On CI this fails. ***\n\n", dockerErr)
-		}
-		t.Fatalf("no Docker engine reachable and CI is set: %v", dockerErr)
-	}
-	return dockerCli
-}
-
-var (
-	basesOnce sync.Once
-	basesOut  map[string]string
-	basesErr  error
-)
-
-// bases builds (or finds) the base images once per test binary.
-func bases(t testing.TB) map[string]string {
-	t.Helper()
-	cli := docker(t)
-	basesOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-		defer cancel()
-		out, err := envbuild.BuildBases(ctx, cli, envbuild.BaseConfig{CacheDir: cacheDir(), GoRoot: goRoot(), Version: "test"},
-			zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
-		basesErr = err
-		basesOut = map[string]string{}
-		for _, b := range out {
-			basesOut[b.Language] = b.Name
-		}
-	})
-	require.NoError(t, basesErr, "building base images")
-	return basesOut
-}
-
 // fixture is a fixture repository built into an instance.
 type fixture struct {
 	once sync.Once
@@ -155,8 +84,8 @@ var (
 // built once per test binary.
 func instance(t testing.TB, name string) (pipeline.Instance, pipeline.Environment) {
 	t.Helper()
-	cli := docker(t)
-	names := bases(t)
+	cli := envbuildtest.Docker(t)
+	names := envbuildtest.Bases(t)
 	fixturesMu.Lock()
 	f, ok := fixtures[name]
 	if !ok {
@@ -234,7 +163,7 @@ func item(t testing.TB, name string) *pipeline.Item {
 func newSandbox(t testing.TB, cfg sandbox.Config) *sandbox.Sandbox {
 	t.Helper()
 	cfg.RunID = runID
-	sb, err := sandbox.New(docker(t), cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	sb, err := sandbox.New(envbuildtest.Docker(t), cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	require.NoError(t, err)
 	return sb
 }
@@ -263,17 +192,21 @@ func containersWith(t testing.TB, labels map[string]string) []container.Summary 
 	for k, v := range labels {
 		args.Add("label", k+"="+v)
 	}
-	list, err := docker(t).ContainerList(context.Background(), container.ListOptions{All: true, Filters: args})
+	list, err := envbuildtest.Docker(t).ContainerList(context.Background(), container.ListOptions{All: true, Filters: args})
 	require.NoError(t, err)
 	return list
 }
 
-// leftContainers lists what this test process left behind.
+// leftContainers lists what this test process left behind (nothing, without an engine).
 func leftContainers() ([]container.Summary, error) {
-	if dockerCli == nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cli, err := envbuild.Connect(ctx, "")
+	if err != nil {
 		return nil, nil
 	}
-	return dockerCli.ContainerList(context.Background(), container.ListOptions{All: true,
+	defer cli.Close()
+	return cli.ContainerList(ctx, container.ListOptions{All: true,
 		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+runID))})
 }
 
