@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 	units "github.com/docker/go-units"
 	"gopkg.in/yaml.v3"
@@ -130,7 +131,7 @@ func wireBuild(ctx context.Context, env wiringEnv, cli *client.Client) (pipeline
 	}
 	for lang, name := range names {
 		if _, err := cli.ImageInspect(ctx, name); err != nil {
-			if client.IsErrNotFound(err) {
+			if errdefs.IsNotFound(err) {
 				return nil, fmt.Errorf("the %s base image %s is missing: run `swemill base build` (or `make base`) first", lang, name)
 			}
 			return nil, fmt.Errorf("inspecting base image %s: %w", name, err)

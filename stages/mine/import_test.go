@@ -183,7 +183,7 @@ func TestImportParquet(t *testing.T) {
 		str(10, r["PASS_TO_PASS"])
 		str(11, r["difficulty"])
 	}
-	rec := bld.NewRecord()
+	rec := bld.NewRecordBatch()
 	defer rec.Release()
 	path := filepath.Join(t.TempDir(), "test-00000-of-00001.parquet")
 	f, err := os.Create(path)

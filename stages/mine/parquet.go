@@ -41,7 +41,7 @@ func readParquetWith(path string, mem memory.Allocator) ([]importRow, error) {
 	var rows []importRow
 	schema := rr.Schema()
 	for rr.Next() {
-		rec := rr.Record()
+		rec := rr.RecordBatch()
 		for i := 0; i < int(rec.NumRows()); i++ {
 			raw := make(map[string]json.RawMessage, int(rec.NumCols()))
 			for c := 0; c < int(rec.NumCols()); c++ {
