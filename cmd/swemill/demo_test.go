@@ -19,6 +19,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2" // the independent Parquet reader (no Arrow Go code)
 	"github.com/stretchr/testify/require"
 
+	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
 )
 
@@ -185,9 +186,15 @@ func TestDemoEndToEnd(t *testing.T) {
 	q := `SELECT * EXCLUDE (created_at, trajectory_id) FROM read_parquet('%s/data/trajectories/*.parquet') ORDER BY instance_id`
 	require.Equal(t, queryAll(ctx, t, db, fmt.Sprintf(q, outA)), queryAll(ctx, t, db, fmt.Sprintf(q, outB)),
 		"trajectories differ after a killed and resumed run")
-	out, err = exec.CommandContext(ctx, "docker", "ps", "-aq", "--filter", "label=swemill.run").CombinedOutput()
-	require.NoError(t, err)
-	require.Empty(t, strings.TrimSpace(string(out)), "no container is left behind")
+	// Other test packages run containers at the same time: look only at this test's two runs.
+	for _, dir := range []string{dirA, dirB} {
+		abs, err := filepath.Abs(dir)
+		require.NoError(t, err)
+		run := wiringEnv{cfg: &Config{runDir: abs}}.runID()
+		out, err = exec.CommandContext(ctx, "docker", "ps", "-aq", "--filter", "label="+sandbox.LabelRun+"="+run).CombinedOutput()
+		require.NoError(t, err)
+		require.Empty(t, strings.TrimSpace(string(out)), "no container of the run in %s is left behind", dir)
+	}
 }
 
 // killWhenWorking starts `swemill run` on dir and SIGKILLs it once it works an item of stage.
