@@ -182,6 +182,43 @@ type Result struct {
 //
 // log receives progress; pass the item's logger (it should carry the instance id).
 func (b *Builder) Build(ctx context.Context, inst pipeline.Instance, log zerolog.Logger) (Result, error) {
+	return b.build(ctx, inst, nil, log)
+}
+
+// Restore makes sure the instance image that build recorded for inst (env.ImageName) is on
+// the engine: images collected by the disk budget or `swemill images gc`, or never built on
+// this machine when several share a database, are rebuilt from the recipe stored in env, not
+// from a fresh inference or spec. It reports whether it rebuilt. A rebuild that names another
+// image (swemill or its base images changed since) is an error that asks for the build stage
+// to be run again for the instance; a rebuild that fails as a build would is that drop.
+func (b *Builder) Restore(ctx context.Context, inst pipeline.Instance, env pipeline.Environment, log zerolog.Logger) (bool, error) {
+	if env.ImageName == "" {
+		return false, fmt.Errorf("restoring the image of %s: the build recorded no image", inst.InstanceID)
+	}
+	info, err := b.api.ImageInspect(ctx, env.ImageName)
+	if err == nil {
+		b.touch(info.ID)
+		return false, nil
+	}
+	if !errdefs.IsNotFound(err) {
+		return false, fmt.Errorf("inspecting image %s: %w", env.ImageName, err)
+	}
+	log.Warn().Str("image", env.ImageName).Msg("instance image is gone; rebuilding it from the stored recipe")
+	recipe := env.Recipe
+	res, err := b.build(ctx, inst, &recipe, log)
+	if err != nil {
+		return false, err
+	}
+	if res.Environment.ImageName != env.ImageName {
+		return true, fmt.Errorf("instance image %s of %s is gone and its stored recipe now builds %s "+
+			"(swemill or its base images changed): run `swemill rerun build --instance %s`",
+			env.ImageName, inst.InstanceID, res.Environment.ImageName, inst.InstanceID)
+	}
+	return true, nil
+}
+
+// build is Build with the recipe given (fixed) or found as Build says (nil).
+func (b *Builder) build(ctx context.Context, inst pipeline.Instance, fixed *pipeline.Recipe, log zerolog.Logger) (Result, error) {
 	var res Result
 	start := time.Now()
 	phases := zerolog.Dict()
@@ -226,8 +263,10 @@ func (b *Builder) Build(ctx context.Context, inst pipeline.Instance, log zerolog
 		return res, err
 	}
 	mark("checked_out")
-	recipe, err := b.recipe(inst.Repo, checkout)
-	if err != nil {
+	var recipe pipeline.Recipe
+	if fixed != nil {
+		recipe = *fixed
+	} else if recipe, err = b.recipe(inst.Repo, checkout); err != nil {
 		return res, err
 	}
 	envDir := checkout

@@ -39,3 +39,18 @@ func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Outp
 	out.Record = res.Environment
 	return out, nil
 }
+
+// WithImages returns p behind a check that the item's instance image is on the engine
+// (Builder.Restore): the later stages (validate, rollout) wrap their processors in it, so an
+// image that the disk budget or `swemill images gc` collected, or that another machine
+// built, is rebuilt from its stored recipe instead of failing every attempt.
+func WithImages(p pipeline.Processor, b *Builder) pipeline.Processor {
+	return pipeline.ProcessorFunc(func(ctx context.Context, item *pipeline.Item) (pipeline.Output, error) {
+		if item.Environment != nil && item.Environment.ImageName != "" {
+			if _, err := b.Restore(ctx, item.Instance, *item.Environment, item.Log); err != nil {
+				return pipeline.Output{}, err
+			}
+		}
+		return p.Process(ctx, item)
+	})
+}

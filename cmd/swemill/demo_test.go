@@ -168,6 +168,27 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	require.Len(t, trajectories, len(kept))
 
+	// An instance image that is gone (collected by `images gc` or the disk budget, or never
+	// built on this machine) is rebuilt from the stored recipe when validate needs it again,
+	// and the dataset comes out the same.
+	var id, img string
+	require.NoError(t, db.QueryRowContext(ctx, fmt.Sprintf(`SELECT instance_id, image_name FROM read_parquet('%s/data/tasks/*.parquet') ORDER BY instance_id LIMIT 1`, outA)).Scan(&id, &img))
+	tasksFile := filepath.Join(outA, "data/tasks/train-00000-of-00001.parquet")
+	before, err := os.ReadFile(tasksFile)
+	require.NoError(t, err)
+	out, err = exec.CommandContext(ctx, "docker", "image", "rm", img).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = swemillCmd(ctx, t, "", "rerun", "validate", "--dir", dirA, "--instance", id).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = swemillCmd(ctx, t, "", "run", "--dir", dirA, "--progress", "none", "--log-level", "warn").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "rebuilding it from the stored recipe", "the run says why it builds in validate")
+	out, err = exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", img).CombinedOutput()
+	require.NoError(t, err, "the image of %s is back: %s", id, out)
+	after, err := os.ReadFile(tasksFile)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "the tasks after %s was validated again on a rebuilt image", id)
+
 	// Killed twice and started again, a second run exports the same dataset.
 	dirB, outB := filepath.Join(root, "b"), filepath.Join(root, "out-b")
 	demoConfig(t, dirB, outB)

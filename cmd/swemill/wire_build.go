@@ -123,8 +123,9 @@ func (env wiringEnv) sandboxConfig() sandbox.Config {
 	return sandbox.Config{RunID: env.runID(), UsageDir: filepath.Join(env.cacheDir(), "usage")}
 }
 
-// wireBuild makes the build stage. The base images must exist already (swemill base build).
-func wireBuild(ctx context.Context, env wiringEnv, cli *client.Client) (pipeline.Processor, error) {
+// wireBuild makes the build stage over builder. The base images must exist already (swemill
+// base build).
+func wireBuild(ctx context.Context, env wiringEnv, cli *client.Client, builder *envbuild.Builder) (pipeline.Processor, error) {
 	names, err := envbuild.BaseNames(env.baseConfig())
 	if err != nil {
 		return nil, fmt.Errorf("naming base images: %w", err)
@@ -136,6 +137,16 @@ func wireBuild(ctx context.Context, env wiringEnv, cli *client.Client) (pipeline
 			}
 			return nil, fmt.Errorf("inspecting base image %s: %w", name, err)
 		}
+	}
+	return envbuild.NewStage(builder), nil
+}
+
+// newBuilder makes the image builder of the run's configuration: the build stage builds with
+// it, and the later stages restore with it the instance images that are gone.
+func newBuilder(env wiringEnv, cli *client.Client) (*envbuild.Builder, error) {
+	names, err := envbuild.BaseNames(env.baseConfig())
+	if err != nil {
+		return nil, fmt.Errorf("naming base images: %w", err)
 	}
 	b := env.cfg.Build
 	builder, err := envbuild.NewBuilder(cli, envbuild.Config{
@@ -161,7 +172,7 @@ func wireBuild(ctx context.Context, env wiringEnv, cli *client.Client) (pipeline
 	if err != nil {
 		return nil, usagef("build: %v", err)
 	}
-	return envbuild.NewStage(builder), nil
+	return builder, nil
 }
 
 // engine loads the configuration and connects to the Docker engine; the caller closes it.

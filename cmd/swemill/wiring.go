@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"swemill/envbuild"
 	"swemill/pipeline"
 )
 
@@ -40,8 +41,14 @@ func wireStages(ctx context.Context, env wiringEnv) (stages, error) {
 	} else if n > 0 {
 		env.log.Info().Int("containers", n).Msg("removed containers a previous run left")
 	}
+	// Validate and rollout rebuild, from the stored recipe, an instance image that is gone.
+	builder, err := newBuilder(env, cli)
+	if err != nil {
+		st.close()
+		return st, err
+	}
 	if slices.Contains(env.selected, pipeline.StageBuild) {
-		p, err := wireBuild(ctx, env, cli)
+		p, err := wireBuild(ctx, env, cli, builder)
 		if err != nil {
 			st.close()
 			return st, err
@@ -54,7 +61,7 @@ func wireStages(ctx context.Context, env wiringEnv) (stages, error) {
 			st.close()
 			return st, err
 		}
-		st.processors[pipeline.StageValidate] = p
+		st.processors[pipeline.StageValidate] = envbuild.WithImages(p, builder)
 	}
 	if slices.Contains(env.selected, pipeline.StageRollout) {
 		r, err := wireRollout(ctx, env, cli, sb)
@@ -63,7 +70,7 @@ func wireStages(ctx context.Context, env wiringEnv) (stages, error) {
 			return st, err
 		}
 		closeDocker := st.close
-		st.processors[pipeline.StageRollout] = r
+		st.processors[pipeline.StageRollout] = envbuild.WithImages(r, builder)
 		st.close = func() { r.Close(); closeDocker() }
 	}
 	return st, nil
