@@ -70,6 +70,9 @@ type ToolOptions struct {
 	// CommandTimeout is the per-command limit that execute_bash's description states, in
 	// seconds; zero leaves the figure out.
 	CommandTimeout int
+	// NoChangeTimeout is how many seconds of silence return a command early, still running;
+	// zero says commands always run to their end or their limit.
+	NoChangeTimeout int
 }
 
 // Tools returns the four tools in OpenHands' order: execute_bash, think, finish,
@@ -79,6 +82,12 @@ func Tools(o ToolOptions) []Tool {
 	if o.CommandTimeout > 0 {
 		limit = fmt.Sprintf("a time limit of %d seconds", o.CommandTimeout)
 	}
+	running := "* A command always runs to its end (or its time limit) within one call, so an empty command and `C-c` only report that nothing is running."
+	commandParam := "The bash command to run. An empty command asks for more output of a command that is still running, and `C-c` interrupts it; here a command never outlives its call, so both only report that nothing is running."
+	if o.NoChangeTimeout > 0 {
+		running = fmt.Sprintf("* A command that prints nothing new for %d seconds returns early and keeps running (exit code -1). Then send an empty command to wait for more of its output, or `C-c` to interrupt it; no other command runs until it ends.", o.NoChangeTimeout)
+		commandParam = "The bash command to run. While a command is still running, an empty command waits for more of its output and `C-c` interrupts it."
+	}
 	return []Tool{
 		{
 			Name: Bash,
@@ -86,13 +95,14 @@ func Tools(o ToolOptions) []Tool {
 * Send one command per call; chain several with ` + "`&&`" + ` or ` + "`;`" + `.
 * The shell keeps its state between calls: the current directory, exported variables and activated environments carry over.
 * Each command has ` + limit + `. A command that runs past it is stopped. Start long jobs in the background with their output sent to a file (` + "`cmd > out.log 2>&1 &`" + `) and read the file later.
+` + running + `
 * Standard input is not connected, so a command cannot prompt for input: pass flags such as ` + "`-y`" + ` instead.
 * Very long output is cut in the middle. Narrow it with grep, head or tail when you expect a lot.`,
 			Params: []Param{
 				{Name: "command", Type: "string", Required: true,
-					Description: "The bash command to run. An empty command asks for more output of a command that is still running, and `C-c` interrupts it; here a command never outlives its call, so both only report that nothing is running."},
+					Description: commandParam},
 				{Name: "is_input", Type: "string", Enum: []string{"true", "false"},
-					Description: "`true` sends the command as input to a process that is still running instead of running it. Default `false`."},
+					Description: "`true` sends the command as input to a process that is still running instead of running it; commands here have no standard input, so only `C-c` reaches them. Default `false`."},
 			},
 		},
 		{

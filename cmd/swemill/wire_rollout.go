@@ -40,7 +40,9 @@ type RolloutConfig struct {
 	MaxIterations  int      `yaml:"max_iterations" json:"max_iterations,omitempty"`
 	ContextTokens  int      `yaml:"context_tokens" json:"context_tokens,omitempty"`
 	CommandTimeout Duration `yaml:"command_timeout" json:"command_timeout,omitempty"`
-	RolloutTimeout Duration `yaml:"rollout_timeout" json:"rollout_timeout,omitempty"`
+	// NoChangeTimeout: a command silent this long returns while it runs on (negative: off).
+	NoChangeTimeout Duration `yaml:"no_change_timeout" json:"no_change_timeout,omitempty"`
+	RolloutTimeout  Duration `yaml:"rollout_timeout" json:"rollout_timeout,omitempty"`
 }
 
 // gradeWithValidate grades rollouts with validate's test runner: the same parser and the
@@ -81,6 +83,7 @@ func wireRollout(ctx context.Context, env wiringEnv, cli *client.Client, sb *san
 		MaxIterations:         rc.MaxIterations,
 		ContextTokens:         rc.ContextTokens,
 		CommandTimeout:        time.Duration(rc.CommandTimeout),
+		NoChangeTimeout:       time.Duration(rc.NoChangeTimeout),
 		RolloutTimeout:        time.Duration(rc.RolloutTimeout),
 	}, rt, gradeWithValidate(sb))
 	if err != nil {

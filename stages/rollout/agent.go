@@ -57,12 +57,14 @@ type agent struct {
 	calls            int
 	turns            int
 	note             string // why the rollout ended, when not obvious (a runtime error)
+	running          bool   // the last command returned on the no-change timeout and goes on
 }
 
 type agentLimits struct {
 	maxIterations   int
 	contextTokens   int
 	commandTimeout  time.Duration
+	noChangeTimeout time.Duration
 	maxObservation  int
 	maxFormatErrors int
 	example         bool
@@ -275,28 +277,56 @@ func (a *agent) execute(ctx context.Context, tc pipeline.ToolCall) (finished boo
 
 // bash runs a command in the agent's shell and renders the observation as OpenHands does:
 // the output, a line saying how the command ended, the working directory, the Python
-// interpreter and the exit code.
+// interpreter and the exit code. A command that prints nothing new for the no-change
+// timeout returns while it goes on running; then an empty command waits for more of its
+// output and C-c (C-z, C-d: the shell has no job control and no input, so they interrupt
+// too) stops it, and nothing else runs until it ends.
 func (a *agent) bash(ctx context.Context, command string, isInput bool) (string, string, error) {
 	trimmed := strings.TrimSpace(command)
-	if isInput || trimmed == "" || trimmed == "C-c" || trimmed == "C-d" || trimmed == "C-z" {
-		return "ERROR:\nNo command is running: every command is stopped when it ends or times out, so there is no more output to show, nothing to interrupt and nothing to send input to.", "", nil
+	req := ShellRequest{Command: command, Timeout: a.limits.commandTimeout, NoChange: a.limits.noChangeTimeout}
+	switch {
+	case trimmed == "C-c" || trimmed == "C-d" || trimmed == "C-z":
+		req.Command, req.Interrupt = "", true
+	case trimmed == "":
+		req.Command = ""
+	case isInput:
+		if a.running {
+			return "ERROR:\nThe running command has no standard input, so text cannot be sent to it. Send an empty command to wait for its output, or C-c to interrupt it.", "", nil
+		}
+		return "ERROR:\nNo command is running, so there is nothing to send input to.", "", nil
+	default:
+		a.leaks.command(command)
 	}
-	a.leaks.command(command)
-	res, err := a.ws.Shell(ctx, command, a.limits.commandTimeout)
-	if errors.Is(err, ErrWorkspaceGone) {
+	res, err := a.ws.Shell(ctx, req)
+	switch {
+	case errors.Is(err, ErrNothingRunning):
+		return "ERROR:\nNo command is running: there is no more output to show and nothing to interrupt.", "", nil
+	case errors.Is(err, ErrStillRunning):
+		return fmt.Sprintf("[Your command \"%s\" was NOT run: the previous command is still running. "+
+			"Send an empty command to wait for more of its output, or C-c to interrupt it, before you run another.]", command), "", nil
+	case errors.Is(err, ErrWorkspaceGone):
 		a.note = err.Error()
 		return "", ExitRuntimeError, nil
-	}
-	if err != nil {
+	case err != nil:
 		return "", "", err
 	}
 	var b strings.Builder
+	if a.running && !req.Interrupt {
+		b.WriteString("[Below is the output of the previous command.]\n")
+	}
+	a.running = res.Running
 	b.WriteString(res.Output)
 	switch {
+	case res.Running:
+		fmt.Fprintf(&b, "\n[The command has no new output after %d seconds. You may wait longer to see additional output by sending empty command '', "+
+			"send other commands to interact with the current process, or send keys to interrupt/kill the command.]", int(a.limits.noChangeTimeout.Seconds()))
+		return b.String(), "", nil
 	case res.TimedOut:
 		fmt.Fprintf(&b, "\n[The command timed out after %d seconds and was stopped. Run long jobs in the background with their output sent to a file.]", int(a.limits.commandTimeout.Seconds()))
 	case res.Restarted:
 		fmt.Fprintf(&b, "\n[The shell exited with code %d; a new shell was started in %s.]", res.ExitCode, a.workDir)
+	case res.Interrupted:
+		fmt.Fprintf(&b, "\n[The command completed with exit code %d. CTRL+C was sent.]", res.ExitCode)
 	default:
 		fmt.Fprintf(&b, "\n[The command completed with exit code %d.]", res.ExitCode)
 	}

@@ -182,6 +182,12 @@ func TestEditorAndShellObservations(t *testing.T) {
 		{codeact.Bash, `{"command":"make test"}`},
 		{codeact.Bash, `{"command":"sleep 1000"}`},
 		{codeact.Bash, `{"command":"exit 3"}`},
+		{codeact.Bash, `{"command":"pytest -x"}`},
+		{codeact.Bash, `{"command":"ls"}`},
+		{codeact.Bash, `{"command":"y","is_input":"true"}`},
+		{codeact.Bash, `{"command":""}`},
+		{codeact.Bash, `{"command":"sleep 500"}`},
+		{codeact.Bash, `{"command":"C-c","is_input":"true"}`},
 		{codeact.Bash, `{"command":"","is_input":"false"}`},
 		{codeact.Bash, `{"command":"y","is_input":"true"}`},
 		{codeact.Finish, `{"message":"done","task_completed":"partial"}`},
@@ -199,6 +205,14 @@ func TestEditorAndShellObservations(t *testing.T) {
 				return rollout.ShellResult{Output: "partial output\n", TimedOut: true, ExitCode: -1, Cwd: "/testbed"}, nil
 			case "exit 3":
 				return rollout.ShellResult{ExitCode: 3, Restarted: true, Cwd: "/testbed"}, nil
+			case "pytest -x":
+				return rollout.ShellResult{Output: "collecting ...\n", Running: true, ExitCode: -1}, nil
+			case "":
+				return rollout.ShellResult{Output: "1 passed\n", ExitCode: 0, Cwd: "/testbed", PythonPath: "/opt/venv/bin/python"}, nil
+			case "sleep 500":
+				return rollout.ShellResult{Running: true, ExitCode: -1}, nil
+			case "C-c":
+				return rollout.ShellResult{Output: "^C\n", Interrupted: true, ExitCode: 130, Cwd: "/testbed", PythonPath: "/opt/venv/bin/python"}, nil
 			}
 			return rollout.ShellResult{Output: strings.Repeat("x", 3000) + "\n", ExitCode: 2, Cwd: "/testbed/calc", PythonPath: "/opt/venv/bin/python"}, nil
 		},
@@ -221,6 +235,11 @@ func TestEditorAndShellObservations(t *testing.T) {
 	require.NoError(t, enc.Encode(obs))
 	golden(t, "observations.json", buf.Bytes())
 	assert.Contains(t, obs[18], "\n[... Observation truncated due to length ...]\n")
+	// Only commands the agent ran reach the shell: the one sent while pytest ran is refused.
+	ws := rt.Workspaces()
+	require.Len(t, ws, 1)
+	assert.NotContains(t, ws[0].Commands, "ls")
+	assert.Contains(t, ws[0].Commands, "C-c")
 	assert.Contains(t, tr.ModelPatch, "diff --git a/calc/new.py b/calc/new.py")
 	assert.NotContains(t, tr.ModelPatch, "calc/ops.py", "every edit of ops.py was undone")
 }

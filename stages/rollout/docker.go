@@ -136,6 +136,10 @@ type dockerWorkspace struct {
 	agent   *execShell
 	tool    *execShell
 	closed  bool
+	// running says the agent's last command goes on (it returned on NoChange); deadline is
+	// when its Timeout ends.
+	running  bool
+	deadline time.Time
 }
 
 // execShell is a shell running as a Docker exec.
@@ -216,9 +220,15 @@ func (w *dockerWorkspace) exitCode(ctx context.Context, e *execShell) int {
 	return -1
 }
 
-// Shell runs command in the agent's shell.
-func (w *dockerWorkspace) Shell(ctx context.Context, command string, timeout time.Duration) (ShellResult, error) {
+// Shell runs a command in the agent's shell, or waits for or interrupts the one running.
+func (w *dockerWorkspace) Shell(ctx context.Context, req ShellRequest) (ShellResult, error) {
 	var res ShellResult
+	switch {
+	case !w.running && (req.Command == "" || req.Interrupt):
+		return res, ErrNothingRunning
+	case w.running && !req.Interrupt && req.Command != "":
+		return res, ErrStillRunning
+	}
 	if w.agent == nil {
 		sh, err := w.startShell(ctx, w.r.cfg.OutputLimit)
 		if err != nil {
@@ -227,37 +237,61 @@ func (w *dockerWorkspace) Shell(ctx context.Context, command string, timeout tim
 		w.agent, res.Restarted = sh, true
 	}
 	sh := w.agent
-	if err := sh.send(command); err != nil {
-		return res, w.shellDied(ctx, &res, output{}, fmt.Errorf("sending the command: %w", err))
+	switch {
+	case req.Interrupt:
+		res.Interrupted = true
+		w.running = false
+		return w.stop(ctx, &res)
+	case !w.running:
+		if err := sh.send(req.Command); err != nil {
+			return res, w.shellDied(ctx, &res, output{}, fmt.Errorf("sending the command: %w", err))
+		}
+		w.deadline = time.Now().Add(req.Timeout)
 	}
-	out, mk, timedOut, err := sh.wait(ctx, timeout)
+	w.running = false
+	out, mk, st, err := sh.waitUntil(ctx, w.deadline, req.NoChange)
 	switch {
 	case errors.Is(err, errShellExited):
 		return res, w.shellDied(ctx, &res, out, nil)
 	case err != nil:
 		return res, err
-	case timedOut:
-		res.TimedOut, res.ExitCode = true, -1
-		w.kill(ctx, sh.pid, false)
-		out, mk, timedOut, err = sh.wait(ctx, 10*time.Second)
-		if errors.Is(err, errShellExited) {
-			return res, w.shellDied(ctx, &res, out, nil)
-		}
-		if err != nil {
-			return res, err
-		}
-		if timedOut { // a builtin loop: only killing the shell stops it
-			w.kill(ctx, sh.pid, true)
-			out, _, _, _ = sh.wait(ctx, 10*time.Second)
-			return res, w.shellDied(ctx, &res, out, nil)
-		}
+	case st == waitQuiet:
+		w.running, res.Running, res.ExitCode = true, true, -1
 		res.Output, res.Truncated = out.text()
-		res.Cwd, res.PythonPath = mk.cwd, mk.python
 		return res, nil
+	case st == waitTimedOut:
+		res.TimedOut, res.ExitCode = true, -1
+		return w.stop(ctx, &res)
 	}
 	res.Output, res.Truncated = out.text()
 	res.ExitCode, res.Cwd, res.PythonPath = mk.status, mk.cwd, mk.python
 	return res, nil
+}
+
+// stop kills what the agent's shell runs (Ctrl-C first, then its processes) and returns
+// what it printed until then with the shell's state after; a shell that does not come back
+// (a builtin loop) is killed and started anew.
+func (w *dockerWorkspace) stop(ctx context.Context, res *ShellResult) (ShellResult, error) {
+	sh := w.agent
+	w.kill(ctx, sh.pid, false)
+	out, mk, timedOut, err := sh.wait(ctx, 10*time.Second)
+	if errors.Is(err, errShellExited) {
+		return *res, w.shellDied(ctx, res, out, nil)
+	}
+	if err != nil {
+		return *res, err
+	}
+	if timedOut {
+		w.kill(ctx, sh.pid, true)
+		out, _, _, _ = sh.wait(ctx, 10*time.Second)
+		return *res, w.shellDied(ctx, res, out, nil)
+	}
+	res.Output, res.Truncated = out.text()
+	res.Cwd, res.PythonPath = mk.cwd, mk.python
+	if res.Interrupted {
+		res.ExitCode = mk.status
+	}
+	return *res, nil
 }
 
 // shellDied records a dead agent shell in res and starts a new one in the work directory.

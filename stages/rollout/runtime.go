@@ -40,10 +40,36 @@ type ShellResult struct {
 	PythonPath string
 	// TimedOut says the command ran past its timeout and was killed.
 	TimedOut bool
+	// Running says the command printed nothing new for the request's NoChange and goes on
+	// running: Output is what it printed so far, and the next request continues or
+	// interrupts it.
+	Running bool
+	// Interrupted says the request interrupted the command (Ctrl-C).
+	Interrupted bool
 	// Restarted says the shell ended (the command exited it, or it had to be killed) and a
 	// new one was started in the work directory.
 	Restarted bool
 }
+
+// ShellRequest is one call to the agent's shell: a new command, or, while the last one is
+// still running, a wait for more of its output (Command empty) or its interruption.
+type ShellRequest struct {
+	Command   string
+	Interrupt bool
+	// Timeout is the command's hard limit, counted from its start: past it the command is
+	// killed (TimedOut).
+	Timeout time.Duration
+	// NoChange, when positive, returns the call once the command has printed nothing new for
+	// that long, leaving it running (Running), as OpenHands' no-change timeout does.
+	NoChange time.Duration
+}
+
+// ErrNothingRunning is returned for a wait or an interruption when no command is running,
+// and ErrStillRunning for a new command while one is.
+var (
+	ErrNothingRunning = errors.New("no command is running")
+	ErrStillRunning   = errors.New("the previous command is still running")
+)
 
 // FileInfo describes a path in a workspace.
 type FileInfo struct {
@@ -54,9 +80,10 @@ type FileInfo struct {
 // concurrent use: an agent does one thing at a time.
 type Workspace interface {
 	// Shell runs a command in the agent's shell, which keeps its directory and variables
-	// between commands. The command reads no input. A command past timeout is killed and
-	// reported as TimedOut. Errors are the runtime's, not the command's.
-	Shell(ctx context.Context, command string, timeout time.Duration) (ShellResult, error)
+	// between commands, or waits for or interrupts the command still running (see
+	// ShellRequest). Commands read no input. Errors are the runtime's, not the command's,
+	// but for ErrNothingRunning and ErrStillRunning, which change nothing.
+	Shell(ctx context.Context, req ShellRequest) (ShellResult, error)
 	// Stat, ReadFile, WriteFile and ListDir work on absolute paths with the permissions of
 	// the agent. ReadFile returns ErrNotExist, ErrIsDir or a *FileError for other
 	// refusals; WriteFile creates the file (not its directory) or truncates it.

@@ -172,8 +172,33 @@ func escapeB(s string) string {
 // timedOut when none came in time. When the shell exits first it returns the output so far
 // and errShellExited.
 func (s *shell) wait(ctx context.Context, timeout time.Duration) (out output, m marker, timedOut bool, err error) {
-	timer := time.NewTimer(timeout)
+	out, m, st, err := s.waitUntil(ctx, time.Now().Add(timeout), 0)
+	return out, m, st == waitTimedOut, err
+}
+
+// waitStatus says how waitUntil returned.
+type waitStatus int
+
+const (
+	waitDone     waitStatus = iota // the marker came (or the shell exited: see the error)
+	waitTimedOut                   // the deadline passed first
+	waitQuiet                      // nothing new for quiet: the output so far is returned
+)
+
+// waitUntil waits for the next marker until deadline. When quiet is positive and no output
+// arrives for that long, it returns what the command printed so far (holding back what may
+// be the start of the marker line) with waitQuiet; the command goes on, and a later call
+// returns the rest.
+func (s *shell) waitUntil(ctx context.Context, deadline time.Time, quiet time.Duration) (out output, m marker, st waitStatus, err error) {
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
+	var quietC <-chan time.Time
+	var quietT *time.Timer
+	if quiet > 0 {
+		quietT = time.NewTimer(quiet)
+		defer quietT.Stop()
+		quietC = quietT.C
+	}
 	for {
 		s.mu.Lock()
 		if end, mk, ok := s.findMarker(); ok {
@@ -181,7 +206,7 @@ func (s *shell) wait(ctx context.Context, timeout time.Duration) (out output, m 
 			s.buf = s.buf[end.next:]
 			s.scan = 0
 			s.mu.Unlock()
-			return out, mk, false, nil
+			return out, mk, waitDone, nil
 		}
 		if s.eof {
 			out = s.take(len(s.buf))
@@ -189,19 +214,41 @@ func (s *shell) wait(ctx context.Context, timeout time.Duration) (out output, m 
 			rerr := s.readErr
 			s.mu.Unlock()
 			if rerr != nil {
-				return out, m, false, fmt.Errorf("%w: reading output: %v", errShellExited, rerr)
+				return out, m, waitDone, fmt.Errorf("%w: reading output: %v", errShellExited, rerr)
 			}
-			return out, m, false, errShellExited
+			return out, m, waitDone, errShellExited
 		}
 		s.mu.Unlock()
 		select {
 		case <-s.notify:
+			if quietT != nil {
+				quietT.Reset(quiet)
+			}
+		case <-quietC:
+			s.mu.Lock()
+			n := s.safeEnd()
+			out = s.take(n)
+			s.buf, s.scan = s.buf[n:], 0
+			s.mu.Unlock()
+			return out, m, waitQuiet, nil
 		case <-timer.C:
-			return output{}, m, true, nil
+			return output{}, m, waitTimedOut, nil
 		case <-ctx.Done():
-			return output{}, m, false, context.Cause(ctx)
+			return output{}, m, waitDone, context.Cause(ctx)
 		}
 	}
+}
+
+// safeEnd is how much of buf can be handed out before the marker came: all of it but a
+// last line that may be the start of the marker (the marker's first write is one printf, so
+// a lone newline is the command's own). Called with mu held.
+func (s *shell) safeEnd() int {
+	pat := []byte("\n" + s.m1 + s.m2 + " ")
+	i := bytes.LastIndexByte(s.buf, '\n')
+	if i >= 0 && len(s.buf)-i >= 2 && (bytes.HasPrefix(pat, s.buf[i:]) || bytes.HasPrefix(s.buf[i:], pat)) {
+		return i
+	}
+	return len(s.buf)
 }
 
 type markerPos struct{ start, next int }

@@ -69,8 +69,14 @@ type Config struct {
 	// what was added since, reach it, or when the server refuses a request as too long.
 	// Default 32768.
 	ContextTokens int
-	// CommandTimeout is the per-command limit of execute_bash. Default 3 minutes.
+	// CommandTimeout is the per-command limit of execute_bash: past it the command is
+	// killed. Default 3 minutes.
 	CommandTimeout time.Duration
+	// NoChangeTimeout returns execute_bash early, the command still running, once it has
+	// printed nothing new for this long (OpenHands' no-change timeout; its SWE-bench setup
+	// uses 30 s): the agent then waits with an empty command or interrupts with C-c.
+	// Default 30 s; negative turns it off.
+	NoChangeTimeout time.Duration
 	// RolloutTimeout is the wall clock of one rollout, from the moment its workspace is ready
 	// to the last model call or command; taking the patch and grading are not counted.
 	// Default 1 hour.
@@ -117,6 +123,9 @@ func (c Config) withDefaults() Config {
 	if c.ContextTokens == 0 {
 		c.ContextTokens = 32768
 	}
+	if c.NoChangeTimeout == 0 {
+		c.NoChangeTimeout = 30 * time.Second
+	}
 	if c.CommandTimeout == 0 {
 		c.CommandTimeout = 3 * time.Minute
 	}
@@ -156,6 +165,8 @@ func (c Config) Validate() error {
 		return errors.New("Config.ContextTokens: below 1024")
 	case c.CommandTimeout < time.Second:
 		return errors.New("Config.CommandTimeout: below 1 s")
+	case c.NoChangeTimeout > 0 && c.NoChangeTimeout < time.Second:
+		return errors.New("Config.NoChangeTimeout: below 1 s (negative turns it off)")
 	case c.RolloutTimeout < time.Second:
 		return errors.New("Config.RolloutTimeout: below 1 s")
 	case c.MaxObservationChars < 1024:
@@ -201,7 +212,7 @@ func New(cfg Config, rt Runtime, g Grader) (*Stage, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Stage{cfg: cfg, rt: rt, grader: g}
-	s.tools = codeact.Tools(codeact.ToolOptions{CommandTimeout: int(cfg.CommandTimeout.Seconds())})
+	s.tools = codeact.Tools(codeact.ToolOptions{CommandTimeout: int(cfg.CommandTimeout.Seconds()), NoChangeTimeout: int(max(cfg.NoChangeTimeout, 0).Seconds())})
 	s.toolsJSON = codeact.ToolsJSON(s.tools)
 	if cfg.Backend == BackendOpenAI {
 		c, err := NewOpenAIClient(cfg.openAI())
@@ -322,7 +333,7 @@ func (s *Stage) rollout(ctx context.Context, item *pipeline.Item, k int) (*pipel
 		protocol: s.cfg.Protocol, tools: s.tools, toolJSON: s.toolsJSON, workDir: env.WorkDir,
 		sampling: Sampling{Temperature: s.cfg.Temperature, TopP: s.cfg.TopP, Seed: seed, MaxTokens: s.cfg.MaxOutputTokens},
 		limits: agentLimits{maxIterations: s.cfg.MaxIterations, contextTokens: s.cfg.ContextTokens,
-			commandTimeout: s.cfg.CommandTimeout, maxObservation: s.cfg.MaxObservationChars,
+			commandTimeout: s.cfg.CommandTimeout, noChangeTimeout: max(s.cfg.NoChangeTimeout, 0), maxObservation: s.cfg.MaxObservationChars,
 			maxFormatErrors: s.cfg.MaxFormatErrors, example: !s.cfg.NoExample},
 	}
 	start := time.Now()

@@ -41,7 +41,7 @@ func runContainers(t testing.TB, run string) []container.Summary {
 
 func shell(t *testing.T, ws rollout.Workspace, cmd string, timeout time.Duration) rollout.ShellResult {
 	t.Helper()
-	res, err := ws.Shell(t.Context(), cmd, timeout)
+	res, err := ws.Shell(t.Context(), rollout.ShellRequest{Command: cmd, Timeout: timeout})
 	require.NoError(t, err, "command %q", cmd)
 	return res
 }
@@ -108,6 +108,59 @@ func TestDockerWorkspace(t *testing.T) {
 	assert.Equal(t, "bye\n", res.Output)
 	assert.Equal(t, "/testbed", shell(t, ws, "pwd", minute).Cwd)
 
+	// A command silent for the no-change timeout returns and goes on; an empty request waits
+	// for more of its output, a new command is refused meanwhile, and it ends in its shell.
+	quiet := func(req rollout.ShellRequest) rollout.ShellResult {
+		t.Helper()
+		if req.Timeout == 0 {
+			req.Timeout = minute
+		}
+		req.NoChange = 2 * time.Second
+		res, err := ws.Shell(t.Context(), req)
+		require.NoError(t, err, "request %+v", req)
+		return res
+	}
+	_, err = ws.Shell(t.Context(), rollout.ShellRequest{Timeout: minute, NoChange: 2 * time.Second})
+	assert.ErrorIs(t, err, rollout.ErrNothingRunning)
+	res = quiet(rollout.ShellRequest{Command: "cd calc; echo one; sleep 4; echo two; sleep 4; echo three; export LATER=yes"})
+	assert.True(t, res.Running)
+	assert.Equal(t, -1, res.ExitCode)
+	assert.Equal(t, "one\n", res.Output)
+	_, err = ws.Shell(t.Context(), rollout.ShellRequest{Command: "echo other", Timeout: minute})
+	assert.ErrorIs(t, err, rollout.ErrStillRunning)
+	rest, waits := "", 0
+	for res.Running && waits < 10 {
+		res = quiet(rollout.ShellRequest{})
+		rest += res.Output
+		waits++
+	}
+	assert.Equal(t, "two\nthree\n", rest, "each wait returns what came since the last")
+	assert.GreaterOrEqual(t, waits, 2, "silences of 4 s return after 2 s")
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Equal(t, "/testbed/calc", res.Cwd, "the command ran in the agent's shell")
+	assert.Equal(t, "yes\n", shell(t, ws, "echo $LATER; cd /testbed", minute).Output)
+
+	// C-c interrupts a running command: the rest of its line is abandoned, the shell stays.
+	res = quiet(rollout.ShellRequest{Command: "echo waiting; sleep 300; echo never"})
+	require.True(t, res.Running)
+	res = quiet(rollout.ShellRequest{Interrupt: true})
+	assert.True(t, res.Interrupted)
+	assert.False(t, res.Running)
+	assert.False(t, res.Restarted)
+	assert.Equal(t, 130, res.ExitCode)
+	assert.NotContains(t, res.Output, "never")
+	_, err = ws.Shell(t.Context(), rollout.ShellRequest{Interrupt: true, Timeout: minute})
+	assert.ErrorIs(t, err, rollout.ErrNothingRunning)
+	assert.Equal(t, "yes\n", shell(t, ws, "echo $LATER", minute).Output, "the shell and its state stay")
+
+	// The hard timeout counts from the command's start, across waits.
+	res = quiet(rollout.ShellRequest{Command: "sleep 300", Timeout: 6 * time.Second})
+	require.True(t, res.Running)
+	res, err = ws.Shell(t.Context(), rollout.ShellRequest{Timeout: time.Hour})
+	require.NoError(t, err)
+	assert.True(t, res.TimedOut)
+	assert.False(t, res.Running)
+
 	// Long output keeps its head and tail.
 	res = shell(t, ws, `head -c 100000 /dev/zero | tr '\0' a; echo; echo END`, minute)
 	assert.True(t, res.Truncated)
@@ -165,9 +218,9 @@ func TestDockerWorkspace(t *testing.T) {
 
 	// A container that stops under the agent is reported as gone.
 	require.NoError(t, envbuildtest.Docker(t).ContainerKill(ctx, runContainers(t, run)[0].ID, "KILL"))
-	_, err = ws.Shell(ctx, "true", minute)
+	_, err = ws.Shell(ctx, rollout.ShellRequest{Command: "true", Timeout: minute})
 	if err == nil {
-		_, err = ws.Shell(ctx, "true", minute)
+		_, err = ws.Shell(ctx, rollout.ShellRequest{Command: "true", Timeout: minute})
 	}
 	assert.True(t, errors.Is(err, rollout.ErrWorkspaceGone), "got %v", err)
 

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"swemill/stages/rollout"
 )
@@ -21,9 +20,10 @@ type Runtime struct {
 	// and exit code 0, in the work directory.
 	ShellFunc func(ctx context.Context, ws *Workspace, command string) (rollout.ShellResult, error)
 
-	mu      sync.Mutex
-	started int
-	closed  int
+	mu         sync.Mutex
+	started    int
+	closed     int
+	workspaces []*Workspace
 }
 
 // Start returns a new workspace.
@@ -38,8 +38,16 @@ func (r *Runtime) Start(ctx context.Context, spec rollout.WorkspaceSpec) (rollou
 	}
 	r.mu.Lock()
 	r.started++
+	r.workspaces = append(r.workspaces, ws)
 	r.mu.Unlock()
 	return ws, nil
+}
+
+// Workspaces returns the workspaces started, in order.
+func (r *Runtime) Workspaces() []*Workspace {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*Workspace(nil), r.workspaces...)
 }
 
 // Open counts the workspaces started and not closed.
@@ -58,18 +66,33 @@ type Workspace struct {
 	orig     map[string][]byte
 	rt       *Runtime
 	closed   bool
+	running  bool
 }
 
-// Shell records the command and answers it with the runtime's ShellFunc.
-func (w *Workspace) Shell(ctx context.Context, command string, timeout time.Duration) (rollout.ShellResult, error) {
+// Shell records the command and answers it with the runtime's ShellFunc. A result with
+// Running makes the next request a wait (command "") or an interruption (command "C-c"),
+// which reach ShellFunc too; they are refused as the Docker workspace refuses them.
+func (w *Workspace) Shell(ctx context.Context, req rollout.ShellRequest) (rollout.ShellResult, error) {
 	if err := ctx.Err(); err != nil {
 		return rollout.ShellResult{}, context.Cause(ctx)
 	}
-	w.Commands = append(w.Commands, command)
-	if w.rt.ShellFunc != nil {
-		return w.rt.ShellFunc(ctx, w, command)
+	command := req.Command
+	switch {
+	case !w.running && (req.Command == "" || req.Interrupt):
+		return rollout.ShellResult{}, rollout.ErrNothingRunning
+	case w.running && !req.Interrupt && req.Command != "":
+		return rollout.ShellResult{}, rollout.ErrStillRunning
+	case req.Interrupt:
+		command = "C-c"
 	}
-	return rollout.ShellResult{Cwd: w.Spec.WorkDir}, nil
+	w.Commands = append(w.Commands, command)
+	res := rollout.ShellResult{Cwd: w.Spec.WorkDir}
+	var err error
+	if w.rt.ShellFunc != nil {
+		res, err = w.rt.ShellFunc(ctx, w, command)
+	}
+	w.running = err == nil && res.Running
+	return res, err
 }
 
 func (w *Workspace) isDir(p string) bool {
