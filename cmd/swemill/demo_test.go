@@ -19,6 +19,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2" // the independent Parquet reader (no Arrow Go code)
 	"github.com/stretchr/testify/require"
 
+	"swemill/envbuild/envbuildtest"
 	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
 )
@@ -39,17 +40,6 @@ type demoExpected struct {
 			Flaky      []string `json:"flaky"`
 		} `json:"pulls"`
 	} `json:"repositories"`
-}
-
-// needDocker fails under CI, and skips loudly elsewhere, when no Docker engine answers.
-func needDocker(t *testing.T) {
-	t.Helper()
-	if err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("a Docker engine is needed under CI: %v", err)
-		}
-		t.Skipf("SKIPPING: no Docker engine answers (%v); the demo is not run", err)
-	}
 }
 
 // demoConfig writes a run directory's configuration for the bundled snapshot, exporting to
@@ -76,7 +66,7 @@ export: {out: %s}
 // middle of validation and of rollout and started again, exports the same dataset.
 func TestDemoEndToEnd(t *testing.T) {
 	t.Parallel()
-	needDocker(t)
+	envbuildtest.Docker(t) // skipped, loudly, only when no engine answers and CI is unset
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Minute)
 	defer cancel()
 	var want demoExpected
