@@ -154,6 +154,35 @@ func sortReasons(rs []ReasonCount) {
 	})
 }
 
+// RepoProblem is a repository whose mining ended dropped or failed, with why.
+type RepoProblem struct {
+	Repo  string `json:"repo"`
+	State State  `json:"state"`
+	// Reason is the drop reason (empty for a failure); Detail says more, for people.
+	Reason string `json:"reason,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// RepoProblems lists the repositories whose mining was dropped or failed, by name. It only
+// reads.
+func (s *Store) RepoProblems(ctx context.Context) ([]RepoProblem, error) {
+	rows, err := s.db.read().query(ctx, `SELECT repo, state, reason, detail FROM swemill_repos
+		WHERE state IN ('dropped', 'failed') ORDER BY repo`)
+	if err != nil {
+		return nil, fmt.Errorf("reading repositories: %w", err)
+	}
+	defer rows.Close()
+	var out []RepoProblem
+	for rows.Next() {
+		var p RepoProblem
+		if err := rows.Scan(&p.Repo, &p.State, &p.Reason, &p.Detail); err != nil {
+			return nil, fmt.Errorf("reading repositories: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
 // ListFilter selects instances for List. Empty fields select everything.
 type ListFilter struct {
 	Repo string

@@ -78,6 +78,19 @@ type Recipe struct {
 	LogParser string `json:"log_parser"`
 	// Env holds environment variables set in the image.
 	Env map[string]string `json:"env,omitempty"`
+	// Skipped lists what recipe inference found but left out (documentation requirements,
+	// and with build.offline every install that needs a package index), each with the reason.
+	// It is a record for people: nothing runs from it.
+	Skipped []SkippedStep `json:"skipped,omitempty"`
+}
+
+// SkippedStep is one install step that recipe inference left out of a Recipe.
+type SkippedStep struct {
+	// What is the command that was left out (as an online build would run it), or the file
+	// that was never installed (e.g. "docs/requirements.txt").
+	What string `json:"what" yaml:"what"`
+	// Reason says why, e.g. "documentation requirements" or "offline: needs a package index".
+	Reason string `json:"reason" yaml:"reason"`
 }
 
 // Environment is what the build stage produces: the instance's runtime image.
@@ -124,10 +137,21 @@ type TestRun struct {
 	Seconds  float64 `json:"seconds"`
 	TimedOut bool    `json:"timed_out,omitempty"`
 	OOM      bool    `json:"oom,omitempty"`
-	// Log points at the run's (capped) output.
+	// Log points at the run's log for people: the harness's messages and the head and tail
+	// of the test output.
 	Log ArtifactRef `json:"log"`
-	// Results maps test ids to their status in this run.
+	// Results maps test ids to their status in this run, read from the run's whole result
+	// stream (Stream), never from the capped log.
 	Results map[string]TestStatus `json:"results"`
+	// Stream names the result stream Results were read from: "output" (the test command's
+	// whole output) or "pytest.jsonl" (swemill's pytest plugin); empty when the run left
+	// none (a patch that did not apply).
+	Stream string `json:"stream,omitempty"`
+	// Incomplete, when set, says why Results are not the whole story (a stream over its
+	// limit, a test binary that died mid-test...); such a run is never graded.
+	Incomplete string `json:"incomplete,omitempty"`
+	// Warnings change no result: test ids stored escaped, for instance.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // FlakyTest is a test that did not behave the same in every run of a side.

@@ -471,6 +471,9 @@ func (r *runner) workInstance(ctx context.Context, j jobRef, complete func(ctx c
 		}
 		item.Generation, item.Attempt, item.Artifacts = j.gen, j.attempt, s.artifacts
 		item.Log = log
+		if item.Recorded, err = recordedArtifacts(ctx, tx, j.id, j.stage, j.gen); err != nil {
+			return err
+		}
 		return s.apply(ctx, tx, change{
 			instance: j.id, stage: j.stage, generation: j.gen,
 			from: cur.state, to: StateRunning, attempt: j.attempt,
@@ -625,4 +628,23 @@ func (s *Store) recordArtifacts(ctx context.Context, q querier, instance, stage 
 		}
 	}
 	return nil
+}
+
+// recordedArtifacts lists the artifacts recorded for an instance's stage generation, by name.
+func recordedArtifacts(ctx context.Context, q querier, instance, stage string, gen int64) ([]ArtifactRef, error) {
+	rows, err := q.query(ctx, `SELECT name, digest, size FROM swemill_artifacts
+		WHERE instance_id = $1 AND stage = $2 AND generation = $3 ORDER BY name`, instance, stage, gen)
+	if err != nil {
+		return nil, fmt.Errorf("reading recorded artifacts of %s: %w", instance, err)
+	}
+	defer rows.Close()
+	var out []ArtifactRef
+	for rows.Next() {
+		var a ArtifactRef
+		if err := rows.Scan(&a.Name, &a.Digest, &a.Size); err != nil {
+			return nil, fmt.Errorf("reading recorded artifacts of %s: %w", instance, err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }

@@ -86,6 +86,11 @@ type Item struct {
 	// Artifacts stores files; Log carries the stage and instance fields.
 	Artifacts *Artifacts
 	Log       zerolog.Logger
+	// Recorded are the artifacts that earlier attempts of this stage and generation recorded,
+	// sorted by name (an attempt's Output.Artifacts are recorded whether it succeeds, fails
+	// or is handed back; the first recording of a name wins). A stage that does several
+	// independent pieces of work per item finds in them what a failed attempt finished.
+	Recorded []ArtifactRef
 }
 
 // Output is what a per-instance stage produced.
@@ -93,7 +98,8 @@ type Output struct {
 	// Record is the stage's result (Environment, Validation, a RolloutRecord...), stored as
 	// JSON with the instance's state.
 	Record any
-	// Artifacts are files the stage stored, recorded with the instance.
+	// Artifacts are files the stage stored, recorded with the instance. They are recorded
+	// also when Process returns an error, so the next attempt finds them in Item.Recorded.
 	Artifacts []ArtifactRef
 }
 

@@ -22,6 +22,10 @@ th:first-child, td:first-child, td.text, th.text { text-align: left; }
 .legend i { display: inline-block; width: .9em; height: .9em; margin-right: .3em; vertical-align: -1px; }
 #chart svg text { font-size: 12px; }
 .none { color: #889; }
+.security { background: #fde7e5; }
+.security-tag { color: #fff; background: #b3261e; border-radius: 3px; padding: 0 .35em; font-size: .8em; font-weight: 600; margin-left: .4em; }
+.card.security b { color: #b3261e; }
+#security-alert { border: 1px solid #b3261e; border-radius: 6px; padding: .6em 1em; margin-top: 1em; }
 </style>
 </head>
 <body>
@@ -32,8 +36,12 @@ th:first-child, td:first-child, td.text, th.text { text-align: left; }
 <div class="card">instances<b data-summary="instances">{{.Status.Instances}}</b></div>
 <div class="card">repositories<b data-summary="repos">{{.Status.Repos.Total}}</b></div>
 {{range .Status.Stages}}<div class="card">{{.Stage}} done<b data-summary="{{.Stage}}-done">{{count .Counts "done"}}</b></div>
+{{end}}{{if .Security}}<div class="card security">security drops<b data-summary="security">{{securityTotal .Security}}</b></div>
 {{end}}</div>
-
+{{if .Security}}<div id="security-alert" class="security" role="alert"><strong>Security:</strong> some inputs were refused as possible attacks (a patch with a symbolic link, a path outside the tree or under .git, a special file mode); nothing applied them. Look at them with <code>swemill ls --reason REASON</code>.
+<ul>{{range .Security}}<li><span class="security-tag">security</span> {{.Reason}}: <span data-security="{{.Reason}}">{{.Count}}</span> ({{range $i, $s := .Stages}}{{if $i}}, {{end}}{{$s.Stage}} {{$s.Count}}{{end}})</li>
+{{end}}</ul></div>
+{{end}}
 <h2>Funnel</h2>
 <div id="chart" aria-label="funnel chart"></div>
 <div class="legend" id="legend"></div>
@@ -48,7 +56,7 @@ th:first-child, td:first-child, td.text, th.text { text-align: left; }
 <table id="drops">
 <thead><tr><th>stage</th><th class="text">reason</th><th>instances</th></tr></thead>
 <tbody>
-{{range $st := .Status.Stages}}{{range .Drops}}<tr><td>{{$st.Stage}}</td><td class="text">{{.Reason}}</td><td data-drop="{{$st.Stage}}/{{.Reason}}">{{.Count}}</td></tr>
+{{range $st := .Status.Stages}}{{range .Drops}}<tr{{if security .Reason}} class="security" data-security-drop="{{$st.Stage}}/{{.Reason}}"{{end}}><td>{{$st.Stage}}</td><td class="text">{{.Reason}}{{if security .Reason}}<span class="security-tag">security</span>{{end}}</td><td data-drop="{{$st.Stage}}/{{.Reason}}">{{.Count}}</td></tr>
 {{end}}{{end}}{{range .Status.Repos.Drops}}<tr><td>repository</td><td class="text">{{.Reason}}</td><td data-drop="repos/{{.Reason}}">{{.Count}}</td></tr>
 {{end}}</tbody>
 </table>

@@ -1,6 +1,6 @@
 // Package report renders a run as one self-contained HTML file: the funnel per stage (counts
-// and drop reasons, as a chart), a per-repository table, stage timings, the disk used by
-// images, the flaky tests found and the rollout results per model. The file needs nothing
+// and drop reasons, as a chart; security drops marked), a per-repository table, stage
+// timings, the disk used by images, the flaky tests found and the rollout results per model. The file needs nothing
 // else: styles, data and the chart's script are inline, and it reads without JavaScript too
 // (every number is also in a table).
 package report
@@ -28,6 +28,9 @@ type Data struct {
 	Timings   []pipeline.StageTiming  `json:"timings"`
 	Flaky     []pipeline.FlakyFinding `json:"flaky"`
 	Models    []pipeline.ModelResults `json:"models"`
+	// Security are the drops that flag a possible attack (pipeline.IsSecurityReason),
+	// marked in the page.
+	Security []pipeline.SecurityDrop `json:"security"`
 	// Images is the disk used by images per layer, when the Docker engine was asked.
 	Images []LayerUsage `json:"images,omitempty"`
 }
@@ -58,6 +61,7 @@ func Gather(ctx context.Context, s *pipeline.Store, images []LayerUsage) (*Data,
 	if d.Models, err = s.RolloutResults(ctx); err != nil {
 		return nil, err
 	}
+	d.Security = d.Status.SecurityDrops()
 	return d, nil
 }
 
@@ -98,7 +102,15 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return n
 	},
-	"ts": func(t time.Time) string { return t.Format("2006-01-02 15:04:05 UTC") },
+	"ts":       func(t time.Time) string { return t.Format("2006-01-02 15:04:05 UTC") },
+	"security": pipeline.IsSecurityReason,
+	"securityTotal": func(ds []pipeline.SecurityDrop) int {
+		n := 0
+		for _, d := range ds {
+			n += d.Count
+		}
+		return n
+	},
 }).Parse(pageHTML))
 
 func humanBytes(n int64) string {

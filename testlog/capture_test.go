@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
 	"swemill/repotest"
+	"swemill/testlog"
 )
 
 // The golden logs under testdata/golden are real output: `go test ./testlog -run TestGolden
@@ -26,9 +28,14 @@ import (
 // SymPy added, and Go) on the base images, runs every case's command in the sandbox (no
 // network), and writes what the command printed (stdout and stderr merged, as validate runs
 // it) to <name>.log and its exit code to <name>.exit. The expectations in <name>.want.json
-// are written by hand from what each suite does; -update never touches them.
+// are written by hand from what each suite does; -update never touches them. Cases read
+// from another result stream than the output (stream set) capture that stream: the pytest
+// plugin's records, written in the container and copied out.
 
-var update = flag.Bool("update", false, "re-capture the golden logs by running the suites in Docker")
+var (
+	update  = flag.Bool("update", false, "re-capture the golden logs by running the suites in Docker")
+	capture = flag.String("capture", "", "re-capture only these golden cases (comma-separated names) by running them in Docker")
+)
 
 // goldenCase is one captured command.
 type goldenCase struct {
@@ -37,29 +44,38 @@ type goldenCase struct {
 	dir    string // where the command runs, under the work tree
 	cmd    string
 	parser string
+	// stream is the result stream captured (testlog.Streams); empty means the output.
+	stream string
 }
 
 const pytestCmd = "python -m pytest --no-header -rA --tb=no -p no:cacheprovider"
 
 var goldenCases = []goldenCase{
-	{"pytest_summary", "python", ".", pytestCmd + " pt/test_outcomes.py", testlogPytest},
-	{"pytest_verbose", "python", ".", pytestCmd + " -v pt/test_outcomes.py", testlogPytest},
-	{"pytest_long_tracebacks", "python", ".", "python -m pytest -rA -p no:cacheprovider pt/test_outcomes.py", testlogPytest},
-	{"pytest_collection_error", "python", ".", pytestCmd + " pt/test_collect_error.py pt/test_ok.py", testlogPytest},
-	{"pytest_no_tests", "python", ".", pytestCmd + " pt/test_empty.py", testlogPytest},
-	{"pytest_missing_file", "python", ".", pytestCmd + " pt/test_missing.py", testlogPytest},
-	{"pytest_all_pass", "python", ".", pytestCmd + " pt/test_ok.py", testlogPytest},
-	{"unittest_verbose", "python", ".", "python -m unittest -v ut/test_unit.py", testlogUnittest},
-	{"unittest_unbuffered", "python", ".", "PYTHONUNBUFFERED=1 python -m unittest -v ut/test_unit.py", testlogUnittest},
-	{"unittest_import_error", "python", ".", "python -m unittest -v ut/test_broken.py ut/test_ok.py", testlogUnittest},
-	{"unittest_all_pass", "python", ".", "python -m unittest -v ut/test_ok.py", testlogUnittest},
-	{"django_verbose", "python", "dj", "python runtests.py --verbosity 2 shelf.tests shelf.test_more", testlogDjango},
-	{"django_import_error", "python", "dj", "python runtests.py --verbosity 2 shelf.test_missing shelf.test_more", testlogDjango},
-	{"sympy_verbose", "python", "sym", "python bin/test -C --verbose symdemo/tests/test_demo.py symdemo/tests/test_other.py", testlogSympy},
-	{"sympy_all_pass", "python", "sym", "python bin/test -C --verbose symdemo/tests/test_other.py", testlogSympy},
-	{"gotest_all", "go", ".", "go test -json -count=1 ./...", testlogGoTest},
-	{"gotest_all_pass", "go", ".", "go test -json -count=1 ./okpkg ./notests", testlogGoTest},
-	{"gotest_build_failure", "go", ".", "go test -json -count=1 ./broken", testlogGoTest},
+	{"pytest_summary", "python", ".", pytestCmd + " pt/test_outcomes.py", testlogPytest, ""},
+	{"pytest_verbose", "python", ".", pytestCmd + " -v pt/test_outcomes.py", testlogPytest, ""},
+	{"pytest_long_tracebacks", "python", ".", "python -m pytest -rA -p no:cacheprovider pt/test_outcomes.py", testlogPytest, ""},
+	{"pytest_collection_error", "python", ".", pytestCmd + " pt/test_collect_error.py pt/test_ok.py", testlogPytest, ""},
+	{"pytest_no_tests", "python", ".", pytestCmd + " pt/test_empty.py", testlogPytest, ""},
+	{"pytest_missing_file", "python", ".", pytestCmd + " pt/test_missing.py", testlogPytest, ""},
+	{"pytest_all_pass", "python", ".", pytestCmd + " pt/test_ok.py", testlogPytest, ""},
+	{"unittest_verbose", "python", ".", "python -m unittest -v ut/test_unit.py", testlogUnittest, ""},
+	{"unittest_unbuffered", "python", ".", "PYTHONUNBUFFERED=1 python -m unittest -v ut/test_unit.py", testlogUnittest, ""},
+	{"unittest_import_error", "python", ".", "python -m unittest -v ut/test_broken.py ut/test_ok.py", testlogUnittest, ""},
+	{"unittest_all_pass", "python", ".", "python -m unittest -v ut/test_ok.py", testlogUnittest, ""},
+	{"django_verbose", "python", "dj", "python runtests.py --verbosity 2 shelf.tests shelf.test_more", testlogDjango, ""},
+	{"django_import_error", "python", "dj", "python runtests.py --verbosity 2 shelf.test_missing shelf.test_more", testlogDjango, ""},
+	{"sympy_verbose", "python", "sym", "python bin/test -C --verbose symdemo/tests/test_demo.py symdemo/tests/test_other.py", testlogSympy, ""},
+	{"sympy_all_pass", "python", "sym", "python bin/test -C --verbose symdemo/tests/test_other.py", testlogSympy, ""},
+	{"gotest_all", "go", ".", "go test -json -count=1 ./...", testlogGoTest, ""},
+	{"gotest_all_pass", "go", ".", "go test -json -count=1 ./okpkg ./notests", testlogGoTest, ""},
+	{"gotest_build_failure", "go", ".", "go test -json -count=1 ./broken", testlogGoTest, ""},
+	{"gotest_binary_died", "go", ".", "go test -json -count=1 ./_died", testlogGoTest, ""},
+	{"pytest_plugin_outcomes", "python", ".", pytestCmd + " pt/test_outcomes.py", testlogPytest, testlog.StreamPytest},
+	{"pytest_plugin_collection_error", "python", ".", pytestCmd + " pt/test_collect_error.py pt/test_ok.py", testlogPytest, testlog.StreamPytest},
+	{"pytest_plugin_missing_file", "python", ".", pytestCmd + " pt/test_missing.py", testlogPytest, testlog.StreamPytest},
+	{"pytest_plugin_no_tests", "python", ".", pytestCmd + " pt/test_empty.py", testlogPytest, testlog.StreamPytest},
+	{"pytest_plugin_nested", "python", ".", pytestCmd + " pt/test_nested.py", testlogPytest, testlog.StreamPytest},
+	{"pytest_plugin_exits", "python", ".", pytestCmd + " pt/test_exits.py", testlogPytest, testlog.StreamPytest},
 }
 
 // Parser names, spelled out so a rename in the package shows up here.
@@ -79,8 +95,13 @@ test_cmd: python -m pytest
 log_parser: pytest
 `
 
-// capture runs every golden case in Docker and rewrites its .log and .exit files.
-func capture(t *testing.T) {
+// pluginEnv loads the pytest plugin from /var/tmp/swemill/py, as validate does.
+const pluginEnv = "mkdir -p /var/tmp/swemill/results && export PYTHONPATH=/var/tmp/swemill/py PYTEST_PLUGINS=" +
+	testlog.PytestPluginModule + " SWEMILL_PYTEST_RESULTS=/var/tmp/swemill/results/" + testlog.StreamPytest + " && "
+
+// captureCases runs golden cases in Docker (every case, or those named in only) and
+// rewrites their .log and .exit files.
+func captureCases(t *testing.T, only map[string]bool) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute)
 	defer cancel()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
@@ -115,15 +136,40 @@ func capture(t *testing.T) {
 	sb, err := sandbox.New(cli, sandbox.Config{RunID: fmt.Sprintf("testlog-capture-%d", os.Getpid()), OutputLimit: 8 << 20}, log)
 	require.NoError(t, err)
 	for _, c := range goldenCases {
-		res, err := sb.Run(ctx, sandbox.Spec{
-			Image: images[c.suite], Timeout: 10 * time.Minute,
-			Cmd: []string{"/bin/bash", "-c", "cd /testbed/" + c.dir + " && " + c.cmd + " 2>&1"},
-		}, "", nil)
-		require.NoError(t, err, c.name)
-		require.False(t, res.TimedOut || res.StdoutTruncated, "%s: timed out or too much output", c.name)
+		if len(only) > 0 && !only[c.name] {
+			continue
+		}
+		pre, files := "", map[string][]byte(nil)
+		if c.stream == testlog.StreamPytest {
+			pre, files = pluginEnv, map[string][]byte{"swemill/py/" + testlog.PytestPluginModule + ".py": testlog.PytestPlugin}
+		}
+		out, exit := captureOne(ctx, t, sb, images[c.suite], pre+"cd /testbed/"+c.dir+" && "+c.cmd+" 2>&1", files, c.stream)
 		base := filepath.Join("testdata", "golden", c.name)
-		require.NoError(t, os.WriteFile(base+".log", res.Stdout, 0o644))
-		require.NoError(t, os.WriteFile(base+".exit", []byte(strconv.Itoa(res.ExitCode)+"\n"), 0o644))
-		t.Logf("captured %s: exit %d, %d bytes", c.name, res.ExitCode, len(res.Stdout))
+		require.NoError(t, os.WriteFile(base+".log", out, 0o644))
+		require.NoError(t, os.WriteFile(base+".exit", []byte(strconv.Itoa(exit)+"\n"), 0o644))
+		t.Logf("captured %s: exit %d, %d bytes", c.name, exit, len(out))
 	}
+}
+
+// captureOne runs cmd in a container of image with files under /var/tmp, and returns what
+// it printed (stream "") or the named result stream, and its exit code.
+func captureOne(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, image, cmd string, files map[string][]byte, stream string) ([]byte, int) {
+	c, err := sb.Create(ctx, sandbox.Spec{Image: image, Timeout: 10 * time.Minute, Cmd: []string{"/bin/bash", "-c", cmd}})
+	require.NoError(t, err)
+	defer c.Remove(ctx)
+	if len(files) > 0 {
+		require.NoError(t, c.CopyIn(ctx, "/var/tmp", files))
+	}
+	res, err := c.Run(ctx)
+	require.NoError(t, err)
+	require.False(t, res.TimedOut || res.StdoutTruncated, "%s: timed out or too much output", cmd)
+	if stream == "" {
+		return res.Stdout, res.ExitCode
+	}
+	var data []byte
+	require.NoError(t, c.ReadFiles(ctx, "/var/tmp/swemill/results/"+stream, func(_ string, _ int64, r io.Reader) error {
+		data, err = io.ReadAll(r)
+		return err
+	}))
+	return data, res.ExitCode
 }

@@ -1,6 +1,7 @@
 package testlog_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -22,6 +23,8 @@ type want struct {
 	// SuiteErrors holds one substring per expected suite error.
 	SuiteErrors []string                       `json:"suite_errors"`
 	Tests       map[string]pipeline.TestStatus `json:"tests"`
+	// Incomplete is a substring of the expected Result.Incomplete; empty: complete.
+	Incomplete string `json:"incomplete"`
 }
 
 func readGolden(t *testing.T, name string) ([]byte, int, want) {
@@ -44,14 +47,25 @@ func readGolden(t *testing.T, name string) ([]byte, int, want) {
 // and compares the result with the hand-written expectation, then cross-checks it with the
 // exit code the command really had.
 func TestGolden(t *testing.T) {
-	if *update {
-		capture(t)
+	switch {
+	case *update:
+		captureCases(t, nil)
+	case *capture != "":
+		only := map[string]bool{}
+		for _, n := range strings.Split(*capture, ",") {
+			only[n] = true
+		}
+		captureCases(t, only)
 	}
 	for _, c := range goldenCases {
 		t.Run(c.name, func(t *testing.T) {
 			log, exit, w := readGolden(t, c.name)
 			assert.Equal(t, w.ExitCode, exit, "the captured exit code")
-			got, err := testlog.Parse(c.parser, log)
+			stream := c.stream
+			if stream == "" {
+				stream = testlog.StreamOutput
+			}
+			got, err := testlog.ReadStream(c.parser, stream, bytes.NewReader(log), 0)
 			require.NoError(t, err)
 			assert.Equal(t, w.Parsed, got.Parsed)
 			assert.Equal(t, w.Tests, got.Tests)
@@ -59,6 +73,13 @@ func TestGolden(t *testing.T) {
 			for i, sub := range w.SuiteErrors {
 				assert.Contains(t, got.SuiteErrors[i], sub)
 			}
+			if w.Incomplete != "" {
+				assert.Contains(t, got.Incomplete, w.Incomplete)
+				var inc *testlog.IncompleteError
+				assert.ErrorAs(t, got.Check(exit), &inc)
+				return
+			}
+			assert.Empty(t, got.Incomplete)
 			assert.NoError(t, got.Check(exit), "a real run's output agrees with its exit code")
 		})
 	}

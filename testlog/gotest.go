@@ -1,7 +1,10 @@
 package testlog
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -28,9 +31,17 @@ var goPlainFailRe = regexp.MustCompile(`^FAIL\s+(\S+) \[(build|setup) failed\]$`
 // names as Go prints them: "TestName", "TestName/sub_test", "ExampleX", "FuzzX/seed#0"; the
 // same name in two packages keeps its worse status. Only JSON events count, and test output
 // travels inside them, so a test cannot print a result. A package that does not build, and
-// a package that fails without a failing test (a panic outside tests, os.Exit, a timeout),
-// is a suite error; tests a crash interrupted count as failed.
+// a package that fails without a failing test (a panic outside tests, os.Exit in TestMain),
+// is a suite error. The results are incomplete (Result.Incomplete) when a package's test
+// binary died with tests started and never reported (a timeout, os.Exit or a fatal error in
+// a test), when a package started and never ended, or when the stream ends in a cut line.
 func ParseGoTest(log []byte) Result {
+	r, _ := readGoTest(bytes.NewReader(log))
+	return r
+}
+
+// readGoTest is ParseGoTest on a stream, read a line at a time.
+func readGoTest(rd io.Reader) (Result, error) {
 	var b builder
 	type pkgState struct {
 		running map[string]bool // tests started without a verdict yet
@@ -46,24 +57,25 @@ func ParseGoTest(log []byte) Result {
 		}
 		return p
 	}
-	for _, line := range lines(log) {
-		if !strings.HasPrefix(line, "{") {
-			if m := goPlainFailRe.FindStringSubmatch(line); m != nil {
+	var died []string // "pkg: TestA, TestB" for binaries that died mid-test
+	whole, err := eachLine(rd, func(raw []byte) {
+		if len(raw) == 0 || raw[0] != '{' {
+			if m := goPlainFailRe.FindStringSubmatch(string(raw)); m != nil {
 				b.suiteError(m[2] + " failed: " + m[1])
 			}
-			continue
+			return
 		}
 		var e goEvent
-		if err := json.Unmarshal([]byte(line), &e); err != nil || e.Action == "" {
-			continue
+		if err := json.Unmarshal(raw, &e); err != nil || e.Action == "" {
+			return
 		}
 		switch e.Action {
 		case "build-fail":
 			b.suiteError("build failed: " + e.ImportPath)
-			continue
-		case "build-output", "start", "pause", "cont", "bench":
+			return
+		case "build-output", "pause", "cont", "bench":
 			b.r.Parsed = true
-			continue
+			return
 		}
 		p := pkg(e.Package)
 		b.r.Parsed = true
@@ -86,7 +98,7 @@ func ParseGoTest(log []byte) Result {
 					p.panics = append(p.panics, strings.TrimSpace(e.Output))
 				}
 			}
-			continue
+			return
 		}
 		switch e.Action {
 		case "output":
@@ -102,18 +114,50 @@ func ParseGoTest(log []byte) Result {
 			case !p.failed && len(p.running) == 0:
 				b.suiteError(e.Package + ": failed outside its tests")
 			}
-			running := make([]string, 0, len(p.running))
-			for t := range p.running {
-				running = append(running, t)
-			}
-			sort.Strings(running)
-			for _, t := range running {
-				b.set(t, pipeline.TestFailed)
+			if len(p.running) > 0 {
+				running := make([]string, 0, len(p.running))
+				for t := range p.running {
+					running = append(running, t)
+				}
+				sort.Strings(running)
+				died = append(died, e.Package+": "+strings.Join(firstN(running, 5), ", ")+moreOf(len(running), 5))
 			}
 			delete(pkgs, e.Package)
 		case "pass", "skip":
 			delete(pkgs, e.Package)
 		}
+	})
+	if err != nil {
+		return b.result(), err
 	}
-	return b.result()
+	switch {
+	case !whole:
+		b.incomplete("the go test event stream ends in a cut line (the go command was killed while writing)")
+	case len(died) > 0:
+		b.incomplete("a test binary died with tests started and never reported: %s", strings.Join(died, "; "))
+	case len(pkgs) > 0:
+		names := make([]string, 0, len(pkgs))
+		for n := range pkgs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		b.incomplete("packages started and never ended: %s%s", strings.Join(firstN(names, 5), ", "), moreOf(len(names), 5))
+	}
+	return b.result(), nil
+}
+
+// firstN returns the first n elements of s.
+func firstN(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// moreOf says how many of total a list of the first n left out.
+func moreOf(total, n int) string {
+	if total > n {
+		return fmt.Sprintf(" and %d more", total-n)
+	}
+	return ""
 }

@@ -36,7 +36,8 @@ var pytestStatuses = map[string]pipeline.TestStatus{
 // results. Verbose lines (-v), read only
 // in the "test session starts" section, add what the summary leaves out: the node ids of
 // skipped tests. A module that cannot be collected, or a usage error ("file or directory not
-// found"), is a suite error. Node ids keep pytest's form, parameters included:
+// found"), is a suite error. A session that began and never printed its closing line is
+// incomplete. Node ids keep pytest's form, parameters included:
 // "tests/test_x.py::TestClass::test_y[a b-[1]]".
 func ParsePytest(log []byte) Result {
 	var b builder
@@ -50,14 +51,18 @@ func ParsePytest(log []byte) Result {
 		}
 	}
 	section := ""
+	began, ended := false, false
 	for i, line := range all {
 		if m := pytestHeaderRe.FindStringSubmatch(line); m != nil {
 			section = strings.ToLower(m[1])
 			if section == "short test summary info" && i != last {
 				section = "output"
 			}
+			if section == "test session starts" {
+				began = true
+			}
 			if pytestFinalRe.MatchString(m[1]) {
-				b.r.Parsed = true
+				b.r.Parsed, ended = true, true
 			}
 			continue
 		}
@@ -72,6 +77,9 @@ func ParsePytest(log []byte) Result {
 		case "short test summary info":
 			pytestSummary(&b, line)
 		}
+	}
+	if began && !ended {
+		b.incomplete("pytest's output has no closing summary line: the session never finished (killed or crashed)")
 	}
 	return b.result()
 }

@@ -34,13 +34,15 @@ var sympyCodes = map[string]pipeline.TestStatus{
 // per test, its name, perhaps a message, then a verdict code ("ok", "F", "E", "f", "X", "s",
 // "w", "T"), with "[OK]" or "[FAIL]" after the last test of a file. Ids are the test
 // functions' names, as SWE-bench writes them. A test file that cannot be imported is a
-// suite error; the headers of the failure details confirm failures.
+// suite error; the headers of the failure details confirm failures. Results without the
+// closing "tests finished" line are incomplete.
 func ParseSympy(log []byte) Result {
 	var b builder
 	pending := "" // a test whose verdict was pushed to a later line by its output
+	finished := false
 	for _, line := range lines(log) {
 		if strings.Contains(line, "tests finished:") {
-			b.r.Parsed = true
+			b.r.Parsed, finished = true, true
 			pending = ""
 			continue
 		}
@@ -79,6 +81,9 @@ func ParseSympy(log []byte) Result {
 				pending = ""
 			}
 		}
+	}
+	if !finished && len(b.r.Tests) > 0 {
+		b.incomplete("SymPy's runner printed test results and never its closing \"tests finished\" line: the run was killed or crashed")
 	}
 	return b.result()
 }

@@ -45,6 +45,14 @@ type Result struct {
 	// collected or imported, a package that does not build, a test binary that crashed, a
 	// class whose setUpClass failed. The tests they hide are missing from Tests.
 	SuiteErrors []string
+	// Incomplete, when set, says that the results cannot be the whole story, and why: the
+	// stream was cut or ends in a cut line, or the framework stopped with tests started and
+	// never reported (a test binary that died, a session that never finished). Tests then
+	// holds what was read, but no label may be computed from it (Check fails).
+	Incomplete string
+	// Warnings are things worth knowing that change no result: test ids that were stored
+	// escaped (see CanonicalID).
+	Warnings []string
 }
 
 // Parser reads one framework's output. It never fails; see Result.Parsed.
@@ -127,9 +135,16 @@ type builder struct {
 	r Result
 }
 
-func (b *builder) set(id string, s pipeline.TestStatus) {
-	if id == "" {
+// maxWarnings bounds Result.Warnings.
+const maxWarnings = 20
+
+func (b *builder) set(raw string, s pipeline.TestStatus) {
+	if raw == "" {
 		return
+	}
+	id, escaped := CanonicalID(raw)
+	if _, seen := b.r.Tests[id]; escaped && !seen {
+		b.warn("test id %q was stored as %s: it holds bytes that are not UTF-8 or control characters", raw, id)
 	}
 	if b.r.Tests == nil {
 		b.r.Tests = map[string]pipeline.TestStatus{}
@@ -147,6 +162,23 @@ func (b *builder) suiteError(msg string) {
 		b.r.SuiteErrors = append(b.r.SuiteErrors, msg)
 	}
 	b.r.Parsed = true
+}
+
+// warn records a warning, at most maxWarnings of them (the last says how many more).
+func (b *builder) warn(format string, args ...any) {
+	switch {
+	case len(b.r.Warnings) < maxWarnings:
+		b.r.Warnings = append(b.r.Warnings, fmt.Sprintf(format, args...))
+	case len(b.r.Warnings) == maxWarnings:
+		b.r.Warnings = append(b.r.Warnings, "more warnings were left out")
+	}
+}
+
+// incomplete records the first evidence that the results are incomplete.
+func (b *builder) incomplete(format string, args ...any) {
+	if b.r.Incomplete == "" {
+		b.r.Incomplete = fmt.Sprintf(format, args...)
+	}
 }
 
 func (b *builder) result() Result {
@@ -189,12 +221,22 @@ func (e *ExitMismatchError) Error() string {
 	return fmt.Sprintf("exit code %d but the output reports %d passing tests and no failure", e.ExitCode, e.Passed)
 }
 
+// IncompleteError says that a run's results are not complete (Result.Incomplete).
+type IncompleteError struct{ Evidence string }
+
+func (e *IncompleteError) Error() string { return "incomplete results: " + e.Evidence }
+
 // Check cross-checks r with the exit code of the command whose output it read. It returns
-// ErrUnparsed when the output held nothing recognisable, and an *ExitMismatchError when the
+// an *IncompleteError when the results are incomplete (whatever the exit code: a run that
+// reported less than it ran is never a pass), ErrUnparsed when the output held nothing
+// recognisable, and an *ExitMismatchError when the
 // exit code is not zero while the output claims passes and shows no failure (nor a suite
 // error), or when it is zero while the output shows failures. A non-zero exit with no test
 // results at all (nothing ran, every test is missing) is consistent.
 func (r Result) Check(exitCode int) error {
+	if r.Incomplete != "" {
+		return &IncompleteError{Evidence: r.Incomplete}
+	}
 	if !r.Parsed {
 		return ErrUnparsed
 	}

@@ -170,8 +170,9 @@ func TestOlderFormats(t *testing.T) {
 	assert.Equal(t, []string{"build failed: example.com/m/p"}, r.SuiteErrors)
 }
 
-// TestGoTestInterrupted: a test binary that dies mid-test (killed, timed out) leaves tests
-// without a verdict; they failed.
+// TestGoTestInterrupted: a test binary that dies mid-test (killed, timed out, os.Exit in a
+// test) leaves tests without a verdict: nothing can be said of them, so the results are
+// incomplete, and Check never lets them be graded.
 func TestGoTestInterrupted(t *testing.T) {
 	t.Parallel()
 	log := `{"Action":"start","Package":"m/p"}
@@ -183,20 +184,33 @@ func TestGoTestInterrupted(t *testing.T) {
 {"Action":"fail","Package":"m/p"}
 `
 	r := testlog.ParseGoTest([]byte(log))
-	assert.Equal(t, map[string]pipeline.TestStatus{
-		"TestA": pipeline.TestPassed, "TestB": pipeline.TestFailed, "TestB/sub": pipeline.TestFailed,
-	}, r.Tests)
-	assert.Empty(t, r.SuiteErrors)
-	assert.NoError(t, r.Check(1))
+	assert.Equal(t, map[string]pipeline.TestStatus{"TestA": pipeline.TestPassed}, r.Tests, "no verdict is made up")
+	assert.Contains(t, r.Incomplete, "m/p: TestB, TestB/sub")
+	var inc *testlog.IncompleteError
+	for _, exit := range []int{0, 1, 2} {
+		assert.ErrorAs(t, r.Check(exit), &inc)
+	}
 	// The same package failing after all its tests passed failed outside them (os.Exit in
-	// TestMain, a leak check).
+	// TestMain, a leak check): complete, with a suite error.
 	log = `{"Action":"run","Package":"m/p","Test":"TestA"}
 {"Action":"pass","Package":"m/p","Test":"TestA"}
 {"Action":"fail","Package":"m/p"}
 `
 	r = testlog.ParseGoTest([]byte(log))
 	assert.Equal(t, []string{"m/p: failed outside its tests"}, r.SuiteErrors)
+	assert.Empty(t, r.Incomplete)
 	assert.NoError(t, r.Check(1))
+	// A package that started and never ended, and a stream cut mid-line.
+	r = testlog.ParseGoTest([]byte(`{"Action":"start","Package":"m/p"}
+{"Action":"run","Package":"m/p","Test":"TestA"}
+{"Action":"pass","Package":"m/p","Test":"TestA"}
+`))
+	assert.Contains(t, r.Incomplete, "packages started and never ended: m/p")
+	r = testlog.ParseGoTest([]byte(`{"Action":"run","Package":"m/p","Test":"TestA"}
+{"Action":"pass","Package":"m/p","Test":"TestA"}
+{"Action":"pass","Package":"m/p"}
+{"Action":"run","Pack`))
+	assert.Contains(t, r.Incomplete, "cut line")
 }
 
 // TestPytestForgedSummary: a test that prints a summary of its own, shown in the PASSES

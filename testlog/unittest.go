@@ -2,6 +2,7 @@ package testlog
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 
 	"swemill/pipeline"
@@ -17,7 +18,7 @@ var (
 	// unittestHeaderRe matches the head of a failure's details: "FAIL: test_x (pkg.Class.test_x)".
 	unittestHeaderRe = regexp.MustCompile(`^(FAIL|ERROR|UNEXPECTED SUCCESS): ([A-Za-z_][A-Za-z0-9_]*) \(([A-Za-z_][A-Za-z0-9_.]*)\)(?: \(.*\))?$`)
 	// unittestRanRe matches the closing "Ran 12 tests in 0.007s".
-	unittestRanRe = regexp.MustCompile(`^Ran [0-9]+ tests? in [0-9.]+s$`)
+	unittestRanRe = regexp.MustCompile(`^Ran ([0-9]+) tests? in [0-9.]+s$`)
 )
 
 // unittestStatus maps the verdict words of unittest's verbose output. An unexpected success
@@ -51,7 +52,8 @@ var classFixtures = map[string]bool{
 // that form. A test whose docstring is printed goes over two lines, a test whose output
 // interrupts its line gets its verdict on a line of its own, and a failing subtest fails its
 // test; the failure details ("FAIL: test_x (...)") confirm failures. A module that failed to
-// import and a failing class or module fixture are suite errors.
+// import and a failing class or module fixture are suite errors. Output without the closing
+// "Ran N tests" line, or reporting fewer than N tests, is incomplete.
 func ParseUnittest(log []byte) Result {
 	return parseUnittest(log)
 }
@@ -67,10 +69,12 @@ func parseUnittest(log []byte) Result {
 	var b builder
 	pending := ""     // a test whose verdict has not been printed yet
 	afterSep := false // the previous line was a "=====" separator
+	ran := -1         // the count of "Ran N tests"
 	for _, line := range lines(log) {
-		if unittestRanRe.MatchString(line) {
+		if m := unittestRanRe.FindStringSubmatch(line); m != nil {
 			b.r.Parsed = true
 			pending = ""
+			ran, _ = strconv.Atoi(m[1])
 			continue
 		}
 		if strings.HasPrefix(line, "=====") {
@@ -135,15 +139,36 @@ func parseUnittest(log []byte) Result {
 			pending = ""
 		}
 	}
+	imports := 0 // test modules that failed to import: each counts as a test run
+	for _, e := range b.r.SuiteErrors {
+		if strings.HasPrefix(e, importFailurePrefix) {
+			imports++
+		}
+	}
+	switch {
+	case ran < 0 && len(b.r.Tests) > 0:
+		b.incomplete("unittest printed test results and never its closing \"Ran N tests\" line: the run was killed or crashed")
+	case ran >= 0 && len(b.r.Tests)+imports < ran:
+		b.incomplete("unittest ran %d tests and the output reports %d of them", ran, len(b.r.Tests)+imports)
+	}
 	return b.result()
+}
+
+// importFailurePrefix starts the suite error of a test module that failed to import.
+const importFailurePrefix = "failed to import test module "
+
+// isImportFailure says whether a dotted name is unittest's stand-in for a test module that
+// failed to import.
+func isImportFailure(dotted string) bool {
+	return strings.HasPrefix(dotted, "unittest.loader._FailedTest") || strings.HasPrefix(dotted, "unittest.loader.ModuleImportFailure")
 }
 
 // unittestID returns a test's id, or, for a module that failed to import or a class
 // fixture, the suite error it stands for.
 func unittestID(name, dotted string) (id, suite string) {
 	switch {
-	case strings.HasPrefix(dotted, "unittest.loader._FailedTest"), strings.HasPrefix(dotted, "unittest.loader.ModuleImportFailure"):
-		return "", "failed to import test module " + name
+	case isImportFailure(dotted):
+		return "", importFailurePrefix + name
 	case classFixtures[name]:
 		return "", name + " of " + dotted + " failed"
 	}

@@ -162,6 +162,9 @@ type Sandbox struct {
 	log zerolog.Logger
 }
 
+// OutputLimit returns how many bytes of a command's output a Result keeps (Config.OutputLimit).
+func (s *Sandbox) OutputLimit() int { return s.cfg.OutputLimit }
+
 // New returns a Sandbox. Call Sweep once at the start of a run.
 func New(api API, cfg Config, log zerolog.Logger) (*Sandbox, error) {
 	if err := cfg.Validate(); err != nil {
@@ -318,6 +321,35 @@ func (c *Container) CopyOut(ctx context.Context, p string) (io.ReadCloser, error
 	return rc, nil
 }
 
+// ReadFiles copies p (a file or a directory) out of the container, which may have exited,
+// and calls fn with each regular file in it: its path relative to p's parent directory
+// (slash-separated, e.g. "results/output" for p "/x/results"), its size and a reader of its
+// content, valid during the call. fn need not read everything. A p that does not exist is
+// an error satisfying errdefs.IsNotFound.
+func (c *Container) ReadFiles(ctx context.Context, p string, fn func(name string, size int64, r io.Reader) error) error {
+	rc, err := c.CopyOut(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s out of container %s: %w", p, short(c.ID), err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		if err := fn(path.Clean(h.Name), h.Size, tr); err != nil {
+			return err
+		}
+	}
+}
+
 // ReadFile returns the content of the regular file p in the container, at most limit bytes
 // (truncated beyond).
 func (c *Container) ReadFile(ctx context.Context, p string, limit int64) ([]byte, error) {
@@ -349,7 +381,7 @@ func (c *Container) Run(ctx context.Context) (Result, error) {
 		return res, fmt.Errorf("attaching to container %s: %w", short(c.ID), err)
 	}
 	defer att.Close()
-	stdout, stderr := newCapBuffer(c.s.cfg.OutputLimit), newCapBuffer(c.s.cfg.OutputLimit)
+	stdout, stderr := NewHeadTail(c.s.cfg.OutputLimit), NewHeadTail(c.s.cfg.OutputLimit)
 	var copyWG sync.WaitGroup
 	copyWG.Add(1)
 	go func() {
@@ -402,8 +434,8 @@ func (c *Container) Run(ctx context.Context) (Result, error) {
 		att.Close()
 		<-copyDone
 	}
-	res.Stdout, res.StdoutTruncated = stdout.bytes()
-	res.Stderr, res.StderrTruncated = stderr.bytes()
+	res.Stdout, res.StdoutTruncated = stdout.Bytes()
+	res.Stderr, res.StderrTruncated = stderr.Bytes()
 	if ctx.Err() != nil && !res.TimedOut && !exited {
 		return res, fmt.Errorf("running container %s: %w", short(c.ID), context.Cause(ctx))
 	}
@@ -478,7 +510,7 @@ func (c *Container) Exec(ctx context.Context, cmd []string, env []string, workDi
 		return res, fmt.Errorf("starting exec in container %s: %w", short(c.ID), err)
 	}
 	defer att.Close()
-	stdout, stderr := newCapBuffer(c.s.cfg.OutputLimit), newCapBuffer(c.s.cfg.OutputLimit)
+	stdout, stderr := NewHeadTail(c.s.cfg.OutputLimit), NewHeadTail(c.s.cfg.OutputLimit)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -499,8 +531,8 @@ func (c *Container) Exec(ctx context.Context, cmd []string, env []string, workDi
 	att.Close()
 	<-done
 	res.Duration = time.Since(start)
-	res.Stdout, res.StdoutTruncated = stdout.bytes()
-	res.Stderr, res.StderrTruncated = stderr.bytes()
+	res.Stdout, res.StdoutTruncated = stdout.Bytes()
+	res.Stderr, res.StderrTruncated = stderr.Bytes()
 	if cause != nil {
 		return res, fmt.Errorf("executing in container %s: %w", short(c.ID), cause)
 	}
@@ -640,8 +672,10 @@ func ownerIDs(user string) (int, int) {
 	return 0, 0
 }
 
-// capBuffer keeps the first and the last limit/2 bytes written to it.
-type capBuffer struct {
+// HeadTail is a writer that keeps the first and the last limit/2 bytes written to it: a
+// capped log that shows how a command started and how it ended. It is not safe for
+// concurrent use.
+type HeadTail struct {
 	half    int
 	head    []byte
 	tail    []byte // ring
@@ -649,9 +683,11 @@ type capBuffer struct {
 	total   int64
 }
 
-func newCapBuffer(limit int) *capBuffer { return &capBuffer{half: limit / 2} }
+// NewHeadTail returns a HeadTail that keeps about limit bytes.
+func NewHeadTail(limit int) *HeadTail { return &HeadTail{half: limit / 2} }
 
-func (b *capBuffer) Write(p []byte) (int, error) {
+// Write keeps what fits in the head and the tail; it never fails.
+func (b *HeadTail) Write(p []byte) (int, error) {
 	n := len(p)
 	b.total += int64(n)
 	if room := b.half - len(b.head); room > 0 {
@@ -673,14 +709,17 @@ func (b *capBuffer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (b *capBuffer) bytes() ([]byte, bool) {
+// Bytes returns the head and the tail, joined by a line that says how many bytes were left
+// out between them, and whether any were.
+func (b *HeadTail) Bytes() ([]byte, bool) {
 	tail := append(append([]byte(nil), b.tail[b.tailPos:]...), b.tail[:b.tailPos]...)
 	kept := int64(len(b.head) + len(tail))
-	out := append(append([]byte(nil), b.head...), tail...)
 	if b.total > kept {
 		marker := fmt.Sprintf("\n[... %d bytes omitted ...]\n", b.total-kept)
-		out = append(append(append([]byte(nil), b.head...), marker...), tail...)
-		return out, true
+		return append(append(append([]byte(nil), b.head...), marker...), tail...), true
 	}
-	return out, false
+	return append(append([]byte(nil), b.head...), tail...), false
 }
+
+// Total returns how many bytes were written.
+func (b *HeadTail) Total() int64 { return b.total }

@@ -18,6 +18,8 @@ type GradeOptions struct {
 	FailToPass, PassToPass []string
 	// Timeout bounds the run. Default 15 minutes.
 	Timeout time.Duration
+	// ResultsLimit caps each result stream, as Config.ResultsLimit. Default 256 MiB.
+	ResultsLimit int64
 	// Labels are added to the container's labels.
 	Labels map[string]string
 }
@@ -42,6 +44,8 @@ const (
 	ProblemOOM       = "suite_oom"
 	ProblemUnparsed  = "unparseable_log"
 	ProblemMismatch  = "log_exit_mismatch"
+	// ProblemIncomplete says the run's results were not complete (ReasonIncomplete).
+	ProblemIncomplete = ReasonIncomplete
 )
 
 // GradeResult is how a model patch fared.
@@ -79,7 +83,7 @@ func (g GradeResult) Counts() (f2pPassed, f2pTotal, p2pPassed, p2pTotal int) {
 // on the test files as validation did, reads the output with the instance's parser, and
 // reports each FAIL_TO_PASS and PASS_TO_PASS test. A patch that does not apply, a run that
 // times out or is killed for memory, and output that cannot be read or contradicts the exit
-// code are a Problem that fails every test, not an error; errors are the engine's (retry)
+// code, or are incomplete, are a Problem that fails every test, not an error; errors are the engine's (retry)
 // or an item that cannot be graded (no environment, no tests to grade).
 func Grade(ctx context.Context, sb *sandbox.Sandbox, item *pipeline.Item, modelPatch string, opts GradeOptions) (GradeResult, error) {
 	var g GradeResult
@@ -100,6 +104,9 @@ func Grade(ctx context.Context, sb *sandbox.Sandbox, item *pipeline.Item, modelP
 	if opts.Timeout == 0 {
 		opts.Timeout = 15 * time.Minute
 	}
+	if opts.ResultsLimit == 0 {
+		opts.ResultsLimit = DefaultResultsLimit
+	}
 	g.Results = map[string]pipeline.TestStatus{}
 	if strings.TrimSpace(modelPatch) == "" {
 		g.Problem, g.Detail = ProblemEmptyPatch, "the model produced no patch"
@@ -109,6 +116,10 @@ func Grade(ctx context.Context, sb *sandbox.Sandbox, item *pipeline.Item, modelP
 	if !strings.HasSuffix(modelPatch, "\n") {
 		modelPatch += "\n"
 	}
+	if !gateModelPatch(&g, modelPatch) {
+		g.score(f2p, p2p)
+		return g, nil
+	}
 	labels := map[string]string{sandbox.LabelRole: "grade", LabelInstance: item.Instance.InstanceID}
 	for k, v := range opts.Labels {
 		labels[k] = v
@@ -116,7 +127,7 @@ func Grade(ctx context.Context, sb *sandbox.Sandbox, item *pipeline.Item, modelP
 	r, err := run(ctx, sb, runSpec{
 		image: p.image, workDir: p.workDir, command: p.command, parser: p.parser,
 		patches: []patchFile{{"model_patch", modelPatch}, {"test_patch", item.Instance.TestPatch}},
-		reset:   p.resetPaths, timeout: opts.Timeout, labels: labels,
+		reset:   p.resetPaths, timeout: opts.Timeout, labels: labels, resultsLimit: opts.ResultsLimit,
 		env: []string{"SWEMILL_RUN_SIDE=grade", "SWEMILL_RUN_INDEX=0"},
 	})
 	if err != nil {

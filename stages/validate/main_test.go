@@ -84,6 +84,13 @@ var (
 // built once per test binary.
 func instance(t testing.TB, name string) (pipeline.Instance, pipeline.Environment) {
 	t.Helper()
+	return instanceOf(t, name, nil)
+}
+
+// instanceOf is instance for the fixture repository that description describes (txtar, as
+// in testdata/repos), or, when description is nil, for testdata/repos/<name>.txtar.
+func instanceOf(t testing.TB, name string, description []byte) (pipeline.Instance, pipeline.Environment) {
+	t.Helper()
 	cli := envbuildtest.Docker(t)
 	names := envbuildtest.Bases(t)
 	fixturesMu.Lock()
@@ -93,12 +100,12 @@ func instance(t testing.TB, name string) (pipeline.Instance, pipeline.Environmen
 		fixtures[name] = f
 	}
 	fixturesMu.Unlock()
-	f.once.Do(func() { f.err = buildFixture(cli, names, name, f) })
+	f.once.Do(func() { f.err = buildFixture(cli, names, name, description, f) })
 	require.NoError(t, f.err, "building fixture %s", name)
 	return f.inst, f.env
 }
 
-func buildFixture(cli *client.Client, names map[string]string, name string, f *fixture) error {
+func buildFixture(cli *client.Client, names map[string]string, name string, description []byte, f *fixture) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	mirror := filepath.Join(workDir, "mirror")
@@ -121,7 +128,13 @@ func buildFixture(cli *client.Client, names map[string]string, name string, f *f
 	}
 	b := builder
 	builderMu.Unlock()
-	repo, err := repotest.BuildFile(filepath.Join(mirror, "acme", name), filepath.Join("..", "..", "testdata", "repos", name+".txtar"))
+	var repo *repotest.Repo
+	var err error
+	if description != nil {
+		repo, err = repotest.Build(filepath.Join(mirror, "acme", name), description)
+	} else {
+		repo, err = repotest.BuildFile(filepath.Join(mirror, "acme", name), filepath.Join("..", "..", "testdata", "repos", name+".txtar"))
+	}
 	if err != nil {
 		return err
 	}
@@ -150,7 +163,13 @@ func buildFixture(cli *client.Client, names map[string]string, name string, f *f
 // item returns a fresh item of a fixture instance, with its own artifact store.
 func item(t testing.TB, name string) *pipeline.Item {
 	t.Helper()
-	inst, env := instance(t, name)
+	return itemOf(t, name, nil)
+}
+
+// itemOf is item for a fixture given by its description (see instanceOf).
+func itemOf(t testing.TB, name string, description []byte) *pipeline.Item {
+	t.Helper()
+	inst, env := instanceOf(t, name, description)
 	store, err := pipeline.OpenArtifacts(t.TempDir())
 	require.NoError(t, err)
 	return &pipeline.Item{

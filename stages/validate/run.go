@@ -5,9 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/containerd/errdefs"
 
 	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
@@ -24,12 +28,19 @@ const (
 	exitApplyFailed = 97
 )
 
+// resultsDir is where a run's result streams are written (testlog.Streams): the test
+// command's whole output, and the pytest plugin's records.
+const resultsDir = stagingDir + "/results"
+
+// pluginDir holds the pytest plugin (testlog.PytestPlugin) during a run.
+const pluginDir = stagingDir + "/py"
+
 // runScript is what a run's container executes: bash -c runScript swemill WORKDIR TESTCMD
 // STEP... . In the work directory it takes the steps in order, then runs the test command
-// with its standard error merged into standard output, and exits with the command's code.
-// The script's own messages, the patch tools' output among them, go to standard error, each
-// line starting "swemill: ", so the test output on standard output is only the test
-// command's. Steps:
+// with its standard error merged into its standard output, both written to the file
+// $SWEMILL_RESULTS/output (read whole after the run: labels never come from a capped
+// stream), and exits with the command's code. The script's own messages, the patch tools'
+// output among them, go to standard error, each line starting "swemill: ". Steps:
 //
 //	apply NAME FILE  apply the patch FILE: `git apply`; failing that, `git apply` with less
 //	                 context and whitespace ignored; failing that `patch --fuzz=3`, checked
@@ -37,10 +48,12 @@ const (
 //	                 patch none applies stops the run: "swemill: apply NAME: FAILED", exit 97.
 //	reset FILE       restore each NUL-terminated path listed in FILE to HEAD, removing those
 //	                 that HEAD does not have (a test file a model patch created).
+//	pytest DIR       load the pytest plugin found in DIR: it writes $SWEMILL_RESULTS/pytest.jsonl.
 const runScript = `set -u
 work=$1 cmd=$2
 shift 2
 say() { printf 'swemill: %s\n' "$*" >&2; }
+mkdir -p "$SWEMILL_RESULTS" || { say "cannot create $SWEMILL_RESULTS"; exit 96; }
 cd "$work" || { say "cannot enter the work directory $work"; exit 96; }
 apply() {
 	name=$1 f=$2
@@ -78,11 +91,16 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	apply) apply "$2" "$3"; shift 3 ;;
 	reset) reset "$2"; shift 2 ;;
+	pytest)
+		export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$2"
+		export PYTEST_PLUGINS="${PYTEST_PLUGINS:+$PYTEST_PLUGINS,}` + testlog.PytestPluginModule + `"
+		export SWEMILL_PYTEST_RESULTS="$SWEMILL_RESULTS/` + testlog.StreamPytest + `"
+		shift 2 ;;
 	*) say "unknown step $1"; exit 96 ;;
 	esac
 done
 say "running: $cmd"
-bash -c "$cmd" 2>&1
+bash -c "$cmd" > "$SWEMILL_RESULTS/` + testlog.StreamOutput + `" 2>&1 </dev/null
 rc=$?
 say "test command exited with code $rc"
 exit $rc
@@ -107,16 +125,22 @@ type runSpec struct {
 	env            []string
 	timeout        time.Duration
 	labels         map[string]string
+	// resultsLimit caps each result stream (0: no cap); a longer one is incomplete.
+	resultsLimit int64
 }
 
 // runResult is what one run did.
 type runResult struct {
 	res sandbox.Result
-	// log is the run's record: the script's messages, then the test output.
+	// log is the run's record for people: the script's messages, then the head and tail of
+	// the test output (capped by the sandbox's OutputLimit).
 	log []byte
 	// applyFailed names the patch that did not apply; the tests did not run.
 	applyFailed string
-	parsed      testlog.Result
+	// parsed is read from the run's result streams, whole.
+	parsed testlog.Result
+	// stream names the result stream parsed came from ("" when the run left none).
+	stream string
 	// checkErr is the parse's disagreement with the exit code (testlog.Result.Check).
 	checkErr error
 }
@@ -130,6 +154,7 @@ func (r runResult) suiteOOM() bool {
 
 // problem returns the drop reason of a run whose results cannot be used, or "".
 func (r runResult) problem() (reason, detail string) {
+	var incomplete *testlog.IncompleteError
 	switch {
 	case r.applyFailed != "":
 		return r.applyFailed + "_does_not_apply", tail(r.res.Stderr, 2000)
@@ -137,18 +162,24 @@ func (r runResult) problem() (reason, detail string) {
 		return "suite_timeout", "the tests ran out of time"
 	case r.suiteOOM():
 		return "suite_oom", fmt.Sprintf("the tests were killed for memory (exit code %d)", r.res.ExitCode)
+	case errors.As(r.checkErr, &incomplete):
+		return ReasonIncomplete, fmt.Sprintf("exit code %d; %s", r.res.ExitCode, incomplete.Evidence)
 	case errors.Is(r.checkErr, testlog.ErrUnparsed):
-		return "unparseable_log", fmt.Sprintf("exit code %d, and the output holds no test result: %s", r.res.ExitCode, tail(r.res.Stdout, 1500))
+		return "unparseable_log", fmt.Sprintf("exit code %d, and the output holds no test result: %s", r.res.ExitCode, tail(r.log, 1500))
 	case r.checkErr != nil:
 		return "log_exit_mismatch", r.checkErr.Error()
 	}
 	return "", ""
 }
 
-// run runs spec in a fresh sandboxed container. Errors are the engine's (or ctx's); what
-// the tests did is in the result.
-func run(ctx context.Context, sb *sandbox.Sandbox, spec runSpec) (runResult, error) {
-	var out runResult
+// ReasonIncomplete is the drop reason (and grading problem) of a run whose results are not
+// complete: a result stream over its limit or cut mid-line, a test binary that died with
+// tests running, a session that never finished. Such a run is never graded.
+const ReasonIncomplete = "results_incomplete"
+
+// run runs spec in a fresh sandboxed container, then reads its result streams out of it.
+// Errors are the engine's (or ctx's); what the tests did is in the result.
+func run(ctx context.Context, sb *sandbox.Sandbox, spec runSpec) (out runResult, err error) {
 	files := map[string][]byte{}
 	args := []string{"/bin/bash", "-c", runScript, "swemill", spec.workDir, spec.command}
 	for i, p := range spec.patches {
@@ -165,38 +196,111 @@ func run(ctx context.Context, sb *sandbox.Sandbox, spec runSpec) (runResult, err
 		files[name] = []byte(p.text)
 		args = append(args, "apply", p.name, stagingDir+"/"+name)
 	}
+	if slices.Contains(testlog.Streams(spec.parser), testlog.StreamPytest) {
+		files["py/"+testlog.PytestPluginModule+".py"] = testlog.PytestPlugin
+		args = append(args, "pytest", pluginDir)
+	}
 	staged := map[string][]byte{}
 	for name, data := range files {
 		staged["swemill/"+name] = data
 	}
-	res, err := sb.Run(ctx, sandbox.Spec{
-		Image: spec.image, Cmd: args, Env: spec.env, WorkDir: spec.workDir, Timeout: spec.timeout, Labels: spec.labels,
-	}, "/var/tmp", staged)
+	c, err := sb.Create(ctx, sandbox.Spec{
+		Image: spec.image, Cmd: args, Env: append([]string{"SWEMILL_RESULTS=" + resultsDir}, spec.env...),
+		WorkDir: spec.workDir, Timeout: spec.timeout, Labels: spec.labels,
+	})
+	if err != nil {
+		return out, err
+	}
+	defer func() {
+		if rerr := c.Remove(ctx); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	if err := c.CopyIn(ctx, "/var/tmp", staged); err != nil {
+		return out, err
+	}
+	res, err := c.Run(ctx)
 	if err != nil {
 		return out, err
 	}
 	out.res = res
+	if m := applyFailedRe.FindSubmatch(res.Stderr); m != nil && res.ExitCode == exitApplyFailed {
+		out.applyFailed = string(m[1])
+	}
+	human := sandbox.NewHeadTail(sb.OutputLimit())
+	if out.applyFailed == "" {
+		if err := readResults(ctx, c, spec, &out, human); err != nil {
+			return out, err
+		}
+	}
 	var log bytes.Buffer
 	log.Write(res.Stderr)
+	log.Write(res.Stdout)
 	if res.TimedOut {
 		fmt.Fprintf(&log, "swemill: the run timed out after %s and was killed\n", spec.timeout)
 	}
 	if res.OOMKilled {
 		log.WriteString("swemill: the kernel killed a process of the run for memory\n")
 	}
-	if res.StdoutTruncated {
-		log.WriteString("swemill: the test output was cut to its head and tail\n")
+	testOut, cut := human.Bytes()
+	if cut {
+		fmt.Fprintf(&log, "swemill: the test output (%d bytes) is shown cut to its head and tail; results were read from the whole %s stream\n", human.Total(), out.stream)
+	}
+	if out.parsed.Incomplete != "" {
+		fmt.Fprintf(&log, "swemill: incomplete results: %s\n", out.parsed.Incomplete)
 	}
 	log.WriteString("swemill: ----- test output -----\n")
-	log.Write(res.Stdout)
+	log.Write(testOut)
 	out.log = log.Bytes()
-	if m := applyFailedRe.FindSubmatch(res.Stderr); m != nil && res.ExitCode == exitApplyFailed {
-		out.applyFailed = string(m[1])
-		return out, nil
+	if out.applyFailed == "" {
+		out.checkErr = out.parsed.Check(res.ExitCode)
 	}
-	out.parsed, _ = testlog.Parse(spec.parser, res.Stdout)
-	out.checkErr = out.parsed.Check(res.ExitCode)
 	return out, nil
+}
+
+// readResults reads the run's result streams out of its container: the first one the
+// parser reads that the run left (testlog.Streams) gives out.parsed, whole and up to
+// spec.resultsLimit; the test output also goes to human, capped. A run that left no stream
+// has an unparsed result.
+func readResults(ctx context.Context, c *sandbox.Container, spec runSpec, out *runResult, human io.Writer) error {
+	parseFrom := func(name string, r io.Reader) error {
+		res, err := testlog.ReadStream(spec.parser, name, r, spec.resultsLimit)
+		if err != nil {
+			return fmt.Errorf("reading the %s result stream: %w", name, err)
+		}
+		out.parsed, out.stream = res, name
+		return nil
+	}
+	for _, name := range testlog.Streams(spec.parser) {
+		if name == testlog.StreamOutput {
+			break // read below, with the human log
+		}
+		err := c.ReadFiles(ctx, resultsDir+"/"+name, func(_ string, _ int64, r io.Reader) error {
+			return parseFrom(name, r)
+		})
+		if errdefs.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	err := c.ReadFiles(ctx, resultsDir+"/"+testlog.StreamOutput, func(_ string, _ int64, r io.Reader) error {
+		tee := io.TeeReader(r, human)
+		if out.stream == "" {
+			if err := parseFrom(testlog.StreamOutput, tee); err != nil {
+				return err
+			}
+		}
+		// What the parse left (all of it, or what lies past the limit) is for people.
+		_, err := io.Copy(io.Discard, tee)
+		return err
+	})
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // shellQuote quotes s for a POSIX shell.

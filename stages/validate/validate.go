@@ -41,11 +41,22 @@ type Config struct {
 	// tests. A run that exceeds it drops the instance (suite_timeout). Default 15 minutes.
 	// The runner's timeout for the stage should allow ceil(2*Runs/Parallel) runs.
 	RunTimeout time.Duration
+	// ResultsLimit caps each result stream a run leaves (the test command's whole output,
+	// the pytest plugin's records), in bytes: a longer stream makes the run's results
+	// incomplete (results_incomplete). The log kept for people is capped far lower, by the
+	// sandbox's OutputLimit, and labels never come from it. Default 256 MiB.
+	ResultsLimit int64
 	// Labels are added to the labels of every container the stage starts.
 	Labels map[string]string
 }
 
+// DefaultResultsLimit is Config.ResultsLimit's default.
+const DefaultResultsLimit = 256 << 20
+
 func (c Config) withDefaults() Config {
+	if c.ResultsLimit == 0 {
+		c.ResultsLimit = DefaultResultsLimit
+	}
 	if c.Runs == 0 {
 		c.Runs = 3
 	}
@@ -67,6 +78,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("Config.Parallel: %d: want 1 to 64 (0 means 2)", c.Parallel)
 	case c.RunTimeout < 0 || (c.RunTimeout > 0 && c.RunTimeout < time.Second):
 		return fmt.Errorf("Config.RunTimeout: %s: want at least 1s (0 means 15m)", c.RunTimeout)
+	case c.ResultsLimit < 0 || (c.ResultsLimit > 0 && c.ResultsLimit < 1<<20):
+		return fmt.Errorf("Config.ResultsLimit: %d: want at least 1 MiB (0 means 256 MiB)", c.ResultsLimit)
 	}
 	return nil
 }
@@ -141,6 +154,9 @@ func planFor(item *pipeline.Item) (plan, error) {
 	if strings.TrimSpace(item.Instance.TestPatch) == "" {
 		return p, pipeline.Drop("no_test_patch", "the instance has no test patch")
 	}
+	if err := gate("test patch", item.Instance.TestPatch); err != nil {
+		return p, err
+	}
 	d, err := difftext.Parse(item.Instance.TestPatch)
 	if err != nil {
 		return p, pipeline.Drop("bad_test_patch", "reading the test patch: %v", err)
@@ -176,6 +192,9 @@ func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Outp
 	if strings.TrimSpace(item.Instance.Patch) == "" {
 		return out, pipeline.Drop("no_patch", "the instance has no code patch")
 	}
+	if err := gate("patch", item.Instance.Patch); err != nil {
+		return out, err
+	}
 	if item.Artifacts == nil {
 		return out, fmt.Errorf("validating %s: the item has no artifact store", item.Instance.InstanceID)
 	}
@@ -203,7 +222,7 @@ func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Outp
 				}
 				spec := runSpec{
 					image: p.image, workDir: p.workDir, command: p.command, parser: p.parser,
-					patches: patches, timeout: s.cfg.RunTimeout,
+					patches: patches, timeout: s.cfg.RunTimeout, resultsLimit: s.cfg.ResultsLimit,
 					env:    []string{"SWEMILL_RUN_SIDE=" + side, "SWEMILL_RUN_INDEX=" + strconv.Itoa(i)},
 					labels: s.labels(item, side),
 				}
@@ -223,6 +242,7 @@ func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Outp
 				tr := pipeline.TestRun{
 					Side: side, Index: i, ExitCode: r.res.ExitCode, Seconds: r.res.Duration.Seconds(),
 					TimedOut: r.res.TimedOut, OOM: r.res.OOMKilled, Results: resultStatuses(r.parsed),
+					Stream: r.stream, Incomplete: r.parsed.Incomplete, Warnings: r.parsed.Warnings,
 				}
 				ref, perr := item.Artifacts.Put(LogArtifact(side, i), r.log)
 				mu.Lock()
