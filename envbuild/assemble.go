@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -90,11 +91,75 @@ func (e *stepError) Error() string {
 	return "build step failed"
 }
 
+// Limits of what a build container hands back besides its layer (captureLimit.layer): the
+// container is the repository's and its recipe's, so nothing it writes is trusted.
+const (
+	// maxChangeListBytes bounds the list of paths a build step removed (NUL-separated; 64 MiB
+	// is about a million paths).
+	maxChangeListBytes = 64 << 20
+	// maxCaptureExtraBytes bounds what the capture directory holds beyond the layer: the
+	// change list and the capture script's own path lists.
+	maxCaptureExtraBytes = 1 << 30
+)
+
+// captureLimit says what a capture's layer is, for errors, and how large it may be.
+type captureLimit struct {
+	// what names the layer: "install layer of swemill/inst.acme__x-1:0123abcd".
+	what string
+	// layer is the largest layer.tar accepted, in bytes; field the Config field that sets
+	// it ("" for none).
+	layer int64
+	field string
+}
+
+// outputTooLarge is output of a build container past its limit. Like a failing step it is
+// the input's fault: the build drops the instance (image_too_large).
+type outputTooLarge struct {
+	what  string
+	size  int64 // -1: more than limit, size unknown
+	limit int64
+	field string
+}
+
+func (e *outputTooLarge) Error() string {
+	size := fmt.Sprintf("holds %d bytes", e.size)
+	if e.size < 0 {
+		size = fmt.Sprintf("holds more than %d bytes", e.limit)
+	}
+	msg := fmt.Sprintf("%s %s, over the limit of %d", e.what, size, e.limit)
+	if e.field != "" {
+		msg += " (" + e.field + ")"
+	}
+	return msg
+}
+
+// capReader reads r and fails with err once more than n bytes came.
+type capReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n < 0 {
+		return 0, c.err
+	}
+	if int64(len(p)) > c.n+1 {
+		p = p[:c.n+1]
+	}
+	k, err := c.r.Read(p)
+	c.n -= int64(k)
+	if c.n < 0 {
+		return k, c.err
+	}
+	return k, err
+}
+
 // capture runs lib script (with args) in a build container made from img, after copying
-// the layers in copyIn into it, and returns the layer of what the script changed. The
-// container's output is appended to buildLog. A script that fails or times out is a
-// *stepError.
-func (b *Builder) capture(ctx context.Context, img string, copyIn []layerFile, env []string, buildLog *bytes.Buffer, log zerolog.Logger, script ...string) (layerFile, error) {
+// the layers in copyIn into it, and returns the layer of what the script changed, within
+// lim. The container's output is appended to buildLog. A script that fails or times out is
+// a *stepError; a layer or change list past its limit an *outputTooLarge.
+func (b *Builder) capture(ctx context.Context, img string, copyIn []layerFile, env []string, buildLog *bytes.Buffer, log zerolog.Logger, lim captureLimit, script ...string) (layerFile, error) {
 	sb, err := sandbox.New(b.api, sandbox.Config{
 		RunID: b.cfg.RunID, User: "0:0", CapAdd: buildCaps, Network: b.cfg.BuildNetwork != "none",
 		Memory: b.cfg.BuildMemory, CPUs: b.cfg.BuildCPUs, PidsLimit: 4096, TmpfsBytes: 4 << 30,
@@ -104,6 +169,13 @@ func (b *Builder) capture(ctx context.Context, img string, copyIn []layerFile, e
 		return layerFile{}, err
 	}
 	cmd := append([]string{"/bin/bash", libDir + "/capture.sh"}, script...)
+	var ca []byte
+	if b.cfg.CABundle != "" && b.cfg.BuildNetwork != "none" {
+		if ca, err = readCABundle(b.cfg.CABundle); err != nil {
+			return layerFile{}, err
+		}
+		env = append(slices.Clip(env), caEnv()...)
+	}
 	c, err := sb.Create(ctx, sandbox.Spec{Image: img, Cmd: cmd, Env: env, Timeout: b.cfg.BuildTimeout,
 		Labels: map[string]string{sandbox.LabelRole: "build"}})
 	if err != nil {
@@ -114,6 +186,11 @@ func (b *Builder) capture(ctx context.Context, img string, copyIn []layerFile, e
 			log.Warn().Err(err).Msg("removing build container")
 		}
 	}()
+	if ca != nil {
+		if err := c.CopyInTar(ctx, "/", caTar(ca)); err != nil {
+			return layerFile{}, err
+		}
+	}
 	for _, l := range copyIn {
 		f, err := os.Open(l.path)
 		if err != nil {
@@ -143,12 +220,15 @@ func (b *Builder) capture(ctx context.Context, img string, copyIn []layerFile, e
 		return layerFile{}, err
 	}
 	defer rc.Close()
-	return b.layerFromCapture(rc)
+	return b.layerFromCapture(rc, lim)
 }
 
 // layerFromCapture turns the captured directory (a tar holding layer.tar and deleted) into a
-// layer: the changed files, without the "./" prefix, plus whiteouts for removed paths.
-func (b *Builder) layerFromCapture(r io.Reader) (layerFile, error) {
+// layer: the changed files, without the "./" prefix, plus whiteouts for removed paths. The
+// directory comes from the build container, so every read is bounded: layer.tar by
+// lim.layer, the change list by maxChangeListBytes, the whole stream by lim.layer +
+// maxCaptureExtraBytes; past one, it returns an *outputTooLarge naming lim.what.
+func (b *Builder) layerFromCapture(r io.Reader, lim captureLimit) (layerFile, error) {
 	raw, err := os.CreateTemp(b.tmpDir(), "capture-*.tar")
 	if err != nil {
 		return layerFile{}, err
@@ -156,23 +236,45 @@ func (b *Builder) layerFromCapture(r io.Reader) (layerFile, error) {
 	defer os.Remove(raw.Name())
 	defer raw.Close()
 	var deleted []byte
-	tr := tar.NewReader(r)
+	total := lim.layer + maxCaptureExtraBytes
+	tr := tar.NewReader(&capReader{r: r, n: total, err: &outputTooLarge{what: "the capture directory of the " + lim.what, size: -1, limit: total}})
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		var big *outputTooLarge
+		if errors.As(err, &big) {
+			return layerFile{}, big
+		}
 		if err != nil {
-			return layerFile{}, fmt.Errorf("reading captured changes: %w", err)
+			return layerFile{}, fmt.Errorf("reading the captured changes of the %s: %w", lim.what, err)
 		}
 		switch path.Base(h.Name) {
 		case "layer.tar":
-			if _, err := io.Copy(raw, tr); err != nil {
-				return layerFile{}, err
+			if h.Size > lim.layer {
+				return layerFile{}, &outputTooLarge{what: "the " + lim.what, size: h.Size, limit: lim.layer, field: lim.field}
+			}
+			n, err := io.Copy(raw, io.LimitReader(tr, lim.layer+1))
+			if errors.As(err, &big) {
+				return layerFile{}, big
+			}
+			if err != nil {
+				return layerFile{}, fmt.Errorf("reading the %s: %w", lim.what, err)
+			}
+			if n > lim.layer {
+				return layerFile{}, &outputTooLarge{what: "the " + lim.what, size: -1, limit: lim.layer, field: lim.field}
 			}
 		case "deleted":
-			if deleted, err = io.ReadAll(tr); err != nil {
-				return layerFile{}, err
+			if h.Size > maxChangeListBytes {
+				return layerFile{}, &outputTooLarge{what: "the list of paths removed for the " + lim.what, size: h.Size, limit: maxChangeListBytes}
+			}
+			deleted, err = io.ReadAll(io.LimitReader(tr, maxChangeListBytes))
+			if errors.As(err, &big) {
+				return layerFile{}, big
+			}
+			if err != nil {
+				return layerFile{}, fmt.Errorf("reading the paths removed for the %s: %w", lim.what, err)
 			}
 		}
 	}
@@ -351,6 +453,10 @@ func (b *Builder) loadImage(ctx context.Context, parent image.InspectResponse, l
 
 // buildFailure maps a failed step to a drop, or returns the error as it is.
 func (b *Builder) buildFailure(ctx context.Context, reason, name string, err error) error {
+	var big *outputTooLarge
+	if errors.As(err, &big) {
+		return pipeline.Drop("image_too_large", "%s", big)
+	}
 	var se *stepError
 	if errors.As(err, &se) {
 		if se.timedOut {
@@ -362,4 +468,46 @@ func (b *Builder) buildFailure(ctx context.Context, reason, name string, err err
 		return fmt.Errorf("building image %s: %w", name, context.Cause(ctx))
 	}
 	return fmt.Errorf("building image %s: %w", name, err)
+}
+
+// caPath is where a build container finds Config.CABundle. /var/tmp is outside what
+// capture.sh records, and the file predates its stamp, so it never reaches a layer.
+const caPath = "/var/tmp/swemill-ca.pem"
+
+// maxCABundleBytes bounds Config.CABundle (Debian's whole bundle is about 200 KB).
+const maxCABundleBytes = 16 << 20
+
+func readCABundle(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("build CA bundle: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCABundleBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("build CA bundle %s: %w", path, err)
+	}
+	if len(data) > maxCABundleBytes || !bytes.Contains(data, []byte("-----BEGIN CERTIFICATE-----")) {
+		return nil, fmt.Errorf("build CA bundle %s: not a PEM certificate file of at most %d bytes", path, maxCABundleBytes)
+	}
+	return data, nil
+}
+
+// caEnv points the usual TLS clients of build steps (Go, pip, requests, git, curl, Node) at caPath.
+func caEnv() []string {
+	var env []string
+	for _, k := range []string{"SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"} {
+		env = append(env, k+"="+caPath)
+	}
+	return env
+}
+
+// caTar is a tar holding data at caPath, world-readable, dated at the epoch.
+func caTar(data []byte) io.Reader {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	_ = tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(caPath, "/"), Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg, Format: tar.FormatPAX})
+	_, _ = tw.Write(data)
+	_ = tw.Close()
+	return &buf
 }

@@ -416,29 +416,6 @@ func finishRootfs(root string) error {
 	return nil
 }
 
-// lockFile takes an exclusive flock on path, waiting until ctx is done.
-func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	done := make(chan error, 1)
-	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", path, err)
-		}
-		return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-	case <-ctx.Done():
-		// Closing the file ends the waiting flock call.
-		f.Close()
-		<-done
-		return nil, fmt.Errorf("locking %s: %w", path, context.Cause(ctx))
-	}
-}
-
 func ensureGoBase(ctx context.Context, api dockerAPI, cfg BaseConfig, py BaseImage, name string, log zerolog.Logger) (BaseImage, error) {
 	start := time.Now()
 	b := BaseImage{Language: "go", Name: name}
@@ -499,7 +476,8 @@ func ensureGoBase(ctx context.Context, api dockerAPI, cfg BaseConfig, py BaseIma
 		"GOTOOLCHAIN=local", "GOPATH=/home/swemill/go", "GOCACHE=/home/swemill/.cache/go-build", "GOFLAGS=-buildvcs=false",
 	}
 	var logBuf bytes.Buffer
-	warm, err := asm.capture(ctx, py.Name, []layerFile{goLayer, libLayer}, append(goEnv, "SWEMILL_WORKDIR=/testbed"), &logBuf, log, libDir+"/warm-go.sh")
+	warm, err := asm.capture(ctx, py.Name, []layerFile{goLayer, libLayer}, append(goEnv, "SWEMILL_WORKDIR=/testbed"), &logBuf, log,
+		captureLimit{what: "Go build cache layer of " + name, layer: asm.cfg.MaxEnvBytes}, libDir+"/warm-go.sh")
 	if err != nil {
 		return b, fmt.Errorf("building base image %s: %w: %s", name, err, tail(logBuf.Bytes(), 2000))
 	}

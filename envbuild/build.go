@@ -39,7 +39,9 @@ type Config struct {
 	// SpecDir holds explicit per-repository recipes, <SpecDir>/<owner>/<name>.yaml; they win
 	// over inference. Empty means inference only.
 	SpecDir string
-	// Offline says no package index is reachable during builds (see InferOptions).
+	// Offline says no package index is reachable during builds: inferred recipes install
+	// nothing that needs one (see InferOptions), and build containers run with no network
+	// at all (BuildNetwork "none", whatever it says).
 	Offline bool
 	// WorkDir is where the repository lives in instance images. Default "/testbed".
 	WorkDir string
@@ -53,13 +55,20 @@ type Config struct {
 	// BuildCPUs is the CPU limit of build containers. Default 2.
 	BuildCPUs float64
 	// BuildNetwork is the network of build containers: "" (the engine's default, so installs
-	// can reach package indexes) or "none".
+	// can reach package indexes) or "none". Offline makes it "none".
 	BuildNetwork string
+	// CABundle, when set, is a PEM file of certificate authorities on this host that build
+	// containers with a network trust (copied in, never into an image): what a TLS-inspecting
+	// proxy between the engine and the package indexes needs. Unused offline.
+	CABundle string
 	// MaxCheckoutBytes drops repositories whose checkout at the base commit is larger.
 	// Default 1 GiB.
 	MaxCheckoutBytes int64
 	// MaxInstanceBytes drops instances whose instance layer adds more. Default 4 GiB.
 	MaxInstanceBytes int64
+	// MaxEnvBytes drops instances whose env image's dependency layer (what the system
+	// packages and requirements install) is larger. Default 16 GiB.
+	MaxEnvBytes int64
 	// DiskBudget, when positive, is kept after every build by collecting least recently
 	// used instance images (see GC).
 	DiskBudget int64
@@ -96,11 +105,17 @@ func (c Config) withDefaults() Config {
 	if c.MaxInstanceBytes == 0 {
 		c.MaxInstanceBytes = 4 << 30
 	}
+	if c.MaxEnvBytes == 0 {
+		c.MaxEnvBytes = 16 << 30
+	}
 	if c.LogTailBytes == 0 {
 		c.LogTailBytes = 4000
 	}
 	if c.RunID == "" {
 		c.RunID = "swemill"
+	}
+	if c.Offline {
+		c.BuildNetwork = "none"
 	}
 	return c
 }
@@ -109,6 +124,14 @@ var workDirRe = regexp.MustCompile(`^(/[a-z0-9_.-]+)+$`)
 
 // Validate reports the first field that is not usable.
 func (c Config) Validate() error {
+	if c.BuildNetwork != "" && c.BuildNetwork != "none" {
+		return fmt.Errorf("Config.BuildNetwork: %q: want \"\" (the engine's default network) or none", c.BuildNetwork)
+	}
+	if c.CABundle != "" {
+		if st, err := os.Stat(c.CABundle); err != nil || !st.Mode().IsRegular() {
+			return fmt.Errorf("Config.CABundle: %s is not a readable file", c.CABundle)
+		}
+	}
 	c = c.withDefaults()
 	switch {
 	case c.CacheDir == "":
@@ -123,10 +146,8 @@ func (c Config) Validate() error {
 		return errors.New("Config.BuildMemory: below 64 MiB")
 	case c.BuildCPUs < 0:
 		return errors.New("Config.BuildCPUs: negative")
-	case c.BuildNetwork != "" && c.BuildNetwork != "none":
-		return fmt.Errorf("Config.BuildNetwork: %q: want \"\" (the engine's default network) or none", c.BuildNetwork)
-	case c.MaxCheckoutBytes < 0, c.MaxInstanceBytes < 0, c.DiskBudget < 0:
-		return errors.New("Config.MaxCheckoutBytes, MaxInstanceBytes, DiskBudget: negative")
+	case c.MaxCheckoutBytes < 0, c.MaxInstanceBytes < 0, c.MaxEnvBytes < 0, c.DiskBudget < 0:
+		return errors.New("Config.MaxCheckoutBytes, MaxInstanceBytes, MaxEnvBytes, DiskBudget: negative")
 	}
 	if err := c.Sources.Validate(); err != nil {
 		return err
@@ -333,7 +354,8 @@ func (b *Builder) build(ctx context.Context, inst pipeline.Instance, fixed *pipe
 	layers, comments := []layerFile{checkoutLayer}, []string{"checkout of " + inst.Repo + "@" + inst.BaseCommit}
 	if len(recipe.PreInstall)+len(recipe.Install) > 0 {
 		installLayer, err := b.capture(ctx, env.id, []layerFile{checkoutLayer}, []string{"SWEMILL_COMMANDS=" + commandsArg(recipe)},
-			&buildLog, log, libDir+"/run-commands.sh")
+			&buildLog, log, captureLimit{what: "install layer of " + name, layer: b.cfg.MaxInstanceBytes, field: "Config.MaxInstanceBytes"},
+			libDir+"/run-commands.sh")
 		res.Log = buildLog.Bytes()
 		if err != nil {
 			return res, b.buildFailure(ctx, "install_failed", name, err)
@@ -506,7 +528,8 @@ func (b *Builder) ensureEnv(ctx context.Context, r pipeline.Recipe, dir string, 
 	}
 	envVars = append(envVars, "SWEMILL_WORKDIR="+b.cfg.WorkDir)
 	if needsSetup(r, deps) {
-		setup, err := b.capture(ctx, base, []layerFile{libLayer}, envVars, buildLog, log, libDir+"/env-setup.sh")
+		setup, err := b.capture(ctx, base, []layerFile{libLayer}, envVars, buildLog, log,
+			captureLimit{what: "dependency layer of " + e.name, layer: b.cfg.MaxEnvBytes, field: "Config.MaxEnvBytes"}, libDir+"/env-setup.sh")
 		if err != nil {
 			return e, b.buildFailure(ctx, "env_build_failed", e.name, err)
 		}

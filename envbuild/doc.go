@@ -18,7 +18,9 @@
 // (or by its key label) and builds nothing.
 //
 // Recipes come from an explicit per-repository YAML spec (ParseSpec, SpecPath) or are
-// inferred from the repository (InferRecipe). Repositories come from one shared bare clone
+// inferred from the repository (InferRecipe); with Config.Offline, inference emits nothing
+// that needs a package index (the recipe records what it left out, Recipe.Skipped) and
+// build containers have no network. Repositories come from one shared bare clone
 // each (Sources). Stage adapts Builder to pipeline.Processor. ListImages and GC manage disk.
 // The sandbox sub-package runs commands in confined containers.
 package envbuild

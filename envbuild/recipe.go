@@ -75,6 +75,13 @@ func ValidateRecipe(r pipeline.Recipe) error {
 	if !knownParsers[r.LogParser] {
 		return fmt.Errorf("recipe log_parser %q: unknown", r.LogParser)
 	}
+	for _, s := range r.Skipped {
+		for field, v := range map[string]string{"what": s.What, "reason": s.Reason} {
+			if strings.TrimSpace(v) == "" || strings.ContainsAny(v, "\x00\n\r") || len(v) > maxCommandLen {
+				return fmt.Errorf("recipe skipped %s %q: empty, too long, or has a line break or NUL", field, truncate(v, 80))
+			}
+		}
+	}
 	for k, v := range r.Env {
 		if !envKeyRe.MatchString(k) {
 			return fmt.Errorf("recipe env: %q is not a variable name", k)
@@ -109,16 +116,18 @@ func truncate(s string, n int) string {
 }
 
 // Spec is an explicit per-repository recipe file, in YAML. Its fields are those of
-// pipeline.Recipe; unknown fields are an error.
+// pipeline.Recipe; unknown fields are an error. Skipped is a record carried into the recipe
+// as it is (a printed recipe reads back whole); nothing runs from it.
 type Spec struct {
-	Language        string            `yaml:"language"`
-	LanguageVersion string            `yaml:"language_version"`
-	SystemPackages  []string          `yaml:"system_packages"`
-	PreInstall      []string          `yaml:"pre_install"`
-	Install         []string          `yaml:"install"`
-	TestCmd         string            `yaml:"test_cmd"`
-	LogParser       string            `yaml:"log_parser"`
-	Env             map[string]string `yaml:"env"`
+	Language        string                 `yaml:"language"`
+	LanguageVersion string                 `yaml:"language_version"`
+	SystemPackages  []string               `yaml:"system_packages"`
+	PreInstall      []string               `yaml:"pre_install"`
+	Install         []string               `yaml:"install"`
+	TestCmd         string                 `yaml:"test_cmd"`
+	LogParser       string                 `yaml:"log_parser"`
+	Env             map[string]string      `yaml:"env"`
+	Skipped         []pipeline.SkippedStep `yaml:"skipped"`
 }
 
 // ParseSpec reads a YAML recipe spec and validates it.
@@ -132,6 +141,7 @@ func ParseSpec(data []byte) (pipeline.Recipe, error) {
 	r := pipeline.Recipe{
 		Language: s.Language, LanguageVersion: s.LanguageVersion, SystemPackages: s.SystemPackages,
 		PreInstall: s.PreInstall, Install: s.Install, TestCmd: s.TestCmd, LogParser: s.LogParser, Env: s.Env,
+		Skipped: s.Skipped,
 	}
 	if r.LogParser == "" {
 		switch r.Language {
@@ -155,8 +165,12 @@ func SpecPath(dir, repo string) string {
 
 // InferOptions tunes recipe inference.
 type InferOptions struct {
-	// Offline says no package index is reachable while building: projects whose build
-	// backend is not in the base image are then put on PYTHONPATH instead of installed.
+	// Offline says no package index is reachable while building. Inference then emits no
+	// command that needs one (requirement files, tox deps, test extras, build backends and
+	// build requirements that the base image lacks, Go module downloads) and records each in
+	// pipeline.Recipe.Skipped; the tests run from source. A plain setuptools project is still
+	// installed, in develop mode with --no-index --no-build-isolation --no-deps. Go recipes
+	// get GOPROXY=off.
 	Offline bool
 	// WorkDir is the work directory in the image. Default "/testbed".
 	WorkDir string
@@ -167,20 +181,32 @@ var ErrNoRecipe = errors.New("no recipe: neither go.mod nor Python project files
 
 // Python test commands and their parser.
 const (
+	// pytestCmd runs in the work directory; `python -m` puts that directory first on
+	// sys.path, so a flat-layout project that is not installed imports from source.
 	pytestCmd = "python -m pytest --no-header -rA --tb=no -p no:cacheprovider"
 	goTestCmd = "go test -json -count=1"
+)
+
+// Reasons recorded in pipeline.Recipe.Skipped.
+const (
+	reasonDocs    = "documentation requirements"
+	reasonLint    = "lint requirements"
+	reasonOther   = "neither test nor base requirements"
+	reasonOffline = "offline: needs a package index"
+	reasonGoProxy = "offline: needs the Go module proxy (GOPROXY=off)"
 )
 
 // InferRecipe infers a recipe from a checkout on disk: go.mod makes a Go recipe;
 // pyproject.toml, setup.py, setup.cfg, requirements*.txt, tox.ini or Python files make a
 // Python one. File contents are untrusted: only names and paths that match strict forms
-// make it into commands, single-quoted.
+// make it into commands, single-quoted. What inference leaves out is listed in the recipe's
+// Skipped, with the reason.
 func InferRecipe(dir string, opts InferOptions) (pipeline.Recipe, error) {
 	if opts.WorkDir == "" {
 		opts.WorkDir = "/testbed"
 	}
 	if fileExists(filepath.Join(dir, "go.mod")) {
-		return inferGo(dir)
+		return inferGo(dir, opts)
 	}
 	markers := []string{"pyproject.toml", "setup.py", "setup.cfg", "tox.ini", "pytest.ini", "conftest.py"}
 	python := false
@@ -189,8 +215,10 @@ func InferRecipe(dir string, opts InferOptions) (pipeline.Recipe, error) {
 			python = true
 		}
 	}
-	if len(requirementFiles(dir)) > 0 {
-		python = true
+	for _, f := range requirementFiles(dir) {
+		if f.skip == "" {
+			python = true
+		}
 	}
 	if !python {
 		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -217,7 +245,10 @@ func fileExists(p string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
-func inferGo(dir string) (pipeline.Recipe, error) {
+// inferGo builds the module and tests it with go test -json. Online it downloads the
+// required modules first; offline it cannot (GOPROXY=off) and builds with -mod=mod, or
+// -mod=vendor when the module vendors its dependencies.
+func inferGo(dir string, opts InferOptions) (pipeline.Recipe, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
 		return pipeline.Recipe{}, err
@@ -234,33 +265,74 @@ func inferGo(dir string) (pipeline.Recipe, error) {
 			requires = true
 		}
 	}
-	if requires {
+	if opts.Offline {
+		// The base image's GOFLAGS (-buildvcs=false) is replaced, not added to: keep it.
+		mod := "-mod=mod"
+		if fileExists(filepath.Join(dir, "vendor", "modules.txt")) {
+			mod = "-mod=vendor"
+		}
+		r.Env = map[string]string{"GOFLAGS": mod + " -buildvcs=false", "GOPROXY": "off"}
+		if requires {
+			r.Skipped = append(r.Skipped, pipeline.SkippedStep{What: "go mod download", Reason: reasonGoProxy})
+		}
+	} else if requires {
 		r.Install = append(r.Install, "go mod download")
 	}
 	r.Install = append(r.Install, "go build ./...")
 	return r, nil
 }
 
-// requirementFiles lists requirement files that name test or base dependencies.
-func requirementFiles(dir string) []string {
-	var out []string
-	for _, pat := range []string{"requirements*.txt", "*requirements.txt", "requirements/*.txt"} {
+// reqFile is a requirements file found in a repository.
+type reqFile struct {
+	path string // slash-separated, relative to the repository root
+	skip string // why it is never installed; empty when it names test or base dependencies
+}
+
+// requirementFiles lists the requirement files of a repository, sorted by path, with the
+// reason for each that is never installed: documentation requirements (anything under
+// docs/ or doc/, or whose name holds "doc" or "rtd"), lint requirements, and files under
+// requirements/ that name neither test nor base dependencies.
+func requirementFiles(dir string) []reqFile {
+	var paths []string
+	for _, pat := range []string{"requirements*.txt", "*requirements.txt", "requirements/*.txt",
+		"docs/*requirements*.txt", "doc/*requirements*.txt"} {
 		m, _ := filepath.Glob(filepath.Join(dir, pat))
 		for _, p := range m {
 			rel, _ := filepath.Rel(dir, p)
 			rel = filepath.ToSlash(rel)
-			base := strings.ToLower(path.Base(rel))
-			if strings.Contains(base, "doc") || strings.Contains(base, "lint") || !relPathRe.MatchString(rel) || strings.Contains(rel, "..") {
+			if !relPathRe.MatchString(rel) || strings.Contains(rel, "..") || !fileExists(p) {
 				continue
 			}
-			if strings.HasPrefix(rel, "requirements/") && !(strings.Contains(base, "test") || strings.Contains(base, "base") || base == "requirements.txt") {
-				continue
-			}
-			out = append(out, rel)
+			paths = append(paths, rel)
 		}
 	}
-	sort.Strings(out)
-	return dedupe(out)
+	sort.Strings(paths)
+	var out []reqFile
+	for _, rel := range dedupe(paths) {
+		out = append(out, reqFile{path: rel, skip: requirementSkip(rel)})
+	}
+	return out
+}
+
+// requirementSkip says why the requirements file rel is never installed, or "".
+func requirementSkip(rel string) string {
+	lower := strings.ToLower(rel)
+	base := path.Base(lower)
+	for _, d := range strings.Split(path.Dir(lower), "/") {
+		if d == "docs" || d == "doc" {
+			return reasonDocs
+		}
+	}
+	switch {
+	case strings.Contains(base, "doc") || strings.Contains(base, "rtd"):
+		return reasonDocs
+	case strings.Contains(base, "lint"):
+		return reasonLint
+	case strings.HasPrefix(lower, "requirements/") &&
+		!(strings.Contains(base, "test") || strings.Contains(base, "base") || base == "requirements.txt"):
+		return reasonOther
+	}
+	return ""
 }
 
 func dedupe(s []string) []string {
@@ -275,9 +347,21 @@ func dedupe(s []string) []string {
 
 func inferPython(dir string, opts InferOptions) (pipeline.Recipe, error) {
 	r := pipeline.Recipe{Language: "python", TestCmd: pytestCmd, LogParser: "pytest"}
+	skip := func(what, reason string) {
+		r.Skipped = append(r.Skipped, pipeline.SkippedStep{What: what, Reason: reason})
+	}
 	for _, f := range requirementFiles(dir) {
-		if nonEmptyRequirements(filepath.Join(dir, f)) {
-			r.Install = append(r.Install, "python -m pip install -r "+shellQuote(f))
+		if !nonEmptyRequirements(filepath.Join(dir, filepath.FromSlash(f.path))) {
+			continue
+		}
+		cmd := "python -m pip install -r " + shellQuote(f.path)
+		switch {
+		case f.skip != "":
+			skip(f.path, f.skip)
+		case opts.Offline:
+			skip(cmd, reasonOffline)
+		default:
+			r.Install = append(r.Install, cmd)
 		}
 	}
 	if deps := toxDeps(dir); len(deps) > 0 {
@@ -285,7 +369,11 @@ func inferPython(dir string, opts InferOptions) (pipeline.Recipe, error) {
 		for _, d := range deps {
 			cmd += " " + shellQuote(d)
 		}
-		r.Install = append(r.Install, cmd)
+		if opts.Offline {
+			skip(cmd, "offline: tox.ini [testenv] deps need a package index")
+		} else {
+			r.Install = append(r.Install, cmd)
+		}
 	}
 	pyproject, _ := os.ReadFile(filepath.Join(dir, "pyproject.toml"))
 	toml := scanTOML(pyproject)
@@ -293,29 +381,156 @@ func inferPython(dir string, opts InferOptions) (pipeline.Recipe, error) {
 	hasSetupCfg := fileExists(filepath.Join(dir, "setup.cfg"))
 	installable := hasSetupPy || toml["build-system.build-backend"] != "" || toml["project.name"] != ""
 	if installable {
-		backend := strings.Trim(toml["build-system.build-backend"], `"' `)
-		requires := toml["build-system.requires"]
-		setuptools := backend == "" || strings.HasPrefix(backend, "setuptools.build_meta")
-		// Extra build requirements (setuptools_scm, cython, a newer setuptools) need an index.
-		plainBuild := setuptools && !strings.ContainsAny(requires, "<>=~") &&
-			!strings.Contains(requires, "scm") && !strings.Contains(strings.ToLower(requires), "cython")
+		extras := testExtras(dir, toml, hasSetupCfg, hasSetupPy)
 		target := "."
-		if extras := testExtras(dir, toml, hasSetupCfg, hasSetupPy); len(extras) > 0 {
+		if len(extras) > 0 {
 			target = ".[" + strings.Join(extras, ",") + "]"
 		}
+		// A project whose build needs only what the base image carries (setuptools, wheel)
+		// is built without isolation; any other needs an index for its build requirements.
+		blocker := buildBlocker(toml)
+		online := "python -m pip install -e " + shellQuote(target)
+		if blocker == "" {
+			online = "python -m pip install --no-build-isolation -e " + shellQuote(target)
+		}
+		if opts.Offline && blocker == "" {
+			blocker = setupRequiresBlocker(dir, hasSetupPy, hasSetupCfg)
+		}
 		switch {
-		case plainBuild:
-			r.Install = append(r.Install, "python -m pip install --no-build-isolation -e "+shellQuote(target))
 		case !opts.Offline:
-			r.Install = append(r.Install, "python -m pip install -e "+shellQuote(target))
+			r.Install = append(r.Install, online)
+		case blocker != "":
+			skip(online, "offline: "+blocker+"; the tests import the project from source")
+		default:
+			// --no-index: pip contacts no index; --no-build-isolation: it installs no build
+			// requirements; --no-deps: it resolves no dependencies.
+			r.Install = append(r.Install, "python -m pip install --no-index --no-build-isolation --no-deps -e .")
+			var left []string
+			if from := declaredDependencies(dir, toml, hasSetupPy, hasSetupCfg); from != "" {
+				left = append(left, "the dependencies declared in "+from)
+			}
+			if len(extras) > 0 {
+				left = append(left, "the test extras ["+strings.Join(extras, ",")+"]")
+			}
+			if len(left) > 0 {
+				skip(online, "offline: "+strings.Join(left, " and ")+" need a package index; "+
+					"the project is installed with --no-index --no-build-isolation --no-deps instead")
+			}
 		}
 	}
 	// A src/ layout is importable from the work directory even when it cannot be installed;
-	// a flat layout is, through python -m pytest, which puts the work directory on sys.path.
+	// a flat layout is, through python -m pytest (pytestCmd), which puts the work directory
+	// on sys.path.
 	if isSrcLayout(dir) {
 		r.Env = map[string]string{"PYTHONPATH": path.Join(opts.WorkDir, "src")}
 	}
 	return r, nil
+}
+
+// plainBuildRequires are the build requirements every Python base image carries.
+var plainBuildRequires = map[string]bool{"setuptools": true, "wheel": true}
+
+// buildBlocker says why building the project of a pyproject.toml needs more than the base
+// image carries (a build backend other than setuptools', or build requirements other than
+// plain setuptools and wheel), or returns "" when it does not.
+func buildBlocker(toml map[string]string) string {
+	backend := strings.Trim(toml["build-system.build-backend"], `"' `)
+	if backend != "" && !strings.HasPrefix(backend, "setuptools.build_meta") {
+		return "the build backend " + printable(backend, 80) + " is not in the base image and needs a package index"
+	}
+	var extra []string
+	for _, req := range tomlStrings(toml["build-system.requires"]) {
+		if !plainBuildRequires[strings.ToLower(req)] {
+			extra = append(extra, printable(req, 80))
+		}
+	}
+	if len(extra) > 0 {
+		return "the build requirements " + strings.Join(extra, ", ") + " need a package index"
+	}
+	return ""
+}
+
+var (
+	setupRequiresRe   = regexp.MustCompile(`setup_requires\s*=\s*(\[\s*\]|\(\s*\))?`)
+	installRequiresRe = regexp.MustCompile(`install_requires\s*=\s*(\[\s*\]|\(\s*\))?`)
+	tomlStringRe      = regexp.MustCompile(`"([^"]*)"|'([^']*)'`)
+)
+
+// assignsNonEmpty says whether setup.py source assigns the keyword argument that re matches
+// anything but an empty list or tuple (re's first group).
+func assignsNonEmpty(re *regexp.Regexp, src []byte) bool {
+	for _, m := range re.FindAllSubmatch(src, -1) {
+		if len(m[1]) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// setupRequiresBlocker says why installing a setuptools project would fetch packages
+// itself, past pip's --no-index (setup_requires, setuptools_scm), or returns "".
+func setupRequiresBlocker(dir string, hasSetupPy, hasSetupCfg bool) string {
+	if hasSetupPy {
+		data, _ := os.ReadFile(filepath.Join(dir, "setup.py"))
+		if assignsNonEmpty(setupRequiresRe, data) {
+			return "setup_requires in setup.py needs a package index"
+		}
+		if bytes.Contains(data, []byte("use_scm_version")) {
+			return "setup.py uses setuptools_scm (use_scm_version), which needs a package index"
+		}
+	}
+	if hasSetupCfg {
+		data, _ := os.ReadFile(filepath.Join(dir, "setup.cfg"))
+		if strings.TrimSpace(scanINI(data)["options"]["setup_requires"]) != "" {
+			return "setup_requires in setup.cfg needs a package index"
+		}
+	}
+	return ""
+}
+
+// declaredDependencies names the file that declares the project's dependencies
+// (pyproject.toml's project.dependencies, setup.cfg's install_requires, setup.py's
+// install_requires), or returns "" when none does.
+func declaredDependencies(dir string, toml map[string]string, hasSetupPy, hasSetupCfg bool) string {
+	if len(tomlStrings(toml["project.dependencies"])) > 0 {
+		return "pyproject.toml"
+	}
+	if hasSetupCfg {
+		data, _ := os.ReadFile(filepath.Join(dir, "setup.cfg"))
+		if strings.TrimSpace(scanINI(data)["options"]["install_requires"]) != "" {
+			return "setup.cfg"
+		}
+	}
+	if hasSetupPy {
+		data, _ := os.ReadFile(filepath.Join(dir, "setup.py"))
+		if assignsNonEmpty(installRequiresRe, data) {
+			return "setup.py"
+		}
+	}
+	return ""
+}
+
+// tomlStrings returns the quoted strings of a TOML array's raw text (scanTOML's value).
+func tomlStrings(raw string) []string {
+	var out []string
+	for _, m := range tomlStringRe.FindAllStringSubmatch(raw, -1) {
+		s := strings.TrimSpace(m[1] + m[2])
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// printable keeps untrusted text fit for a recorded reason: printable ASCII, at most n bytes.
+func printable(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return -1
+		}
+		return r
+	}, s)
+	return truncate(s, n)
 }
 
 func isSrcLayout(dir string) bool {

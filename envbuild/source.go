@@ -30,6 +30,10 @@ type SourceConfig struct {
 	// <MirrorDir>/<owner>/<name>.git, <MirrorDir>/<owner>/<name> (bare or with a work tree),
 	// <MirrorDir>/<owner>/<name>.bundle or <MirrorDir>/<owner>__<name>.bundle.
 	MirrorDir string
+	// Mirrors gives single repositories' sources: "owner/name" -> a git directory (bare, or
+	// a work tree's). A repository listed here is fetched from its path, whatever MirrorDir
+	// and GitHubURL say. Every path must be a git directory.
+	Mirrors map[string]string
 	// GitHubURL is where repositories are cloned from over HTTPS when MirrorDir is empty.
 	// Default "https://github.com".
 	GitHubURL string
@@ -48,7 +52,37 @@ func (c SourceConfig) Validate() error {
 	if c.FetchTimeout < 0 {
 		return errors.New("SourceConfig.FetchTimeout: negative")
 	}
+	for repo, p := range c.Mirrors {
+		if !repoRe.MatchString(repo) || strings.Contains(repo, "..") {
+			return fmt.Errorf("SourceConfig.Mirrors: %q is not owner/name", repo)
+		}
+		if err := checkGitDir(p); err != nil {
+			return fmt.Errorf("SourceConfig.Mirrors[%s]: %w", repo, err)
+		}
+	}
 	return nil
+}
+
+// checkGitDir says why p is not a git directory (bare, or a work tree holding .git), or
+// returns nil.
+func checkGitDir(p string) error {
+	st, err := os.Stat(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s does not exist", p)
+	case err != nil:
+		return err
+	case !st.IsDir():
+		return fmt.Errorf("%s is not a directory", p)
+	}
+	for _, d := range []string{p, filepath.Join(p, ".git")} {
+		head, herr := os.Stat(filepath.Join(d, "HEAD"))
+		objects, oerr := os.Stat(filepath.Join(d, "objects"))
+		if herr == nil && head.Mode().IsRegular() && oerr == nil && objects.IsDir() {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not a git directory (no HEAD and objects/ in it or in its .git)", p)
 }
 
 // Sources keeps one bare clone per repository and fetches each commit into it once. It is
@@ -121,17 +155,16 @@ func (s *Sources) Fetch(ctx context.Context, repo string, commits ...string) err
 	fctx, cancel := context.WithTimeout(ctx, s.cfg.FetchTimeout)
 	defer cancel()
 	s.log.Info().Str("repo", repo).Int("commits", len(missing)).Msg("fetching repository")
-	if s.cfg.MirrorDir == "" {
-		// GitHub serves reachable commits by hash: fetch just those (and their history).
-		args := append([]string{"fetch", "-q", "--no-tags", remote}, missing...)
-		if _, err := git(fctx, bare, args...); err != nil {
-			if notFound(err) {
-				return fmt.Errorf("fetching %s: %w", repo, ErrRepoNotFound)
-			}
-			s.log.Debug().Err(err).Str("repo", repo).Msg("fetching by hash failed; fetching all branches")
+	// GitHub and local mirrors serve commits by hash: fetch just those (and their history),
+	// so a mirror whose other refs are broken or absent still serves the commits it holds.
+	args := append([]string{"fetch", "-q", "--no-tags", remote}, missing...)
+	if _, err := git(fctx, bare, args...); err != nil {
+		if notFound(err) {
+			return fmt.Errorf("fetching %s: %w", repo, ErrRepoNotFound)
 		}
-		missing = s.missing(ctx, bare, missing)
+		s.log.Debug().Err(err).Str("repo", repo).Msg("fetching by hash failed; fetching all branches")
 	}
+	missing = s.missing(ctx, bare, missing)
 	if len(missing) > 0 {
 		if _, err := git(fctx, bare, "fetch", "-q", "--no-tags", remote,
 			"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"); err != nil {
@@ -164,8 +197,12 @@ func (s *Sources) missing(ctx context.Context, bare string, commits []string) []
 	return out
 }
 
-// remote returns the URL or path to fetch repo from.
+// remote returns the URL or path to fetch repo from: a Mirrors entry, a mirror in MirrorDir,
+// or GitHub.
 func (s *Sources) remote(repo string) (string, error) {
+	if p, ok := s.cfg.Mirrors[repo]; ok {
+		return filepath.Abs(p)
+	}
 	owner, name, _ := strings.Cut(repo, "/")
 	if s.cfg.MirrorDir == "" {
 		return strings.TrimSuffix(s.cfg.GitHubURL, "/") + "/" + owner + "/" + name + ".git", nil

@@ -6,6 +6,9 @@ import (
 	"swemill/pipeline"
 )
 
+// BuildLogArtifact names the build log the stage stores for an instance.
+const BuildLogArtifact = "build.log"
+
 // Stage is the build stage: it turns an item's Instance into its runtime image and returns
 // a pipeline.Environment. Bad input (a failing recipe, a missing repository or commit, a
 // repository or image over its size limit) is a pipeline drop whose detail carries the tail
@@ -20,12 +23,12 @@ var _ pipeline.Processor = (*Stage)(nil)
 func NewStage(b *Builder) *Stage { return &Stage{b: b} }
 
 // Process builds item.Instance. The build log, when there is one, is stored as the artifact
-// "build.log".
+// BuildLogArtifact, also when the build fails or drops the instance.
 func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Output, error) {
 	var out pipeline.Output
 	res, err := s.b.Build(ctx, item.Instance, item.Log)
 	if len(res.Log) > 0 && item.Artifacts != nil {
-		ref, perr := item.Artifacts.Put("build.log", res.Log)
+		ref, perr := item.Artifacts.Put(BuildLogArtifact, res.Log)
 		if perr != nil && err == nil {
 			return out, perr
 		}
