@@ -1,7 +1,9 @@
 // Package difftext reads unified git diffs: it cuts a diff into per-file sections without losing
 // a byte, tells test files from code and documentation by language-aware path rules, splits a
-// pull request's diff into its code half (patch) and test half (test_patch), and checks with
-// git that a patch applies to a commit.
+// pull request's diff into its code half (patch) and test half (test_patch), checks with
+// git that a patch applies to a commit, and is the gate every patch passes before anything
+// applies it (CheckPatch, CheckPatchAt: no symbolic links, no paths outside the tree or
+// under .git, regular file modes only).
 package difftext
 
 import (

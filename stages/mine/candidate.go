@@ -35,6 +35,8 @@ const (
 	DropDiffUnavailable       = "diff_unavailable"
 	DropDiffUnreadable        = "diff_unreadable"
 	DropImportInvalid         = "import_invalid"
+	// DropRepositoryNotFound drops a whole repository of the import source that has no mirror.
+	DropRepositoryNotFound = "repository_not_found"
 )
 
 // Evidence names recorded in pipeline.LinkedIssue.Evidence.
@@ -422,8 +424,12 @@ func (m *Miner) version(ctx context.Context, inst pipeline.Instance, mr *mirror)
 	return mr.version(ctx, inst.BaseCommit)
 }
 
-// checkHalves checks that patch and testPatch each apply to base; a refusal is a drop reason.
+// checkHalves checks that patch and testPatch pass the patch gate and each apply to base; a
+// refusal is a drop reason.
 func checkHalves(ctx context.Context, gitDir, base, patch, testPatch string) (reason, detail string, err error) {
+	if reason, detail, err := gateHalves(ctx, gitDir, base, patch, testPatch); err != nil || reason != "" {
+		return reason, detail, err
+	}
 	err = difftext.CheckApplies(ctx, gitDir, base, patch, testPatch)
 	var ae *difftext.ApplyError
 	if errors.As(err, &ae) {

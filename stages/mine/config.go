@@ -54,8 +54,12 @@ type Config struct {
 	// source.
 	ImportFiles []string
 	// ImportMirrorDir holds the imported repositories' mirrors, as OWNER/NAME.git, OWNER/NAME,
-	// OWNER__NAME.git or OWNER__NAME; empty means MirrorDir.
+	// OWNER__NAME.git, OWNER__NAME (or a snapshot's OWNER/NAME/repo.git or repo.bundle);
+	// empty means MirrorDir. It must exist when set.
 	ImportMirrorDir string
+	// ImportMirrors gives single repositories' mirrors: "owner/name" -> a git directory
+	// (bare, or a work tree's). An entry wins over ImportMirrorDir.
+	ImportMirrors map[string]string
 
 	// PagesPerCall is how many pages of 100 pull requests one Mine call reads before it
 	// returns with More set; 0 means 5.
@@ -180,6 +184,9 @@ func (c *Config) Validate() error {
 		if len(c.ImportFiles) == 0 {
 			return errors.New("mine: Config.ImportFiles is required by the import source")
 		}
+		if err := c.validateImportMirrors(); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("mine: Config.Source %q is not github, snapshot or import", c.Source)
 	}
@@ -201,6 +208,30 @@ func (c *Config) Validate() error {
 		if _, _, err := splitRepo(r); err != nil {
 			return fmt.Errorf("mine: Config.Filter.ExcludeRepos or Config.Versions: %w", err)
 		}
+	}
+	return nil
+}
+
+// validateImportMirrors checks that the import source has somewhere to find repositories:
+// every ImportMirrors entry a git directory, ImportMirrorDir an existing directory, and,
+// when neither is given, MirrorDir an existing directory.
+func (c *Config) validateImportMirrors() error {
+	for repo, p := range c.ImportMirrors {
+		if _, _, err := splitRepo(repo); err != nil {
+			return fmt.Errorf("mine: Config.ImportMirrors: %w", err)
+		}
+		if err := checkGitDir(p); err != nil {
+			return fmt.Errorf("mine: Config.ImportMirrors[%s]: %w", repo, err)
+		}
+	}
+	switch {
+	case c.ImportMirrorDir != "":
+		if !isDir(c.ImportMirrorDir) {
+			return fmt.Errorf("mine: Config.ImportMirrorDir: %s does not exist or is not a directory", c.ImportMirrorDir)
+		}
+	case len(c.ImportMirrors) == 0 && c.MirrorDir != "" && !isDir(c.MirrorDir):
+		return fmt.Errorf("mine: the import source reads repositories from Config.ImportMirrorDir or Config.ImportMirrors; "+
+			"neither is set and Config.MirrorDir %s does not exist", c.MirrorDir)
 	}
 	return nil
 }

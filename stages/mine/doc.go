@@ -24,7 +24,10 @@
 //     rendering when the head commit is gone (too_large when GitHub refuses it); split into
 //     patch and test_patch by difftext's language-aware path rules (binary_only,
 //     no_test_change, no_code_change, too_large);
-//  4. both halves must apply to base_commit (patch_does_not_apply, test_patch_does_not_apply);
+//  4. both halves must pass the patch gate, difftext.CheckPatchAt (no symbolic links, no
+//     paths outside the tree or under .git, regular file modes only: unsafe_patch, a
+//     security drop) and apply to base_commit (patch_does_not_apply,
+//     test_patch_does_not_apply);
 //  5. the linked issues, fetched now: a reference to a pull request (known from the listing
 //     without a request), a missing or deleted issue, or (with CrossRepoIssues "ignore") an
 //     issue of another repository does not link (issue_is_pull_request, issue_not_found,
@@ -86,8 +89,12 @@
 // problem_statement, hints_text, created_at, version, environment_setup_commit, and
 // FAIL_TO_PASS / PASS_TO_PASS as JSON-encoded strings or lists (Parquet list<string> columns
 // too). Every other column is kept in Instance.Extra as JSON. Rows are checked, not filtered:
-// the base commit must be in the mirror and both patches must apply (import_invalid,
-// commits_unavailable, patch_does_not_apply).
+// the base commit must be in the mirror and both patches must pass the patch gate and apply
+// (import_invalid, commits_unavailable, unsafe_patch, patch_does_not_apply). A repository is cloned from its
+// Config.ImportMirrors entry, else from the first of OWNER/NAME.git, OWNER/NAME,
+// OWNER__NAME.git, OWNER__NAME, OWNER/NAME/repo.git and OWNER/NAME/repo.bundle found in
+// Config.ImportMirrorDir; a repository with neither is dropped whole (repository_not_found,
+// naming the directory and the paths looked for). Import files that hold no row are an error.
 //
 // # Mirrors
 //

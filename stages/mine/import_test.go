@@ -2,6 +2,7 @@ package mine
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -233,5 +234,105 @@ func TestTestListForms(t *testing.T) {
 	for _, in := range []string{`3`, `"nope"`, `{"a":1}`} {
 		_, err := testList(json.RawMessage(in))
 		require.Error(t, err, in)
+	}
+}
+
+// writeJSONL writes rows as a task file and returns its path.
+func writeJSONL(t *testing.T, rows ...map[string]any) string {
+	t.Helper()
+	var b strings.Builder
+	for _, r := range rows {
+		line, err := json.Marshal(r)
+		require.NoError(t, err)
+		b.Write(line)
+		b.WriteString("\n")
+	}
+	path := filepath.Join(t.TempDir(), "tasks.jsonl")
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	return path
+}
+
+// A repository with no mirror is dropped whole, naming where it was looked for; the other
+// repositories are mined.
+func TestImportRepositoryWithoutMirror(t *testing.T) {
+	t.Parallel()
+	rows := importRows(t)
+	lost := maps.Clone(rows[0])
+	lost["instance_id"], lost["repo"] = "acme__lost-1", "acme/lost"
+	cfg := importConfig(t, writeJSONL(t, rows[0], lost))
+	m, err := New(cfg)
+	require.NoError(t, err)
+	repos, err := m.SourceRepos(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, []string{"acme/lost", "octo/calc"}, repos)
+	e := &env{cfg: cfg}
+	res, err := m.Mine(t.Context(), e.job("acme/lost", ""))
+	require.NoError(t, err)
+	require.NotNil(t, res.Drop)
+	require.Equal(t, DropRepositoryNotFound, res.Drop.Reason)
+	require.Empty(t, res.Instances)
+	for _, want := range []string{cfg.ImportMirrorDir, "acme/lost.git", "acme/lost,", "acme__lost.git", "acme__lost,", "acme/lost/repo.bundle"} {
+		require.Contains(t, res.Drop.Detail, want)
+	}
+	ms, _, _ := mineAll(t, m, e.job("octo/calc", ""))
+	require.Len(t, ms, 1)
+	require.Nil(t, ms[0].Drop)
+}
+
+// Config.ImportMirrors names a repository's mirror directly, without a mirror directory.
+func TestImportMirrors(t *testing.T) {
+	t.Parallel()
+	rows := importRows(t)
+	cfg := importConfig(t, writeJSONL(t, rows[0]))
+	cfg.ImportMirrors = map[string]string{"octo/calc": filepath.Join(cfg.ImportMirrorDir, "octo", "calc.git")}
+	cfg.ImportMirrorDir = ""
+	m, err := New(cfg)
+	require.NoError(t, err)
+	ms, _, _ := mineAll(t, m, (&env{cfg: cfg}).job("octo/calc", ""))
+	require.Len(t, ms, 1)
+	require.Nil(t, ms[0].Drop)
+}
+
+// Mirror settings that cannot work are refused up front, naming the field and the path.
+func TestImportMirrorConfigErrors(t *testing.T) {
+	t.Parallel()
+	files := []string{writeJSONL(t, importRows(t)[0])}
+	notGit := t.TempDir()
+	for name, tc := range map[string]struct {
+		cfg  Config
+		want string
+	}{
+		"missing mirror dir": {Config{ImportMirrorDir: "/nonexistent/mirrors"}, "Config.ImportMirrorDir: /nonexistent/mirrors does not exist"},
+		"missing mirror":     {Config{ImportMirrors: map[string]string{"o/n": "/nonexistent/n.git"}}, "Config.ImportMirrors[o/n]: /nonexistent/n.git does not exist"},
+		"not a git dir":      {Config{ImportMirrors: map[string]string{"o/n": notGit}}, "Config.ImportMirrors[o/n]: " + notGit + " is not a git directory"},
+		"bad repo":           {Config{ImportMirrors: map[string]string{"nope": notGit}}, `"nope" is not owner/name`},
+		"nothing to read":    {Config{MirrorDir: "/nonexistent/run/mirrors"}, "Config.MirrorDir /nonexistent/run/mirrors does not exist"},
+	} {
+		c := tc.cfg
+		c.Source, c.ImportFiles = SourceImport, files
+		if c.MirrorDir == "" {
+			c.MirrorDir = t.TempDir()
+		}
+		_, err := New(c)
+		require.ErrorContains(t, err, tc.want, name)
+	}
+}
+
+// A source that finds nothing is an error naming what it read.
+func TestEmptySourcesAreErrors(t *testing.T) {
+	t.Parallel()
+	empty := filepath.Join(t.TempDir(), "empty.jsonl")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	cfg := importConfig(t, empty)
+	m, err := New(cfg)
+	require.NoError(t, err)
+	_, err = m.SourceRepos(t.Context())
+	require.ErrorContains(t, err, "the import files hold no task rows: "+empty)
+
+	for _, dir := range []string{t.TempDir(), filepath.Join(t.TempDir(), "missing")} {
+		m, err := New(Config{Source: SourceSnapshot, SnapshotDir: dir, MirrorDir: t.TempDir()})
+		require.NoError(t, err)
+		_, err = m.SourceRepos(t.Context())
+		require.ErrorContains(t, err, "snapshot directory "+dir)
 	}
 }

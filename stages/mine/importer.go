@@ -85,6 +85,9 @@ func loadImports(files []string) (*importIndex, error) {
 			ix.byRepo[repo] = append(ix.byRepo[repo], r)
 		}
 	}
+	if len(ix.byRepo) == 0 {
+		return nil, fmt.Errorf("the import files hold no task rows: %s", strings.Join(files, ", "))
+	}
 	for _, rows := range ix.byRepo {
 		sort.SliceStable(rows, func(i, j int) bool {
 			return rawString(rows[i].raw["instance_id"]) < rawString(rows[j].raw["instance_id"])
@@ -257,24 +260,54 @@ func parseLooseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("cannot read time %q", s)
 }
 
+// importMirror returns where the import source clones repo from: its ImportMirrors entry,
+// else a mirror found in ImportMirrorDir (or MirrorDir).
+func (m *Miner) importMirror(repo string) (string, error) {
+	if p, ok := m.cfg.ImportMirrors[repo]; ok {
+		return filepath.Abs(p)
+	}
+	return findImportMirror(m.importMirrorDir(), repo)
+}
+
+// importLayouts are the paths, under an import mirror directory, where the mirror of
+// OWNER/NAME is looked for, in order: a bare mirror or a clone, by owner directory or with
+// the owner joined by "__", or a snapshot's repository.
+var importLayouts = []string{
+	"{owner}/{name}.git", "{owner}/{name}", "{owner}__{name}.git", "{owner}__{name}",
+	"{owner}/{name}/repo.git", "{owner}/{name}/repo.bundle",
+}
+
+// MirrorNotFoundError says that an import mirror directory holds no mirror of a repository.
+type MirrorNotFoundError struct {
+	Repo string
+	// Dir is the directory searched; Tried the paths under it that were looked for.
+	Dir   string
+	Tried []string
+}
+
+func (e *MirrorNotFoundError) Error() string {
+	return fmt.Sprintf("no mirror of %s in %s (looked for %s)", e.Repo, e.Dir, strings.Join(e.Tried, ", "))
+}
+
 // findImportMirror finds repo's mirror in dir.
 func findImportMirror(dir, repo string) (string, error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
 		return "", err
 	}
-	for _, p := range []string{
-		filepath.Join(dir, owner, name+".git"), filepath.Join(dir, owner, name),
-		filepath.Join(dir, owner+"__"+name+".git"), filepath.Join(dir, owner+"__"+name),
-		filepath.Join(dir, owner, name, "repo.git"), filepath.Join(dir, owner, name, "repo.bundle"),
-	} {
+	fill := strings.NewReplacer("{owner}", owner, "{name}", name)
+	tried := make([]string, len(importLayouts))
+	for i, layout := range importLayouts {
+		rel := fill.Replace(layout)
+		tried[i] = rel
+		p := filepath.Join(dir, filepath.FromSlash(rel))
 		if st, err := os.Stat(p); err == nil {
 			if abs, err := filepath.Abs(p); err == nil && (st.IsDir() || strings.HasSuffix(p, ".bundle")) {
 				return abs, nil
 			}
 		}
 	}
-	return "", fmt.Errorf("no mirror of %s in %s", repo, dir)
+	return "", &MirrorNotFoundError{Repo: repo, Dir: dir, Tried: tried}
 }
 
 // mineImport returns the next batch of the repository's imported rows. Imported tasks are
@@ -289,8 +322,18 @@ func (m *Miner) mineImport(ctx context.Context, job *pipeline.RepoJob, cur curso
 	to := min(from+importBatch, len(rows))
 	run := m.newRun(job, nil, nil)
 	defer run.mirror.close()
-	mirrorErr := error(nil)
 	var res pipeline.MineResult
+	var mirrorErr error
+	if from < to {
+		// A repository with no mirror to clone from is dropped whole; the next run looks again.
+		mirrorErr = run.mirror.open(ctx)
+		var nf *MirrorNotFoundError
+		if errors.As(mirrorErr, &nf) {
+			res.Drop = pipeline.Drop(DropRepositoryNotFound, "%v", nf)
+			res.Cursor = cur.String()
+			return res, nil
+		}
+	}
 	for _, row := range rows[from:to] {
 		inst, err := rowInstance(row)
 		if inst.InstanceID == "" {

@@ -253,7 +253,7 @@ func (m *Miner) gitURL(repo, cloneURL string) (string, error) {
 	case SourceSnapshot:
 		return snapshotGit(m.cfg.SnapshotDir, repo)
 	case SourceImport:
-		return findImportMirror(m.importMirrorDir(), repo)
+		return m.importMirror(repo)
 	}
 	if cloneURL == "" {
 		return "", fmt.Errorf("no clone URL known for %s", repo)

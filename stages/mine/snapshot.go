@@ -202,9 +202,15 @@ func (s *snapshotAPI) PullDiff(ctx context.Context, repo string, number int) (st
 // snapshotRepos lists the repositories of a snapshot: OWNER/NAME directories holding
 // pulls.json.
 func snapshotRepos(dir string) ([]string, error) {
+	if !isDir(dir) {
+		return nil, fmt.Errorf("snapshot directory %s does not exist", dir)
+	}
 	matches, err := filepath.Glob(filepath.Join(dir, "*", "*", "pulls.json"))
 	if err != nil {
 		return nil, err
+	}
+	if len(matches) == 0 {
+		return nil, fmt.Errorf("snapshot directory %s holds no repository (no OWNER/NAME/pulls.json under it)", dir)
 	}
 	var out []string
 	for _, m := range matches {

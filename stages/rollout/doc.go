@@ -32,6 +32,10 @@
 // trajectory is resolved iff every one passes. Trajectories that edit test files, or read
 // outside the work directory a copy of a file the gold patch changes, are flagged.
 //
+// Samples are independent: one failing leaves the others to finish and be stored, and the
+// item's retry (same generation) reuses every stored sample and rolls out only the missing
+// ones. Config.AttemptTimeout says how long an attempt needs for all of them.
+//
 // The oracle backend solves each task with its gold patch through the same tools; it is
 // the harness's self-check and the offline demo's model.
 package rollout

@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -350,7 +349,12 @@ func (w *dockerWorkspace) kill(ctx context.Context, pid int, self bool) {
 	}
 }
 
-// execOnce runs a command to its end and returns its output and status.
+// execOutputLimit bounds the output execOnce keeps (head and tail): the container is the
+// model's, so what a command prints is not trusted.
+const execOutputLimit = 64 << 10
+
+// execOnce runs a command to its end and returns its output (at most execOutputLimit bytes)
+// and status.
 func (w *dockerWorkspace) execOnce(ctx context.Context, cmd []string) ([]byte, int, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.r.cfg.OpTimeout)
 	defer cancel()
@@ -364,15 +368,17 @@ func (w *dockerWorkspace) execOnce(ctx context.Context, cmd []string) ([]byte, i
 		return nil, -1, gone(err)
 	}
 	defer att.Close()
-	var out bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
-		return out.Bytes(), -1, err
+	out := sandbox.NewHeadTail(execOutputLimit)
+	_, err = stdcopy.StdCopy(out, out, att.Reader)
+	data, _ := out.Bytes()
+	if err != nil {
+		return data, -1, err
 	}
 	ins, err := api.ContainerExecInspect(ctx, resp.ID)
 	if err != nil {
-		return out.Bytes(), -1, err
+		return data, -1, err
 	}
-	return out.Bytes(), ins.ExitCode, nil
+	return data, ins.ExitCode, nil
 }
 
 // toolRun runs a script in the private shell and returns its output and status. Scripts

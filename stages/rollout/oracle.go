@@ -61,6 +61,9 @@ const (
 
 func newOracle(inst *pipeline.Instance, workDir string) (*oracle, error) {
 	o := &oracle{workDir: workDir}
+	if err := gateGold(inst); err != nil {
+		return nil, err
+	}
 	d, err := difftext.Parse(inst.Patch)
 	if err != nil {
 		return nil, fmt.Errorf("reading the gold patch of %s: %w", inst.InstanceID, err)

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sourcegraph/conc/panics"
 	"github.com/sourcegraph/conc/pool"
 
 	"swemill/codeact"
@@ -182,6 +184,32 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// SampleOverhead bounds what one sample takes beyond its rollout's wall clock and its
+// grading: starting the workspace and its shells, taking the patch (at most 5 minutes),
+// removing the container and storing the trajectory.
+const SampleOverhead = 10 * time.Minute
+
+// SampleTimeout returns the longest one sample may take when its grading takes at most
+// grade: RolloutTimeout + grade + SampleOverhead. A stage attempt shorter than this may
+// never finish a sample.
+func (c Config) SampleTimeout(grade time.Duration) time.Duration {
+	return c.withDefaults().RolloutTimeout + grade + SampleOverhead
+}
+
+// AttemptTimeout returns how long one attempt of the stage needs to roll out every sample of
+// an instance, Parallel at a time: ceil(Samples/Parallel) rounds of SampleTimeout(grade).
+func (c Config) AttemptTimeout(grade time.Duration) time.Duration {
+	c = c.withDefaults()
+	return time.Duration(c.Rounds()) * c.SampleTimeout(grade)
+}
+
+// Rounds returns how many samples one instance's rollouts run one after another:
+// ceil(Samples/Parallel).
+func (c Config) Rounds() int {
+	c = c.withDefaults()
+	return (c.Samples + c.Parallel - 1) / c.Parallel
+}
+
 func (c Config) openAI() OpenAIConfig {
 	return OpenAIConfig{BaseURL: c.BaseURL, Model: c.Model, APIKey: c.APIKey, MaxConcurrent: c.MaxConcurrentRequests,
 		MaxRetries: c.MaxRetries, RetryDelay: c.RetryDelay, MaxRetryDelay: c.MaxRetryDelay, RequestTimeout: c.RequestTimeout}
@@ -231,10 +259,17 @@ func (s *Stage) Close() {
 	}
 }
 
-// Process rolls item out Config.Samples times. The record is a pipeline.Rollouts; each
-// trajectory is stored as "rollout/trajectory-<k>.json" and its grading log as
-// "rollout/grade-<k>.log". An error (the model server or the engine failing past their
-// retries) fails the whole item, which the runner retries from scratch.
+// Process rolls item out Config.Samples times, Config.Parallel at a time. The record is a
+// pipeline.Rollouts; each trajectory is stored as TrajectoryArtifact(k) and its grading log
+// as GradeLogArtifact(k).
+//
+// Samples are independent: one that fails (the model server or the engine failing past
+// their retries, a panic) does not stop the others, which finish and are stored. The item
+// then fails with every sample's error, and its Output still carries the stored samples'
+// artifacts, which the runner records; the retry finds them in item.Recorded and rolls out
+// only the samples that are missing (a stored sample is reused when its trajectory was made
+// with this configuration's model, protocol and sampling). When ctx is done, samples not
+// started yet are not started.
 func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Output, error) {
 	var out pipeline.Output
 	if item.Environment == nil || item.Validation == nil {
@@ -246,56 +281,149 @@ func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Outp
 	type result struct {
 		ref  pipeline.TrajectoryRef
 		arts []pipeline.ArtifactRef
+		err  error
 	}
 	results := make([]result, s.cfg.Samples)
-	p := pool.New().WithErrors().WithContext(ctx).WithCancelOnError().WithFirstError().WithMaxGoroutines(s.cfg.Parallel)
+	reused := 0
+	p := pool.New().WithMaxGoroutines(s.cfg.Parallel)
 	for k := range s.cfg.Samples {
-		p.Go(func(ctx context.Context) error {
-			ref, arts, err := s.Sample(ctx, item, k)
-			results[k] = result{ref, arts}
-			return err
+		if ref, arts, ok := s.storedSample(item, k); ok {
+			results[k] = result{ref: ref, arts: arts}
+			reused++
+			continue
+		}
+		p.Go(func() {
+			if err := ctx.Err(); err != nil {
+				results[k].err = fmt.Errorf("sample %d not started: %w", k, context.Cause(ctx))
+				return
+			}
+			var r result
+			if rec := panics.Try(func() { r.ref, r.arts, r.err = s.Sample(ctx, item, k) }); rec != nil {
+				r.err = fmt.Errorf("rolling out %s sample %d: %w", item.Instance.InstanceID, k, rec.AsError())
+			}
+			results[k] = r
 		})
 	}
-	if err := p.Wait(); err != nil {
-		return out, err
+	p.Wait()
+	if reused > 0 {
+		item.Log.Info().Int("reused", reused).Int("samples", s.cfg.Samples).Msg("kept the samples an earlier attempt stored")
 	}
 	var rec pipeline.Rollouts
-	for _, r := range results {
+	var errs []error
+	var failed []string
+	for k, r := range results {
+		if r.err != nil {
+			errs = append(errs, r.err)
+			failed = append(failed, strconv.Itoa(k))
+			continue
+		}
 		rec.Trajectories = append(rec.Trajectories, r.ref)
 		out.Artifacts = append(out.Artifacts, r.arts...)
+	}
+	if len(errs) > 0 {
+		which := "sample " + failed[0]
+		if len(failed) > 1 {
+			which = "samples " + strings.Join(failed, ", ")
+		}
+		return out, fmt.Errorf("rolling out %s: %s of %d failed, %d stored and kept for the retry: %w",
+			item.Instance.InstanceID, which, s.cfg.Samples, len(rec.Trajectories), sampleErrors(errs))
 	}
 	out.Record = rec
 	return out, nil
 }
 
-// Sample runs rollout k of item, grades it and stores it. It returns the stored
-// trajectory's reference and the artifacts written.
+// sampleErrors are the errors of the samples that failed; errors.Is and errors.As see each.
+type sampleErrors []error
+
+func (e sampleErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e sampleErrors) Unwrap() []error { return e }
+
+// TrajectoryArtifact and GradeLogArtifact name the artifacts of sample k.
+func TrajectoryArtifact(k int) string { return "rollout/trajectory-" + strconv.Itoa(k) + ".json" }
+func GradeLogArtifact(k int) string   { return "rollout/grade-" + strconv.Itoa(k) + ".log" }
+
+// storedSample returns sample k of item when an earlier attempt of this generation stored it
+// (item.Recorded) with this stage's model, protocol and sampling.
+func (s *Stage) storedSample(item *pipeline.Item, k int) (pipeline.TrajectoryRef, []pipeline.ArtifactRef, bool) {
+	var ref pipeline.TrajectoryRef
+	var ta, ga *pipeline.ArtifactRef
+	for i := range item.Recorded {
+		switch item.Recorded[i].Name {
+		case TrajectoryArtifact(k):
+			ta = &item.Recorded[i]
+		case GradeLogArtifact(k):
+			ga = &item.Recorded[i]
+		}
+	}
+	if ta == nil {
+		return ref, nil, false
+	}
+	log := item.Log.With().Int("sample", k).Logger()
+	data, err := item.Artifacts.Read(*ta)
+	var traj pipeline.Trajectory
+	if err == nil {
+		err = json.Unmarshal(data, &traj)
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("rolling out again a sample whose stored trajectory cannot be read")
+		return ref, nil, false
+	}
+	if traj.InstanceID != item.Instance.InstanceID || traj.RolloutIndex != k || traj.Model != s.cfg.Model ||
+		traj.PromptFormat != s.cfg.Protocol || traj.Seed != s.cfg.Seed+int64(k) ||
+		traj.Temperature != s.cfg.Temperature || traj.TopP != s.cfg.TopP {
+		log.Info().Msg("rolling out again a sample stored under another configuration")
+		return ref, nil, false
+	}
+	ref = trajectoryRef(&traj, k, *ta)
+	arts := []pipeline.ArtifactRef{*ta}
+	if ga != nil {
+		ref.Artifacts = []pipeline.ArtifactRef{*ga}
+		arts = append(arts, *ga)
+	}
+	return ref, arts, true
+}
+
+func trajectoryRef(traj *pipeline.Trajectory, k int, ta pipeline.ArtifactRef) pipeline.TrajectoryRef {
+	return pipeline.TrajectoryRef{TrajectoryID: traj.TrajectoryID, RolloutIndex: k, Model: traj.Model,
+		Resolved: traj.Resolved, ExitStatus: traj.ExitStatus, NumTurns: traj.NumTurns,
+		PromptTokens: traj.PromptTokens, CompletionTokens: traj.CompletionTokens, Trajectory: ta}
+}
+
+// Sample runs rollout k of item, grades it and stores it: the grading log first, the
+// trajectory last, so that a stored trajectory means a finished sample. It returns the
+// stored trajectory's reference and the artifacts written.
 func (s *Stage) Sample(ctx context.Context, item *pipeline.Item, k int) (pipeline.TrajectoryRef, []pipeline.ArtifactRef, error) {
 	var ref pipeline.TrajectoryRef
 	traj, gradeLog, err := s.rollout(ctx, item, k)
 	if err != nil {
 		return ref, nil, err
 	}
+	var arts, gradeArts []pipeline.ArtifactRef
+	if len(gradeLog) > 0 {
+		ga, err := item.Artifacts.Put(GradeLogArtifact(k), gradeLog)
+		if err != nil {
+			return ref, nil, fmt.Errorf("storing %s sample %d: %w", item.Instance.InstanceID, k, err)
+		}
+		gradeArts = []pipeline.ArtifactRef{ga}
+	}
 	data, err := json.Marshal(traj)
 	if err != nil {
 		return ref, nil, err
 	}
-	ta, err := item.Artifacts.Put("rollout/trajectory-"+strconv.Itoa(k)+".json", data)
+	ta, err := item.Artifacts.Put(TrajectoryArtifact(k), data)
 	if err != nil {
-		return ref, nil, err
+		return ref, nil, fmt.Errorf("storing %s sample %d: %w", item.Instance.InstanceID, k, err)
 	}
-	arts := []pipeline.ArtifactRef{ta}
-	ref = pipeline.TrajectoryRef{TrajectoryID: traj.TrajectoryID, RolloutIndex: k, Model: traj.Model,
-		Resolved: traj.Resolved, ExitStatus: traj.ExitStatus, NumTurns: traj.NumTurns,
-		PromptTokens: traj.PromptTokens, CompletionTokens: traj.CompletionTokens, Trajectory: ta}
-	if len(gradeLog) > 0 {
-		ga, err := item.Artifacts.Put("rollout/grade-"+strconv.Itoa(k)+".log", gradeLog)
-		if err != nil {
-			return ref, nil, err
-		}
-		ref.Artifacts = []pipeline.ArtifactRef{ga}
-		arts = append(arts, ga)
-	}
+	ref = trajectoryRef(traj, k, ta)
+	ref.Artifacts = gradeArts
+	arts = append(append(arts, ta), gradeArts...)
 	return ref, arts, nil
 }
 
@@ -340,7 +468,7 @@ func (s *Stage) rollout(ctx context.Context, item *pipeline.Item, k int) (*pipel
 	status, err := a.run(rctx, systemPrompt, taskPrompt(inst, env.WorkDir))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, context.Cause(ctx)
+			return nil, nil, fmt.Errorf("rolling out %s sample %d: %w", inst.InstanceID, k, context.Cause(ctx))
 		}
 		return nil, nil, fmt.Errorf("rolling out %s sample %d: %w", inst.InstanceID, k, err)
 	}
@@ -355,7 +483,7 @@ func (s *Stage) rollout(ctx context.Context, item *pipeline.Item, k int) (*pipel
 		log.Warn().Err(cerr).Msg("removing the rollout workspace")
 	}
 	if ctx.Err() != nil {
-		return nil, nil, context.Cause(ctx)
+		return nil, nil, fmt.Errorf("rolling out %s sample %d: %w", inst.InstanceID, k, context.Cause(ctx))
 	}
 	var flags []string
 	if derr != nil {
@@ -381,7 +509,9 @@ func (s *Stage) rollout(ctx context.Context, item *pipeline.Item, k int) (*pipel
 			return nil, nil, fmt.Errorf("grading %s sample %d: %w", inst.InstanceID, k, err)
 		}
 		gradeLog = g.Log
-		if !g.Applied {
+		if g.Problem == FlagUnsafePatch {
+			flags = append(flags, FlagUnsafePatch)
+		} else if !g.Applied {
 			flags = append(flags, FlagPatchRejected)
 		} else if g.Problem != "" {
 			flags = append(flags, FlagGradeProblem+":"+g.Problem)

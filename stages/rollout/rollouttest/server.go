@@ -26,6 +26,9 @@ type Turn struct {
 	Status       int
 	ErrorMessage string
 	Header       map[string]string
+	// Hangup closes the connection without an answer, as a server that died mid-request
+	// does; the client sees a connection error.
+	Hangup bool
 	// Content and ToolCalls are the assistant message.
 	Content   string
 	ToolCalls []pipeline.ToolCall
@@ -149,6 +152,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if turn.Hangup {
+		hangup(w)
+		return
+	}
 	if turn.Status != 0 && turn.Status != http.StatusOK {
 		writeError(w, turn.Status, turn.ErrorMessage, turn.Header)
 		return
@@ -157,6 +164,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(k, v)
 	}
 	writeCompletion(w, req, body, turn, s.Calls())
+}
+
+// hangup closes the request's connection without writing anything.
+func hangup(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler) // the server drops the connection
+	}
+	conn.Close()
 }
 
 func writeError(w http.ResponseWriter, status int, msg string, header map[string]string) {
