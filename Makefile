@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 75m
 # Where debootstrap output, bare clones and image use stamps are kept between runs.
 export SWEMILL_CACHE ?= $(HOME)/.cache/swemill
 
-.PHONY: help deps build base test lint bench demo
+.PHONY: help deps build base test lint bench demo fidelity
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -48,3 +48,10 @@ lint: ## go vet and staticcheck
 
 bench: ## run the benchmarks; print the figures and write bench/results.json
 	$(GO) run ./bench
+
+# The real-repository measurement (not part of `make test`): MIRRORS holds bare git mirrors,
+# OWNER/NAME.git; FIDELITY_FLAGS adds e.g. -cases ID,ID -keep -parallel 2.
+fidelity: build ## measure swemill on bench/fidelity/corpus.json: make fidelity MIRRORS=DIR
+	@test -n "$(MIRRORS)" || { echo "usage: make fidelity MIRRORS=DIR (bare git mirrors, OWNER/NAME.git)" >&2; exit 2; }
+	bin/swemill base build
+	$(GO) run ./bench/fidelity -mirrors $(MIRRORS) -corpus bench/fidelity/corpus.json -swemill bin/swemill -work fidelity-run $(FIDELITY_FLAGS)

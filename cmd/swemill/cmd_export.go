@@ -103,6 +103,7 @@ func (c *Config) publicJSON() json.RawMessage {
 	pub.Database, pub.ArtifactsDir, pub.MirrorDir, pub.CacheDir, pub.DockerHost = "", "", "", "", ""
 	pub.Export.Out = ""
 	pub.Mine.SnapshotDir, pub.Mine.ImportFiles, pub.Mine.ImportMirrorDir, pub.Mine.ReposFile = "", nil, "", ""
+	pub.Mine.ImportMirrors = nil
 	pub.Build.SpecDir, pub.Build.Mirror, pub.Build.GitHubURL = "", "", ""
 	pub.Rollout.ModelURL = ""
 	pub.Log = LogConfig{}

@@ -43,8 +43,9 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	if *asJSON {
 		out := struct {
 			pipeline.Status
-			Problems []string `json:"problems,omitempty"`
-		}{st, problems}
+			Security []pipeline.SecurityDrop `json:"security"`
+			Problems []string                `json:"problems,omitempty"`
+		}{st, st.SecurityDrops(), problems}
 		return writeJSON(a.stdout, out)
 	}
 	printStatus(a.stdout, st)
@@ -98,6 +99,7 @@ func printStatus(w io.Writer, st pipeline.Status) {
 			fmt.Fprintln(w, l)
 		}
 	}
+	printSecurity(w, st)
 	fmt.Fprintf(w, "\ninstances: %d   repositories: %d", st.Instances, st.Repos.Total)
 	if st.Repos.Total > 0 {
 		var parts []string
@@ -286,7 +288,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		}
 		tw.Flush()
 	}
-	return nil
+	return writeFailureLogs(w, store, d)
 }
 
 func firstLine(s string) string {

@@ -173,13 +173,27 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("running: %w", err)
 	}
 	printStatus(a.stdout, sum.Status)
+	// Read even after Ctrl-C: the hints are part of what an interrupted run says.
+	repoProblems, err := store.RepoProblems(context.WithoutCancel(ctx))
+	if err != nil {
+		return err
+	}
 	if !sum.Complete {
+		printRetryHints(a.stdout, sum.Status, repoProblems, a.runFlags())
 		if ctx.Err() != nil {
 			return fmt.Errorf("run %d stopped: work in flight was handed back; run again to go on", sum.RunID)
 		}
 		return errIncomplete
 	}
 	fmt.Fprintf(a.stdout, "\nrun %d complete (%s)\n", sum.RunID, storeWhere(a.dir, cfg))
+	err = a.exportAfterRun(ctx, store, cfg, log)
+	// The run ends with the commands that retry what a change of configuration can cure.
+	printRetryHints(a.stdout, sum.Status, repoProblems, a.runFlags())
+	return err
+}
+
+// exportAfterRun writes the dataset to export.out, when it is set, after a complete run.
+func (a *app) exportAfterRun(ctx context.Context, store *pipeline.Store, cfg *Config, log zerolog.Logger) error {
 	if cfg.Export.Out == "" {
 		return nil
 	}

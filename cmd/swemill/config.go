@@ -34,7 +34,8 @@ type Config struct {
 	Repos []string `yaml:"repos" json:"repos,omitempty"`
 	// Stages are the stages `run` works; empty means all of them.
 	Stages []string `yaml:"stages" json:"stages,omitempty"`
-	// Workers, Timeouts and Attempts are per stage (see pipeline.RunConfig).
+	// Workers, Timeouts and Attempts are per stage (see pipeline.RunConfig). An unset
+	// timeouts.rollout is derived from the rollout section (rolloutAttemptTimeout).
 	Workers  map[string]int      `yaml:"workers" json:"workers,omitempty"`
 	Timeouts map[string]Duration `yaml:"timeouts" json:"timeouts,omitempty"`
 	Attempts map[string]int      `yaml:"attempts" json:"attempts,omitempty"`
@@ -52,6 +53,9 @@ type Config struct {
 	Mine MineConfig `yaml:"mine" json:"mine,omitempty"`
 	// Build configures the build stage.
 	Build BuildConfig `yaml:"build" json:"build,omitempty"`
+	// Sandbox limits every container that runs repository code or a model's commands
+	// (validate, rollout, grading).
+	Sandbox SandboxConfig `yaml:"sandbox" json:"sandbox,omitempty"`
 	// Validate configures the validate stage.
 	Validate ValidateConfig `yaml:"validate" json:"validate,omitempty"`
 	// Rollout configures the rollout stage: the model and the agent.
@@ -182,9 +186,17 @@ func (c *Config) validate() error {
 			return fmt.Errorf("timeouts.%s: must be positive", s)
 		}
 	}
+	if err := c.checkSandbox(); err != nil {
+		return err
+	}
 	for _, r := range c.Repos {
-		if owner, name, ok := strings.Cut(r, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		if !isRepoName(r) {
 			return fmt.Errorf("repos: %q is not owner/name", r)
+		}
+	}
+	for r := range c.Mine.ImportMirrors {
+		if !isRepoName(r) {
+			return fmt.Errorf("mine.import_mirrors: %q is not owner/name", r)
 		}
 	}
 	switch c.Log.Level {
@@ -200,6 +212,12 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// isRepoName reports whether r looks like owner/name.
+func isRepoName(r string) bool {
+	owner, name, ok := strings.Cut(r, "/")
+	return ok && owner != "" && name != "" && !strings.Contains(name, "/")
+}
+
 // runConfig turns the configuration into the runner's.
 func (c *Config) runConfig() pipeline.RunConfig {
 	rc := pipeline.RunConfig{
@@ -209,11 +227,9 @@ func (c *Config) runConfig() pipeline.RunConfig {
 		Attempts:        c.Attempts,
 		SoftStopTimeout: time.Duration(c.SoftStop),
 	}
-	if len(c.Timeouts) > 0 {
-		rc.Timeouts = map[string]time.Duration{}
-		for s, d := range c.Timeouts {
-			rc.Timeouts[s] = time.Duration(d)
-		}
+	rc.Timeouts = map[string]time.Duration{pipeline.StageRollout: c.rolloutAttemptTimeout()}
+	for s, d := range c.Timeouts {
+		rc.Timeouts[s] = time.Duration(d)
 	}
 	return rc
 }

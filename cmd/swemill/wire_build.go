@@ -16,7 +16,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"swemill/envbuild"
-	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
 	"swemill/report"
 )
@@ -25,8 +24,9 @@ import (
 type BuildConfig struct {
 	// SpecDir holds explicit recipes, <spec_dir>/<owner>/<name>.yaml; they win over inference.
 	SpecDir string `yaml:"spec_dir" json:"spec_dir,omitempty"`
-	// Offline says no package index is reachable while building (installs use only what the
-	// base image carries).
+	// Offline says no package index is reachable while building: inferred recipes install
+	// only what needs no index (skipped steps are recorded in the recipe) and build
+	// containers run with no network, whatever Network says.
 	Offline bool `yaml:"offline" json:"offline,omitempty"`
 	// PythonBase and GoBase name ready base images (e.g. python:3.11-slim where a registry is
 	// reachable) instead of the bootstrapped ones.
@@ -41,9 +41,14 @@ type BuildConfig struct {
 	CPUs   float64 `yaml:"cpus" json:"cpus,omitempty"`
 	// Network is the build containers' network: "" (the engine's default) or "none".
 	Network string `yaml:"network" json:"network,omitempty"`
+	// CABundle is a PEM file of certificate authorities that online build containers trust
+	// (a TLS-inspecting proxy's). Default: the file $SSL_CERT_FILE names, when set.
+	CABundle string `yaml:"ca_bundle" json:"ca_bundle,omitempty"`
 	// MaxCheckout and MaxInstance drop repositories and instances that are too large.
 	MaxCheckout Size `yaml:"max_checkout" json:"max_checkout,omitempty"`
 	MaxInstance Size `yaml:"max_instance" json:"max_instance,omitempty"`
+	// MaxEnv drops instances whose environment's dependency layer is larger. Default 16GiB.
+	MaxEnv Size `yaml:"max_env" json:"max_env,omitempty"`
 	// DiskBudget, when set, is kept after every build by removing least recently used
 	// instance images.
 	DiskBudget Size `yaml:"disk_budget" json:"disk_budget,omitempty"`
@@ -70,6 +75,20 @@ func parseSize(v string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size (like 500MB or 4GiB)", v)
 	}
 	return b, nil
+}
+
+// caBundle is the build section's ca_bundle, else the file $SSL_CERT_FILE names when it is
+// one, else none.
+func (env wiringEnv) caBundle() string {
+	if p := env.cfg.Build.CABundle; p != "" {
+		return env.cfg.resolve(p)
+	}
+	if p := env.getenv("SSL_CERT_FILE"); p != "" {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
 }
 
 // cacheDir is where swemill keeps what outlives a run: debootstrap output, bare clones,
@@ -118,11 +137,6 @@ func (env wiringEnv) docker(ctx context.Context) (*client.Client, error) {
 	return cli, nil
 }
 
-// sandboxConfig is the sandbox every stage that runs repository code uses.
-func (env wiringEnv) sandboxConfig() sandbox.Config {
-	return sandbox.Config{RunID: env.runID(), UsageDir: filepath.Join(env.cacheDir(), "usage")}
-}
-
 // wireBuild makes the build stage over builder. The base images must exist already (swemill
 // base build).
 func wireBuild(ctx context.Context, env wiringEnv, cli *client.Client, builder *envbuild.Builder) (pipeline.Processor, error) {
@@ -144,6 +158,9 @@ func wireBuild(ctx context.Context, env wiringEnv, cli *client.Client, builder *
 // newBuilder makes the image builder of the run's configuration: the build stage builds with
 // it, and the later stages restore with it the instance images that are gone.
 func newBuilder(env wiringEnv, cli *client.Client) (*envbuild.Builder, error) {
+	if err := env.cfg.checkMirrors(); err != nil {
+		return nil, err
+	}
 	names, err := envbuild.BaseNames(env.baseConfig())
 	if err != nil {
 		return nil, fmt.Errorf("naming base images: %w", err)
@@ -155,6 +172,7 @@ func newBuilder(env wiringEnv, cli *client.Client) (*envbuild.Builder, error) {
 		GoBase:     names["go"],
 		Sources: envbuild.SourceConfig{
 			MirrorDir: env.cfg.mirrorDir(),
+			Mirrors:   env.cfg.importMirrors(),
 			GitHubURL: b.GitHubURL,
 		},
 		SpecDir:          env.cfg.resolve(b.SpecDir),
@@ -164,8 +182,10 @@ func newBuilder(env wiringEnv, cli *client.Client) (*envbuild.Builder, error) {
 		BuildMemory:      int64(b.Memory),
 		BuildCPUs:        b.CPUs,
 		BuildNetwork:     b.Network,
+		CABundle:         env.caBundle(),
 		MaxCheckoutBytes: int64(b.MaxCheckout),
 		MaxInstanceBytes: int64(b.MaxInstance),
+		MaxEnvBytes:      int64(b.MaxEnv),
 		DiskBudget:       int64(b.DiskBudget),
 		RunID:            env.runID(),
 	}, env.log.With().Str("stage", "build").Logger())

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -22,8 +24,12 @@ type MineConfig struct {
 	SnapshotDir string `yaml:"snapshot_dir" json:"snapshot_dir,omitempty"`
 	// ImportFiles are SWE-bench-format task files (.jsonl, .json, .parquet).
 	ImportFiles []string `yaml:"import_files" json:"import_files,omitempty"`
-	// ImportMirrorDir holds the imported repositories' git mirrors.
+	// ImportMirrorDir holds the imported repositories' git mirrors (OWNER/NAME.git,
+	// OWNER/NAME, OWNER__NAME.git or OWNER__NAME under it); default mirror_dir.
 	ImportMirrorDir string `yaml:"import_mirror_dir" json:"import_mirror_dir,omitempty"`
+	// ImportMirrors gives single repositories' git directories, owner/name: path; they win
+	// over import_mirror_dir, and the build stage fetches those repositories from them too.
+	ImportMirrors map[string]string `yaml:"import_mirrors" json:"import_mirrors,omitempty"`
 	// Search is a repository search query ("language:python stars:>500") whose results are
 	// mined, up to SearchLimit (default 100).
 	Search      string `yaml:"search" json:"search,omitempty"`
@@ -82,6 +88,7 @@ func (env wiringEnv) mineConfig() mine.Config {
 		SnapshotDir:     c.resolve(m.SnapshotDir),
 		ImportFiles:     c.resolveAll(m.ImportFiles),
 		ImportMirrorDir: c.resolve(m.ImportMirrorDir),
+		ImportMirrors:   c.importMirrors(),
 		PagesPerCall:    m.PagesPerCall,
 		MaxWait:         time.Duration(m.MaxWait),
 		FollowMentions:  m.FollowMentions,
@@ -97,9 +104,66 @@ func (env wiringEnv) mineConfig() mine.Config {
 	}
 }
 
+// importMirrors returns mine.import_mirrors with each path resolved against the
+// configuration file's directory.
+func (c *Config) importMirrors() map[string]string {
+	if len(c.Mine.ImportMirrors) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(c.Mine.ImportMirrors))
+	for repo, p := range c.Mine.ImportMirrors {
+		out[repo] = c.resolve(p)
+	}
+	return out
+}
+
+// checkMirrors checks the mirror paths of the configuration before a run uses them: every
+// mine.import_mirrors entry must be a git directory, and the import source's
+// mine.import_mirror_dir must exist. Errors name the field and the path.
+func (c *Config) checkMirrors() error {
+	for _, repo := range slices.Sorted(maps.Keys(c.Mine.ImportMirrors)) {
+		p := c.resolve(c.Mine.ImportMirrors[repo])
+		st, err := os.Stat(p)
+		switch {
+		case err != nil:
+			return usagef("mine.import_mirrors: %s: %s does not exist", repo, p)
+		case !st.IsDir() || !isGitDir(p) && !isGitDir(filepath.Join(p, ".git")):
+			return usagef("mine.import_mirrors: %s: %s is not a git directory", repo, p)
+		}
+	}
+	if c.Mine.Source != mine.SourceImport {
+		return nil
+	}
+	if d := c.Mine.ImportMirrorDir; d != "" {
+		if st, err := os.Stat(c.resolve(d)); err != nil || !st.IsDir() {
+			return usagef("mine.import_mirror_dir: %s does not exist", c.resolve(d))
+		}
+	} else if len(c.Mine.ImportMirrors) == 0 {
+		if st, err := os.Stat(c.mirrorDir()); err != nil || !st.IsDir() {
+			return usagef("mine: the import source reads repositories from mine.import_mirror_dir or mine.import_mirrors; "+
+				"neither is set and mirror_dir %s does not exist", c.mirrorDir())
+		}
+	}
+	return nil
+}
+
+// isGitDir reports whether dir is a git directory: HEAD and objects/ in it.
+func isGitDir(dir string) bool {
+	head, err := os.Stat(filepath.Join(dir, "HEAD"))
+	if err != nil || !head.Mode().IsRegular() {
+		return false
+	}
+	objects, err := os.Stat(filepath.Join(dir, "objects"))
+	return err == nil && objects.IsDir()
+}
+
 // wireMine builds the miner and completes the list of repositories: the configured ones, a
-// repos file's, a search's, or else every repository of an offline source.
+// repos file's, a search's, or else every repository of an offline source. An offline
+// source that lists no repository is an error, whatever else is configured.
 func wireMine(ctx context.Context, env wiringEnv) (*mine.Miner, []string, error) {
+	if err := env.cfg.checkMirrors(); err != nil {
+		return nil, nil, err
+	}
 	m, err := mine.New(env.mineConfig())
 	if err != nil {
 		return nil, nil, usagef("mine: %v", err)
@@ -131,12 +195,14 @@ func wireMine(ctx context.Context, env wiringEnv) (*mine.Miner, []string, error)
 		}
 		add(rs)
 	}
-	if len(repos) == 0 && env.cfg.Mine.Source != "" && env.cfg.Mine.Source != mine.SourceGitHub {
+	if src := env.cfg.Mine.Source; src != "" && src != mine.SourceGitHub {
 		rs, err := m.SourceRepos(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("listing the %s source's repositories: %w", env.cfg.Mine.Source, err)
+			return nil, nil, fmt.Errorf("listing the %s source's repositories: %w", src, err)
 		}
-		add(rs)
+		if len(repos) == 0 {
+			add(rs)
+		}
 	}
 	return m, repos, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -42,13 +43,15 @@ type RolloutConfig struct {
 	CommandTimeout Duration `yaml:"command_timeout" json:"command_timeout,omitempty"`
 	// NoChangeTimeout: a command silent this long returns while it runs on (negative: off).
 	NoChangeTimeout Duration `yaml:"no_change_timeout" json:"no_change_timeout,omitempty"`
-	RolloutTimeout  Duration `yaml:"rollout_timeout" json:"rollout_timeout,omitempty"`
+	// RolloutTimeout is one rollout's wall clock (default 1h); with samples and parallel it
+	// sets the derived timeouts.rollout.
+	RolloutTimeout Duration `yaml:"rollout_timeout" json:"rollout_timeout,omitempty"`
 }
 
 // gradeWithValidate grades rollouts with validate's test runner: the same parser and the
 // same test selection that made FAIL_TO_PASS and PASS_TO_PASS.
-func gradeWithValidate(sb *sandbox.Sandbox) rollout.Grader {
-	g := &validate.Grader{Sandbox: sb}
+func gradeWithValidate(sb *sandbox.Sandbox, opts validate.GradeOptions) rollout.Grader {
+	g := &validate.Grader{Sandbox: sb, Options: opts}
 	return rollout.GraderFunc(func(ctx context.Context, item *pipeline.Item, patch string) (rollout.Grade, error) {
 		r, err := g.Grade(ctx, item, patch)
 		if err != nil {
@@ -58,14 +61,77 @@ func gradeWithValidate(sb *sandbox.Sandbox) rollout.Grader {
 	})
 }
 
-func wireRollout(ctx context.Context, env wiringEnv, cli *client.Client, sb *sandbox.Sandbox) (*rollout.Stage, error) {
-	rc := env.cfg.Rollout
-	rt, err := rollout.NewDockerRuntime(cli, rollout.DockerConfig{Sandbox: env.sandboxConfig()}, env.log.With().Str("stage", "rollout").Logger())
+// gradeTimeout bounds the grading of one rollout: validate.run_timeout, since grading runs
+// the same tests (default 15m).
+func (c *Config) gradeTimeout() time.Duration {
+	if c.Validate.RunTimeout > 0 {
+		return time.Duration(c.Validate.RunTimeout)
+	}
+	return 15 * time.Minute
+}
+
+// rolloutShape is the part of the rollout stage's configuration its attempt time depends on.
+func (c *Config) rolloutShape() rollout.Config {
+	rc := c.Rollout
+	return rollout.Config{Samples: rc.Samples, Parallel: rc.Parallel, RolloutTimeout: time.Duration(rc.RolloutTimeout)}
+}
+
+// rolloutAttemptTimeout is the time limit of one rollout attempt: timeouts.rollout when set,
+// else what every sample of an instance needs, rollout.parallel at a time (see
+// rollout.Config.AttemptTimeout; with the defaults, 1h25m per sample).
+func (c *Config) rolloutAttemptTimeout() time.Duration {
+	if d, ok := c.Timeouts[pipeline.StageRollout]; ok {
+		return time.Duration(d)
+	}
+	return c.rolloutShape().AttemptTimeout(c.gradeTimeout())
+}
+
+// checkRolloutTimeout refuses a timeouts.rollout that cannot fit one sample: its attempts
+// would all end before any trajectory is stored. wireRollout checks it, so only a run that
+// rolls out with the real stage is refused.
+func (c *Config) checkRolloutTimeout() error {
+	d, ok := c.Timeouts[pipeline.StageRollout]
+	if !ok || d <= 0 {
+		return nil
+	}
+	shape := c.rolloutShape()
+	one := shape.SampleTimeout(c.gradeTimeout())
+	if time.Duration(d) < one {
+		return fmt.Errorf("timeouts.rollout: %s cannot fit one sample, which may take %s (rollout.rollout_timeout %s + grading %s (validate.run_timeout) + %s to start, take the patch and clean up): raise it to at least %s, or leave it unset to have %s (%d samples, %d at a time)",
+			time.Duration(d), one, shape.SampleTimeout(0)-rollout.SampleOverhead, c.gradeTimeout(), rollout.SampleOverhead, one,
+			shape.AttemptTimeout(c.gradeTimeout()), max(c.Rollout.Samples, 1), max(c.Rollout.Parallel, 1))
+	}
+	return nil
+}
+
+// rolloutRuntime is the Docker runtime of the agent's workspaces, in the sandbox of every
+// container that runs repository code (the sandbox section's limits).
+func (env wiringEnv) rolloutRuntime(api rollout.DockerAPI) (*rollout.DockerRuntime, error) {
+	rt, err := rollout.NewDockerRuntime(api, rollout.DockerConfig{Sandbox: env.sandboxConfig()}, env.log.With().Str("stage", "rollout").Logger())
 	if err != nil {
 		return nil, usagef("rollout: %v", err)
 	}
+	return rt, nil
+}
+
+func wireRollout(ctx context.Context, env wiringEnv, cli *client.Client, sb *sandbox.Sandbox) (*rollout.Stage, error) {
+	rc := env.cfg.Rollout
+	if err := env.cfg.checkRolloutTimeout(); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	rt, err := env.rolloutRuntime(cli)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := rt.Sweep(ctx); err != nil {
 		return nil, err
+	}
+	shape, grade := env.cfg.rolloutShape(), env.cfg.gradeTimeout()
+	if d := env.cfg.rolloutAttemptTimeout(); d < shape.AttemptTimeout(grade) {
+		fit := int(d/shape.SampleTimeout(grade)) * max(rc.Parallel, 1)
+		env.log.Warn().Dur("timeout", d).Dur("needed", shape.AttemptTimeout(grade)).
+			Msgf("timeouts.rollout fits %d of the %d samples of an instance in one attempt: the others wait for its retries (stored samples are kept)",
+				min(fit, max(rc.Samples, 1)), max(rc.Samples, 1))
 	}
 	st, err := rollout.New(rollout.Config{
 		Backend:               rc.Backend,
@@ -85,7 +151,7 @@ func wireRollout(ctx context.Context, env wiringEnv, cli *client.Client, sb *san
 		CommandTimeout:        time.Duration(rc.CommandTimeout),
 		NoChangeTimeout:       time.Duration(rc.NoChangeTimeout),
 		RolloutTimeout:        time.Duration(rc.RolloutTimeout),
-	}, rt, gradeWithValidate(sb))
+	}, rt, gradeWithValidate(sb, validate.GradeOptions{Timeout: env.cfg.gradeTimeout(), ResultsLimit: int64(env.cfg.Validate.ResultsLimit)}))
 	if err != nil {
 		return nil, usagef("rollout: %v", err)
 	}

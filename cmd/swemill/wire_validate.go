@@ -20,29 +20,33 @@ type ValidateConfig struct {
 	Parallel int `yaml:"parallel" json:"parallel,omitempty"`
 	// RunTimeout limits one test run. Default 15m.
 	RunTimeout Duration `yaml:"run_timeout" json:"run_timeout,omitempty"`
-	// Memory, CPUs and Pids limit each test container. Defaults 2GiB, 1, 1024.
-	Memory Size    `yaml:"memory" json:"memory,omitempty"`
-	CPUs   float64 `yaml:"cpus" json:"cpus,omitempty"`
-	Pids   int64   `yaml:"pids" json:"pids,omitempty"`
-	// Runtime is another OCI runtime for test containers (e.g. runsc for gVisor).
-	Runtime string `yaml:"runtime" json:"runtime,omitempty"`
+	// Memory, CPUs, Pids and Runtime are deprecated aliases of the sandbox section's fields
+	// (which limit rollout and grading containers too): used where sandbox leaves the field
+	// unset, with a warning; a configuration that sets both differently is refused.
+	Memory  Size    `yaml:"memory" json:"memory,omitempty"`
+	CPUs    float64 `yaml:"cpus" json:"cpus,omitempty"`
+	Pids    int64   `yaml:"pids" json:"pids,omitempty"`
+	Runtime string  `yaml:"runtime" json:"runtime,omitempty"`
+	// ResultsLimit caps each result stream of a test run (the whole test output, the pytest
+	// plugin's records); a run past it is results_incomplete. Default 256MiB.
+	ResultsLimit Size `yaml:"results_limit" json:"results_limit,omitempty"`
 }
 
-// testSandbox is the sandbox that runs repository tests (validate and grading).
+// testSandbox is the sandbox that runs repository tests (validate and grading), with the
+// sandbox section's limits, as the rollout workspaces.
 func (env wiringEnv) testSandbox(api sandbox.API) (*sandbox.Sandbox, error) {
-	c := env.sandboxConfig()
-	v := env.cfg.Validate
-	c.Memory, c.CPUs, c.PidsLimit, c.Runtime = int64(v.Memory), v.CPUs, v.Pids, v.Runtime
-	sb, err := sandbox.New(api, c, env.log.With().Str("component", "sandbox").Logger())
+	env.cfg.warnDeprecated(env.log)
+	sb, err := sandbox.New(api, env.sandboxConfig(), env.log.With().Str("component", "sandbox").Logger())
 	if err != nil {
-		return nil, usagef("validate: %v", err)
+		return nil, usagef("sandbox: %v", err)
 	}
 	return sb, nil
 }
 
 func wireValidate(env wiringEnv, sb *sandbox.Sandbox) (pipeline.Processor, error) {
 	v := env.cfg.Validate
-	st, err := validate.New(sb, validate.Config{Runs: v.Runs, Parallel: v.Parallel, RunTimeout: time.Duration(v.RunTimeout)})
+	st, err := validate.New(sb, validate.Config{Runs: v.Runs, Parallel: v.Parallel, RunTimeout: time.Duration(v.RunTimeout),
+		ResultsLimit: int64(v.ResultsLimit)})
 	if err != nil {
 		return nil, usagef("validate: %v", err)
 	}
