@@ -7,15 +7,18 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // suites are the benchmarks that make the report: package, benchmark pattern and -benchtime.
@@ -30,8 +33,13 @@ var suites = []struct{ pkg, pattern, benchtime string }{
 
 func main() {
 	out := flag.String("out", "bench/results.json", "where to write the figures")
+	fidelity := flag.String("fidelity", "fidelity-run/fidelity.json", "the report of the last `make fidelity`, whose corpus figures join the table when it exists")
 	flag.Parse()
 	figures := map[string]float64{}
+	if err := corpusFigures(*fidelity, figures); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
 	for _, s := range suites {
 		cmd := exec.Command("go", "test", "-run", "^$", "-bench", s.pattern, "-benchtime", s.benchtime, "-timeout", "90m", s.pkg)
 		var buf bytes.Buffer
@@ -62,6 +70,50 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: writing %s: %v\n", *out, err)
 		os.Exit(1)
 	}
+}
+
+// corpusFigures adds the real-repository corpus figures of a fidelity report (written by
+// `make fidelity`, which needs the repositories' mirrors and so is not run here): validation
+// throughput and label exactness. A missing report is said, not an error.
+func corpusFigures(path string, figures map[string]float64) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(os.Stderr, "bench: no %s: corpus figures left out (make fidelity MIRRORS=DIR measures them)\n", path)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var r struct {
+		Cases, Built   int
+		F2PExact       int `json:"f2p_exact"`
+		P2PCountExact  int `json:"p2p_count_exact"`
+		OracleResolved int `json:"oracle_resolved"`
+		Throughput     struct {
+			Validated           int
+			PerMinute           float64 `json:"instances_per_minute"`
+			MeanBuildSeconds    float64 `json:"mean_build_seconds"`
+			MeanValidateSeconds float64 `json:"mean_validate_seconds"`
+		}
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if r.Cases == 0 {
+		return fmt.Errorf("%s: a report of no cases", path)
+	}
+	st, _ := os.Stat(path)
+	fmt.Fprintf(os.Stderr, "bench: corpus figures from %s (%s)\n", path, st.ModTime().UTC().Format(time.RFC3339))
+	figures["Corpus cases"] = float64(r.Cases)
+	figures["Corpus built"] = float64(r.Built)
+	figures["Corpus f2p_exact"] = float64(r.F2PExact)
+	figures["Corpus p2p_count_exact"] = float64(r.P2PCountExact)
+	figures["Corpus oracle_resolved"] = float64(r.OracleResolved)
+	figures["Corpus validated"] = float64(r.Throughput.Validated)
+	figures["Corpus instances/min"] = r.Throughput.PerMinute
+	figures["Corpus build_s/instance"] = r.Throughput.MeanBuildSeconds
+	figures["Corpus validate_s/instance"] = r.Throughput.MeanValidateSeconds
+	return nil
 }
 
 // parse reads `go test -bench` output lines ("BenchmarkX-2  3  123 ns/op  45.6 unit ...")

@@ -245,9 +245,28 @@ func fileExists(p string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
-// inferGo builds the module and tests it with go test -json. Online it downloads the
-// required modules first; offline it cannot (GOPROXY=off) and builds with -mod=mod, or
-// -mod=vendor when the module vendors its dependencies.
+// goWarmCmd compiles every package once so that the tests start from a warm build cache. A
+// package that does not build (an example without main, a file for another platform) does
+// not stop the build: its tests report it as a build failure, package by package.
+const goWarmCmd = "go build ./... || echo 'swemill: not every package builds; go test reports which'"
+
+// goTestDepsCmd puts the modules of every package's tests, not only the build list's, in the
+// module cache, so that tests run without a network. -e: a package that does not load is
+// the tests' to report.
+const goTestDepsCmd = "go list -e -deps -test ./... > /dev/null"
+
+// goRestoreCmd puts back the go.mod and go.sum files the go commands of the install rewrote
+// (a go.mod without a go directive, a go.sum lacking entries, under -mod=mod): the image's
+// tree stays the base commit's, so that patches touching them apply as they would upstream.
+// Each test run completes them again from the module cache, in its own container.
+const goRestoreCmd = "git ls-files -z -m -- ':(glob)**/go.mod' ':(glob)**/go.sum' | xargs -0r git checkout -q -- && " +
+	"git ls-files -z -o --exclude-standard -- ':(glob)**/go.sum' | xargs -0r rm -f --"
+
+// inferGo builds the module and tests it with go test -json. Builds and tests use
+// -mod=mod (-mod=vendor when the module vendors its dependencies), so that a go.sum missing
+// entries is completed from the module cache rather than failing every package. Online the
+// install downloads the required modules and those of the tests first; offline it cannot
+// (GOPROXY=off).
 func inferGo(dir string, opts InferOptions) (pipeline.Recipe, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
@@ -265,20 +284,23 @@ func inferGo(dir string, opts InferOptions) (pipeline.Recipe, error) {
 			requires = true
 		}
 	}
-	if opts.Offline {
-		// The base image's GOFLAGS (-buildvcs=false) is replaced, not added to: keep it.
-		mod := "-mod=mod"
-		if fileExists(filepath.Join(dir, "vendor", "modules.txt")) {
-			mod = "-mod=vendor"
-		}
-		r.Env = map[string]string{"GOFLAGS": mod + " -buildvcs=false", "GOPROXY": "off"}
+	// The base image's GOFLAGS (-buildvcs=false) is replaced, not added to: keep it.
+	mod := "-mod=mod"
+	vendored := fileExists(filepath.Join(dir, "vendor", "modules.txt"))
+	if vendored {
+		mod = "-mod=vendor"
+	}
+	r.Env = map[string]string{"GOFLAGS": mod + " -buildvcs=false"}
+	switch {
+	case opts.Offline:
+		r.Env["GOPROXY"] = "off"
 		if requires {
 			r.Skipped = append(r.Skipped, pipeline.SkippedStep{What: "go mod download", Reason: reasonGoProxy})
 		}
-	} else if requires {
-		r.Install = append(r.Install, "go mod download")
+	case requires && !vendored:
+		r.Install = append(r.Install, "go mod download", goTestDepsCmd)
 	}
-	r.Install = append(r.Install, "go build ./...")
+	r.Install = append(r.Install, goWarmCmd, goRestoreCmd)
 	return r, nil
 }
 

@@ -113,6 +113,13 @@ var (
 // TestInferRecipe checks whole inferred recipes, online and offline: commands, environment
 // and the steps left out with their reasons. Offline, nothing needs a package index.
 func TestInferRecipe(t *testing.T) {
+	// The Go install steps: test modules, a warm build cache, go.mod and go.sum put back.
+	const (
+		goTestDeps = "go list -e -deps -test ./... > /dev/null"
+		goWarm     = "go build ./... || echo 'swemill: not every package builds; go test reports which'"
+		goRestore  = "git ls-files -z -m -- ':(glob)**/go.mod' ':(glob)**/go.sum' | xargs -0r git checkout -q -- && " +
+			"git ls-files -z -o --exclude-standard -- ':(glob)**/go.sum' | xargs -0r rm -f --"
+	)
 	t.Parallel()
 	cases := []struct {
 		name    string
@@ -233,31 +240,40 @@ func TestInferRecipe(t *testing.T) {
 		},
 		{
 			name: "go module with requires, online", files: goWithRequires,
-			want: pipeline.Recipe{Language: "go", LanguageVersion: "1.21", Install: []string{"go mod download", "go build ./..."}},
+			want: pipeline.Recipe{Language: "go", LanguageVersion: "1.21", Install: []string{"go mod download", goTestDeps, goWarm, goRestore},
+				Env: map[string]string{"GOFLAGS": "-mod=mod -buildvcs=false"}},
 		},
 		{
 			name: "go module with requires, offline", files: goWithRequires, offline: true,
 			want: pipeline.Recipe{
-				Language: "go", LanguageVersion: "1.21", Install: []string{"go build ./..."},
+				Language: "go", LanguageVersion: "1.21", Install: []string{goWarm, goRestore},
 				Env:     map[string]string{"GOFLAGS": "-mod=mod -buildvcs=false", "GOPROXY": "off"},
 				Skipped: skipped("go mod download", "offline: needs the Go module proxy (GOPROXY=off)"),
 			},
 		},
 		{
 			name: "go module without requires, online", files: goBare,
-			want: pipeline.Recipe{Language: "go", LanguageVersion: "1.22", Install: []string{"go build ./..."}},
+			want: pipeline.Recipe{Language: "go", LanguageVersion: "1.22", Install: []string{goWarm, goRestore},
+				Env: map[string]string{"GOFLAGS": "-mod=mod -buildvcs=false"}},
 		},
 		{
 			name: "go module without requires, offline", files: goBare, offline: true,
 			want: pipeline.Recipe{
-				Language: "go", LanguageVersion: "1.22", Install: []string{"go build ./..."},
+				Language: "go", LanguageVersion: "1.22", Install: []string{goWarm, goRestore},
 				Env: map[string]string{"GOFLAGS": "-mod=mod -buildvcs=false", "GOPROXY": "off"},
+			},
+		},
+		{
+			name: "go module with vendored requires, online", files: goVendored,
+			want: pipeline.Recipe{
+				Language: "go", LanguageVersion: "1.21", Install: []string{goWarm, goRestore},
+				Env: map[string]string{"GOFLAGS": "-mod=vendor -buildvcs=false"},
 			},
 		},
 		{
 			name: "go module with vendored requires, offline", files: goVendored, offline: true,
 			want: pipeline.Recipe{
-				Language: "go", LanguageVersion: "1.21", Install: []string{"go build ./..."},
+				Language: "go", LanguageVersion: "1.21", Install: []string{goWarm, goRestore},
 				Env:     map[string]string{"GOFLAGS": "-mod=vendor -buildvcs=false", "GOPROXY": "off"},
 				Skipped: skipped("go mod download", "offline: needs the Go module proxy (GOPROXY=off)"),
 			},

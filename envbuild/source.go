@@ -162,16 +162,31 @@ func (s *Sources) Fetch(ctx context.Context, repo string, commits ...string) err
 		if notFound(err) {
 			return fmt.Errorf("fetching %s: %w", repo, ErrRepoNotFound)
 		}
-		s.log.Debug().Err(err).Str("repo", repo).Msg("fetching by hash failed; fetching all branches")
+		s.log.Debug().Err(err).Str("repo", repo).Msg("fetching by hash failed; fetching the commits alone")
 	}
 	missing = s.missing(ctx, bare, missing)
+	if len(missing) > 0 {
+		// A mirror that lacks an object of the history (a partial snapshot) can still serve
+		// the commits' own trees: a checkout needs nothing more.
+		args := append([]string{"fetch", "-q", "--no-tags", "--depth", "1", remote}, missing...)
+		if _, err := git(fctx, bare, args...); err != nil {
+			s.log.Debug().Err(err).Str("repo", repo).Msg("fetching the commits alone failed; fetching all branches")
+		}
+		missing = s.missing(ctx, bare, missing)
+	}
 	if len(missing) > 0 {
 		if _, err := git(fctx, bare, "fetch", "-q", "--no-tags", remote,
 			"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"); err != nil {
 			if notFound(err) {
 				return fmt.Errorf("fetching %s: %w", repo, ErrRepoNotFound)
 			}
-			return fmt.Errorf("fetching %s: %w", repo, err)
+			if missing = s.missing(ctx, bare, missing); len(missing) > 0 {
+				if !strings.Contains(remote, "://") {
+					// A mirror on this machine that cannot serve the commit will not later either.
+					return fmt.Errorf("fetching %s@%s: %w: the mirror %s cannot serve it: %v", repo, missing[0], ErrCommitNotFound, remote, err)
+				}
+				return fmt.Errorf("fetching %s: %w", repo, err)
+			}
 		}
 		missing = s.missing(ctx, bare, missing)
 	}

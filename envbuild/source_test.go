@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -47,24 +48,40 @@ func TestSourcesMirrors(t *testing.T) {
 	require.ErrorContains(t, err, "/nonexistent/x.git does not exist")
 }
 
-// A mirror whose other refs are broken (a branch naming an object the mirror lacks, as a
-// partial snapshot leaves it) still serves the commits it holds: only those are fetched.
+// A partial mirror (as a snapshot that leaves out objects makes it) still serves the commits
+// whose own trees it holds: a branch naming an object it lacks, or a blob of an earlier
+// commit gone, fail a fetch of everything, not the fetch of those commits.
 func TestSourcesPartialMirror(t *testing.T) {
 	t.Parallel()
 	elsewhere := t.TempDir()
 	r := fixture(t, elsewhere, "pyflat")
 	mirrors := t.TempDir()
 	bare := filepath.Join(mirrors, "acme", "pyflat.git")
-	out, err := exec.Command("git", "clone", "-q", "--bare", r.Dir, bare).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	dangling := "1234567890123456789012345678901234567890\n"
-	require.NoError(t, os.WriteFile(filepath.Join(bare, "refs", "heads", "broken"), []byte(dangling), 0o644))
-	out, err = exec.Command("git", "--git-dir", bare, "fetch", "-q", bare, "+refs/heads/*:refs/x/*").CombinedOutput()
-	require.Error(t, err, "the broken mirror must fail a fetch of all its refs, or this test shows nothing: %s", out)
+	run := func(args ...string) string {
+		out, err := exec.Command("git", args...).CombinedOutput()
+		require.NoError(t, err, "git %v: %s", args, out)
+		return strings.TrimSpace(string(out))
+	}
+	run("init", "-q", "--bare", bare)
+	// A push this small arrives as loose objects, so one can be taken away.
+	run("-C", r.Dir, "push", "-q", bare, r.Commits["fix"]+":refs/heads/main")
+	old := run("--git-dir", bare, "rev-parse", r.Commits["base"]+":calc/ops.py")
+	require.NotEqual(t, old, run("--git-dir", bare, "rev-parse", r.Commits["fix"]+":calc/ops.py"))
+	require.NoError(t, os.Remove(filepath.Join(bare, "objects", old[:2], old[2:])))
+	require.NoError(t, os.WriteFile(filepath.Join(bare, "refs", "heads", "broken"), []byte("1234567890123456789012345678901234567890\n"), 0o644))
+	probe := t.TempDir()
+	run("init", "-q", "--bare", probe)
+	out, err := exec.Command("git", "--git-dir", probe, "fetch", "-q", bare, r.Commits["fix"]).CombinedOutput()
+	require.Error(t, err, "the mirror must fail a fetch of the fix's history, or this test shows nothing: %s", out)
 
 	src, err := envbuild.NewSources(envbuild.SourceConfig{Dir: t.TempDir(), MirrorDir: mirrors}, zerolog.New(zerolog.NewTestWriter(t)))
 	require.NoError(t, err)
-	require.NoError(t, src.Fetch(t.Context(), "acme/pyflat", r.Commits["base"], r.Commits["fix"]))
+	require.NoError(t, src.Fetch(t.Context(), "acme/pyflat", r.Commits["fix"]))
 	dst := filepath.Join(t.TempDir(), "checkout")
 	require.NoError(t, src.Checkout(t.Context(), "acme/pyflat", r.Commits["fix"], dst))
+	got, err := os.ReadFile(filepath.Join(dst, "calc", "ops.py"))
+	require.NoError(t, err)
+	require.Equal(t, run("--git-dir", bare, "cat-file", "blob", r.Commits["fix"]+":calc/ops.py"), strings.TrimSpace(string(got)))
+	// The commit whose tree lost a blob is an error that says so, not a broken checkout.
+	require.ErrorIs(t, src.Fetch(t.Context(), "acme/pyflat", r.Commits["base"]), envbuild.ErrCommitNotFound)
 }

@@ -72,16 +72,24 @@ type Throughput struct {
 
 // Report is the measurement: what <work>/fidelity.json holds.
 type Report struct {
-	Summary        string       `json:"summary"`
-	Cases          int          `json:"cases"`
-	Built          int          `json:"built"`
-	F2PExact       int          `json:"f2p_exact"`
-	P2PCountExact  int          `json:"p2p_count_exact"`
-	OracleResolved int          `json:"oracle_resolved"`
-	Throughput     Throughput   `json:"throughput"`
-	Misses         []Miss       `json:"misses"`
-	Results        []CaseResult `json:"results"`
-	Runs           []RunInfo    `json:"runs"`
+	Summary        string `json:"summary"`
+	Labels         string `json:"labels"`
+	Cases          int    `json:"cases"`
+	Built          int    `json:"built"`
+	F2PExact       int    `json:"f2p_exact"`
+	P2PCountExact  int    `json:"p2p_count_exact"`
+	OracleResolved int    `json:"oracle_resolved"`
+	// Labelled counts the built cases validate gave labels (done); Wrong those of them whose
+	// FAIL_TO_PASS differs from the reference: silently wrong labels, the figure that must be
+	// 0. Declined counts the built cases validate refused to label for want of complete
+	// results (results_incomplete): absent, not wrong.
+	Labelled   int          `json:"labelled"`
+	Wrong      int          `json:"wrong"`
+	Declined   int          `json:"declined"`
+	Throughput Throughput   `json:"throughput"`
+	Misses     []Miss       `json:"misses"`
+	Results    []CaseResult `json:"results"`
+	Runs       []RunInfo    `json:"runs"`
 }
 
 // RunInfo is one language's swemill run.
@@ -92,6 +100,9 @@ type RunInfo struct {
 	Started  time.Time `json:"started"`
 	Seconds  float64   `json:"seconds"`
 }
+
+// reasonIncomplete is validate's drop reason for a run whose results are not complete.
+const reasonIncomplete = "results_incomplete"
 
 // compare checks every case against swemill's outcome for it.
 func compare(cases []Case, outcomes map[string]Outcome) Report {
@@ -120,6 +131,15 @@ func compare(cases []Case, outcomes map[string]Outcome) Report {
 			r.Misses = append(r.Misses, *m)
 		}
 		r.Results = append(r.Results, res)
+		if res.Built {
+			switch v := o.Stages["validate"]; {
+			case v.State == "done":
+				r.Labelled++
+				r.Wrong += b2i(!res.F2PExact)
+			case v.State == "dropped" && v.Reason == reasonIncomplete:
+				r.Declined++
+			}
+		}
 		r.Built += b2i(res.Built)
 		r.F2PExact += b2i(res.F2PExact)
 		r.P2PCountExact += b2i(res.P2PCountExact)
@@ -127,6 +147,8 @@ func compare(cases []Case, outcomes map[string]Outcome) Report {
 	}
 	r.Summary = fmt.Sprintf("fidelity: built %d/%d, F2P exact %d/%d, P2P count exact %d/%d, oracle resolved %d/%d",
 		r.Built, r.Cases, r.F2PExact, r.Cases, r.P2PCountExact, r.Cases, r.OracleResolved, r.Cases)
+	r.Labels = fmt.Sprintf("labels: given %d of %d built (F2P wrong %d), declined %d (%s)",
+		r.Labelled, r.Built, r.Wrong, r.Declined, reasonIncomplete)
 	return r
 }
 
@@ -296,6 +318,7 @@ func mean(xs []float64) float64 {
 // that missed for the same cause share a line.
 func (r Report) print(w io.Writer) {
 	fmt.Fprintln(w, r.Summary)
+	fmt.Fprintln(w, r.Labels)
 	for i := 0; i < len(r.Misses); {
 		m, checks := r.Misses[i], []string{r.Misses[i].Check}
 		for i++; i < len(r.Misses) && sameCause(m, r.Misses[i]); i++ {

@@ -39,6 +39,7 @@ func TestCompareClassifiesEveryMiss(t *testing.T) {
 	}
 	r := compare(cases, outcomes)
 	require.Equal(t, "fidelity: built 4/6, F2P exact 1/6, P2P count exact 2/6, oracle resolved 1/6", r.Summary)
+	require.Equal(t, "labels: given 3 of 4 built (F2P wrong 2), declined 1 (results_incomplete)", r.Labels)
 
 	type key struct{ id, check, class string }
 	got := map[key]Miss{}

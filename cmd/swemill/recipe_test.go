@@ -24,7 +24,7 @@ func TestRecipeRoundTrip(t *testing.T) {
 			TestCmd:    "python -m pytest -rA", LogParser: "unittest",
 			Env: map[string]string{"PYTHONPATH": "/testbed/src", "FLAG": "yes", "N": "012", "EMPTY": "", "COLON": "a: b"},
 		},
-		{Language: "go", LanguageVersion: "1.22", Install: []string{"go mod download", "go build ./..."}, TestCmd: "go test -json -count=1", LogParser: "gotest"},
+		{Language: "go", LanguageVersion: "1.22", Install: []string{"go mod download", "go build ./... || echo 'swemill: not every package builds; go test reports which'"}, TestCmd: "go test -json -count=1", LogParser: "gotest"},
 	}
 	// And what inference makes of the fixture repositories.
 	for _, name := range []string{"pybroken", "pysrc", "pyinventory", "gomod", "gokit"} {

@@ -177,6 +177,9 @@ func (r runResult) problem() (reason, detail string) {
 // tests running, a session that never finished. Such a run is never graded.
 const ReasonIncomplete = "results_incomplete"
 
+// ReasonNoTestsRan drops an instance none of whose runs reported a single test result.
+const ReasonNoTestsRan = "no_tests_ran"
+
 // run runs spec in a fresh sandboxed container, then reads its result streams out of it.
 // Errors are the engine's (or ctx's); what the tests did is in the result.
 func run(ctx context.Context, sb *sandbox.Sandbox, spec runSpec) (out runResult, err error) {

@@ -289,7 +289,14 @@ func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Outp
 		v.FailToPass, v.PassToPass, v.PassToFail, v.Flaky = vd.failToPass, vd.passToPass, vd.passToFail, vd.flaky
 		switch {
 		case len(v.FailToPass) > 0:
-		case vd.tests > 0 && vd.stable == 0:
+		case vd.tests == 0:
+			// Not the data's verdict: nothing ran, so the test command or the environment is
+			// broken (a module that does not resolve, a missing interpreter), and says so in
+			// the runs' logs.
+			last := runs[len(runs)-1]
+			fate = pipeline.Drop(ReasonNoTestsRan, "no test reported a result in any run: the test command or the environment is broken (%s run %d exited with code %d; swemill show prints its log)",
+				last.Side, last.Index, last.ExitCode)
+		case vd.stable == 0:
 			fate = pipeline.Drop("all_flaky", "all %d tests behaved differently across runs", vd.tests)
 		default:
 			fate = pipeline.Drop("no_fail_to_pass", "no test fails before the fix and passes after it (%d tests, %d pass throughout, %d flaky)",

@@ -228,6 +228,13 @@ func TestDrops(t *testing.T) {
 			reason: "log_exit_mismatch", detail: "exit code 3 but the output reports 1 passing tests and no failure",
 		},
 		{
+			name: "no test runs on either side",
+			mutate: func(it *pipeline.Item) {
+				it.Environment.Recipe.TestCmd = "python -m pytest --no-header -rA --tb=no -p no:cacheprovider -k no_such_test"
+			},
+			reason: "no_tests_ran", detail: "no test reported a result in any run",
+		},
+		{
 			name:   "the log parser is unknown",
 			mutate: func(it *pipeline.Item) { it.Environment.Recipe.LogParser = "nose" },
 			reason: "unknown_log_parser",
