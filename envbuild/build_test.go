@@ -176,6 +176,31 @@ func TestCacheAndLayering(t *testing.T) {
 	assert.Contains(t, string(out.Stdout), "/testbed/calc/__init__.py")
 }
 
+// TestBuildCABundle: an online build's install steps trust the configured CA bundle (the
+// usual variables name it), and neither the file nor the variables reach the image.
+func TestBuildCABundle(t *testing.T) {
+	t.Parallel()
+	specDir := t.TempDir()
+	ca := filepath.Join(t.TempDir(), "proxy-ca.pem")
+	require.NoError(t, os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\nSWEMILL-TEST-CA\n-----END CERTIFICATE-----\n"), 0o600))
+	e := newTestEnv(t, func(c *envbuild.Config) {
+		c.SpecDir, c.Offline, c.BuildNetwork, c.CABundle = specDir, false, "", ca
+	})
+	r := fixture(t, e.mirror, "pyflat")
+	nonceSpec(t, specDir, "acme/pyflat", inferFixture(t, r.Dir), func(s *envbuild.Spec) {
+		// The marker is split so that the recipe, which the image keeps, does not hold it.
+		s.Install = []string{`for v in SSL_CERT_FILE PIP_CERT REQUESTS_CA_BUNDLE GIT_SSL_CAINFO; do grep -q "SWEMILL-TEST""-CA" "${!v}" || { echo "no CA in $v"; exit 1; }; done; echo SWEMILL-CA-SEEN`}
+	})
+	res, err := e.builder.Build(t.Context(), instanceOf("acme/pyflat", "ca", r.Commits["base"]), e.log)
+	require.NoError(t, err, "build log:\n%s", res.Log)
+	removeImages(t, e.cli, res.Environment.ImageName, res.Environment.EnvImage)
+	assert.Contains(t, string(res.Log), "SWEMILL-CA-SEEN")
+	out := runIn(t, newSandbox(t, sandbox.Config{}), res.Environment.ImageName,
+		`grep -rls SWEMILL-TEST-CA /var/tmp /etc /usr/local /opt /testbed && echo leaked; echo "env:${SSL_CERT_FILE:-}"`)
+	require.Equal(t, 0, out.ExitCode, "stderr:\n%s", out.Stderr)
+	assert.Equal(t, "env:", strings.TrimSpace(string(out.Stdout)), "the CA bundle stays out of the image")
+}
+
 // TestBuildTimeoutIsDropped gives an install more time than the build may take.
 func TestBuildTimeoutIsDropped(t *testing.T) {
 	t.Parallel()
