@@ -197,10 +197,13 @@ type Result struct {
 	Stdout, Stderr                   []byte
 	StdoutTruncated, StderrTruncated bool
 	Duration                         time.Duration
-	// OOMKilled says the kernel killed the command for memory: the engine said so, or the
-	// command died of a SIGKILL (exit 137) that the timeout did not send (engines on cgroup
-	// v1 with recent kernels miss OOM events).
+	// OOMKilled says the kernel killed a process of the container for memory, as the engine
+	// reports it (State.OOMKilled). Exec results never set it: the engine reports OOM kills
+	// per container, once it has exited.
 	OOMKilled bool
+	// Killed says the command died of a SIGKILL (exit 137) that neither Spec.Timeout nor, by
+	// the engine's account, the OOM killer sent: a kill from outside the run.
+	Killed bool
 	// TimedOut says the command ran out of Spec.Timeout and the container was killed.
 	TimedOut bool
 }
@@ -451,11 +454,7 @@ func (c *Container) Run(ctx context.Context) (Result, error) {
 			res.ExitCode = ins.State.ExitCode
 		}
 	}
-	// Engines on cgroup v1 with recent kernels do not always see the OOM event: a SIGKILL
-	// that swemill did not send, in a memory-limited container, is counted as one.
-	if !res.TimedOut && res.ExitCode == 137 {
-		res.OOMKilled = true
-	}
+	res.Killed = res.ExitCode == 137 && !res.TimedOut && !res.OOMKilled
 	return res, nil
 }
 
@@ -546,7 +545,7 @@ func (c *Container) Exec(ctx context.Context, cmd []string, env []string, workDi
 	if res.ExitCode == 137 && res.Duration >= timeout {
 		res.TimedOut = true
 	} else if res.ExitCode == 137 {
-		res.OOMKilled = true
+		res.Killed = true
 	}
 	if res.TimedOut {
 		// GNU timeout killed the command, not its children: kill every process of the

@@ -42,8 +42,10 @@ const (
 	ProblemTestPatch = "test_patch_does_not_apply"
 	ProblemTimeout   = "suite_timeout"
 	ProblemOOM       = "suite_oom"
-	ProblemUnparsed  = "unparseable_log"
-	ProblemMismatch  = "log_exit_mismatch"
+	// ProblemKilled says the test command was killed from outside the run (ReasonKilled).
+	ProblemKilled   = ReasonKilled
+	ProblemUnparsed = "unparseable_log"
+	ProblemMismatch = "log_exit_mismatch"
 	// ProblemIncomplete says the run's results were not complete (ReasonIncomplete).
 	ProblemIncomplete = ReasonIncomplete
 )
@@ -134,7 +136,7 @@ func Grade(ctx context.Context, sb *sandbox.Sandbox, item *pipeline.Item, modelP
 		return g, fmt.Errorf("grading %s: %w", item.Instance.InstanceID, err)
 	}
 	g.Applied = r.applyFailed == ""
-	g.ExitCode, g.TimedOut, g.OOM, g.Seconds = r.res.ExitCode, r.res.TimedOut, r.res.OOMKilled, r.res.Duration.Seconds()
+	g.ExitCode, g.TimedOut, g.OOM, g.Seconds = r.res.ExitCode, r.res.TimedOut, r.oomKilled(), r.res.Duration.Seconds()
 	g.Log = r.log
 	g.Results = resultStatuses(r.parsed)
 	if reason, detail := r.problem(); reason != "" {

@@ -1,6 +1,7 @@
 package validate_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"regexp"
@@ -9,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"swemill/envbuild/envbuildtest"
 	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
 	"swemill/stages/validate"
@@ -86,6 +90,7 @@ func TestHostileSuites(t *testing.T) {
 		"hostile_network":  twice,
 		"hostile_outside":  twice,
 		"hostile_socket":   twice,
+		"hostile_killed":   twice,
 		"pytextkit":        newStage(t, newSandbox(t, sandbox.Config{}), validate.Config{Labels: labels}),
 	}
 	items := map[string]*pipeline.Item{}
@@ -95,6 +100,7 @@ func TestHostileSuites(t *testing.T) {
 	results := map[string]processed{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	stopKiller := killFromOutside(t, items["hostile_killed"].Instance.InstanceID)
 	for name, st := range stages {
 		wg.Add(1)
 		go func() {
@@ -106,6 +112,7 @@ func TestHostileSuites(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	stopKiller()
 
 	t.Run("an infinite loop times out", func(t *testing.T) {
 		v := requireDropped(t, results["hostile_loop"], "suite_timeout")
@@ -124,6 +131,13 @@ func TestHostileSuites(t *testing.T) {
 			n, _ := strconv.Atoi(m[1])
 			assert.Less(t, n, int(hostileLimits.PidsLimit), "the pids limit stopped it")
 		}
+	})
+	t.Run("a kill from outside is suite_killed, not out of memory", func(t *testing.T) {
+		v := requireDropped(t, results["hostile_killed"], validate.ReasonKilled)
+		require.NotEmpty(t, v.Runs)
+		assert.Equal(t, 137, v.Runs[0].ExitCode)
+		assert.False(t, v.Runs[0].OOM)
+		assert.False(t, v.Runs[0].TimedOut)
 	})
 	t.Run("a memory hog is killed", func(t *testing.T) {
 		v := requireDropped(t, results["hostile_memory"], "suite_oom")
@@ -181,4 +195,27 @@ func TestHostileSuites(t *testing.T) {
 		assert.Len(t, v.Flaky, 2)
 	})
 	assert.Empty(t, containersWith(t, labels), "no container is left")
+}
+
+// killFromOutside plays what kills a run from outside swemill (an operator, the host): it
+// SIGKILLs every running validate container of the instance until stopped.
+func killFromOutside(t *testing.T, instanceID string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	cli := envbuildtest.Docker(t)
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			list, _ := cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(
+				filters.Arg("label", sandbox.LabelRun+"="+runID), filters.Arg("label", validate.LabelInstance+"="+instanceID))})
+			for _, c := range list {
+				_ = cli.ContainerKill(ctx, c.ID, "KILL")
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,8 +104,15 @@ say "running: $cmd"
 bash -c "$cmd" > "$SWEMILL_RESULTS/` + testlog.StreamOutput + `" 2>&1 </dev/null
 rc=$?
 say "test command exited with code $rc"
+oom=$(sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null | head -n 1)
+if [ -n "$oom" ]; then say "oom_kill $oom"; fi
 exit $rc
 `
+
+// oomKillRe finds the run's count of out-of-memory kills in its cgroup, as runScript reports
+// it (cgroup v2 memory.events, v1 memory.oom_control): the kernel's own account, which holds
+// when an engine misses the event.
+var oomKillRe = regexp.MustCompile(`(?m)^swemill: oom_kill ([0-9]+)$`)
 
 // applyFailedRe finds the patch that did not apply in the script's messages.
 var applyFailedRe = regexp.MustCompile(`(?m)^swemill: apply (\S+): FAILED$`)
@@ -143,13 +151,27 @@ type runResult struct {
 	stream string
 	// checkErr is the parse's disagreement with the exit code (testlog.Result.Check).
 	checkErr error
+	// oomKills is the run's cgroup count of out-of-memory kills (0 when it could not be read).
+	oomKills int
+}
+
+// oomKilled says the kernel killed a process of the run for memory: the engine says so, or
+// the run's cgroup counted an OOM kill.
+func (r runResult) oomKilled() bool {
+	return r.res.OOMKilled || r.oomKills > 0
 }
 
 // suiteOOM says the run was killed for memory as a whole: the kernel's kill took the test
 // command down (exit 137) or left output that cannot be trusted. A test's subprocess killed
 // for memory while the suite went on and reported is a test failure.
 func (r runResult) suiteOOM() bool {
-	return r.res.OOMKilled && (r.res.ExitCode == 137 || r.checkErr != nil)
+	return r.oomKilled() && (r.res.ExitCode == 137 || r.checkErr != nil)
+}
+
+// suiteKilled says the test command died of a SIGKILL that neither the run's timeout nor the
+// OOM killer sent: something outside the run killed it.
+func (r runResult) suiteKilled() bool {
+	return r.res.ExitCode == 137 && !r.res.TimedOut && !r.oomKilled()
 }
 
 // problem returns the drop reason of a run whose results cannot be used, or "".
@@ -162,6 +184,8 @@ func (r runResult) problem() (reason, detail string) {
 		return "suite_timeout", "the tests ran out of time"
 	case r.suiteOOM():
 		return "suite_oom", fmt.Sprintf("the tests were killed for memory (exit code %d)", r.res.ExitCode)
+	case r.suiteKilled():
+		return ReasonKilled, "the tests were killed (SIGKILL, exit code 137) from outside the run: not by its timeout, and neither the engine nor the cgroup recorded an out-of-memory kill"
 	case errors.As(r.checkErr, &incomplete):
 		return ReasonIncomplete, fmt.Sprintf("exit code %d; %s", r.res.ExitCode, incomplete.Evidence)
 	case errors.Is(r.checkErr, testlog.ErrUnparsed):
@@ -176,6 +200,10 @@ func (r runResult) problem() (reason, detail string) {
 // complete: a result stream over its limit or cut mid-line, a test binary that died with
 // tests running, a session that never finished. Such a run is never graded.
 const ReasonIncomplete = "results_incomplete"
+
+// ReasonKilled is the drop reason (and grading problem) of a run whose test command was
+// killed from outside: a SIGKILL neither its timeout nor the OOM killer sent.
+const ReasonKilled = "suite_killed"
 
 // ReasonNoTestsRan drops an instance none of whose runs reported a single test result.
 const ReasonNoTestsRan = "no_tests_ran"
@@ -242,8 +270,13 @@ func run(ctx context.Context, sb *sandbox.Sandbox, spec runSpec) (out runResult,
 	if res.TimedOut {
 		fmt.Fprintf(&log, "swemill: the run timed out after %s and was killed\n", spec.timeout)
 	}
-	if res.OOMKilled {
+	if m := oomKillRe.FindSubmatch(res.Stderr); m != nil {
+		out.oomKills, _ = strconv.Atoi(string(m[1]))
+	}
+	if out.oomKilled() {
 		log.WriteString("swemill: the kernel killed a process of the run for memory\n")
+	} else if out.suiteKilled() {
+		log.WriteString("swemill: the test command was killed (SIGKILL) from outside the run\n")
 	}
 	testOut, cut := human.Bytes()
 	if cut {

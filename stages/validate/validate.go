@@ -241,7 +241,7 @@ func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Outp
 				}
 				tr := pipeline.TestRun{
 					Side: side, Index: i, ExitCode: r.res.ExitCode, Seconds: r.res.Duration.Seconds(),
-					TimedOut: r.res.TimedOut, OOM: r.res.OOMKilled, Results: resultStatuses(r.parsed),
+					TimedOut: r.res.TimedOut, OOM: r.oomKilled(), Results: resultStatuses(r.parsed),
 					Stream: r.stream, Incomplete: r.parsed.Incomplete, Warnings: r.parsed.Warnings,
 				}
 				ref, perr := item.Artifacts.Put(LogArtifact(side, i), r.log)
