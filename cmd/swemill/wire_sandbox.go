@@ -26,7 +26,14 @@ type SandboxConfig struct {
 	Runtime string `yaml:"runtime" json:"runtime,omitempty"`
 	// TmpSize is the size of the tmpfs on /tmp. Default 1GiB.
 	TmpSize Size `yaml:"tmp_size" json:"tmp_size,omitempty"`
+	// Disk bounds what a test run (validate, grading) may write to its container's writable
+	// layer, the work tree included: a watchdog kills the run past it (suite_disk_limit).
+	// Default 4GiB; -1 turns the watchdog off.
+	Disk Size `yaml:"disk" json:"disk,omitempty"`
 }
+
+// defaultSandboxDisk is sandbox.disk's default.
+const defaultSandboxDisk = 4 << 30
 
 // deprecatedField is a deprecated validate field and the sandbox field that replaces it.
 type deprecatedField struct {
@@ -66,6 +73,8 @@ func (c *Config) checkSandbox() error {
 		return fmt.Errorf("sandbox.pids: %d is negative", s.Pids)
 	case s.TmpSize < 0:
 		return fmt.Errorf("sandbox.tmp_size: %d is negative", s.TmpSize)
+	case s.Disk < -1 || s.Disk > 0 && s.Disk < 16<<20:
+		return fmt.Errorf("sandbox.disk: %s: want at least 16MiB, or -1 for no limit", units.BytesSize(float64(s.Disk)))
 	}
 	if err := (sandbox.Config{RunID: "check", Runtime: s.Runtime}).Validate(); err != nil {
 		return fmt.Errorf("sandbox.runtime: %q is not a runtime name", s.Runtime)
@@ -107,6 +116,14 @@ func (c *Config) warnDeprecated(log zerolog.Logger) {
 // section's limits.
 func (env wiringEnv) sandboxConfig() sandbox.Config {
 	s := env.cfg.sandboxLimits()
+	disk := int64(s.Disk)
+	switch disk {
+	case 0:
+		disk = defaultSandboxDisk
+	case -1:
+		disk = 0
+	}
 	return sandbox.Config{RunID: env.runID(), UsageDir: filepath.Join(env.cacheDir(), "usage"),
-		Memory: int64(s.Memory), CPUs: s.CPUs, PidsLimit: s.Pids, Runtime: s.Runtime, TmpfsBytes: int64(s.TmpSize)}
+		Memory: int64(s.Memory), CPUs: s.CPUs, PidsLimit: s.Pids, Runtime: s.Runtime, TmpfsBytes: int64(s.TmpSize),
+		DiskLimit: disk}
 }

@@ -93,6 +93,12 @@ type Config struct {
 	CapAdd []string
 	// UsageDir, when set, records the use of each image (see envbuild.TouchImage).
 	UsageDir string
+	// DiskLimit, when positive, bounds what a command run by Run may write to the container's
+	// writable layer (the work tree included; /tmp has TmpfsBytes): a watchdog kills the
+	// container past it (Result.DiskLimited). See disk.go for how the layer is measured.
+	DiskLimit int64
+	// DiskPoll is how often the watchdog measures. Default 1 s.
+	DiskPoll time.Duration
 }
 
 var runIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
@@ -121,6 +127,12 @@ func (c Config) Validate() error {
 		return errors.New("Config.OutputLimit: below 1024 bytes")
 	case c.CleanupTimeout < time.Second:
 		return errors.New("Config.CleanupTimeout: below 1 s")
+	case c.DiskLimit < 0:
+		return errors.New("Config.DiskLimit: negative")
+	case c.DiskLimit > 0 && c.DiskLimit < 16<<20:
+		return errors.New("Config.DiskLimit: below 16 MiB")
+	case c.DiskPoll < 100*time.Millisecond:
+		return errors.New("Config.DiskPoll: below 100 ms")
 	}
 	for _, cp := range c.CapAdd {
 		if !capRe.MatchString(cp) {
@@ -151,6 +163,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CleanupTimeout == 0 {
 		c.CleanupTimeout = 15 * time.Second
+	}
+	if c.DiskPoll == 0 {
+		c.DiskPoll = time.Second
 	}
 	return c
 }
@@ -206,6 +221,10 @@ type Result struct {
 	Killed bool
 	// TimedOut says the command ran out of Spec.Timeout and the container was killed.
 	TimedOut bool
+	// DiskLimited says the container wrote more than Config.DiskLimit to its writable layer
+	// and the disk watchdog killed it; DiskUsed is the size it measured then.
+	DiskLimited bool
+	DiskUsed    int64
 }
 
 // Container is one sandboxed container. Its methods are not safe for concurrent use.
@@ -407,8 +426,16 @@ func (c *Container) Run(ctx context.Context) (Result, error) {
 	}
 	timer := time.NewTimer(c.spec.Timeout)
 	defer timer.Stop()
+	diskOver := make(chan int64, 1)
+	if c.s.cfg.DiskLimit > 0 {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go c.watchDisk(watchCtx, diskOver)
+	}
 	exited := false
 	select {
+	case n := <-diskOver:
+		res.DiskLimited, res.DiskUsed = true, n
 	case w := <-waitCh:
 		exited = true
 		res.ExitCode = int(w.StatusCode)
@@ -454,7 +481,7 @@ func (c *Container) Run(ctx context.Context) (Result, error) {
 			res.ExitCode = ins.State.ExitCode
 		}
 	}
-	res.Killed = res.ExitCode == 137 && !res.TimedOut && !res.OOMKilled
+	res.Killed = res.ExitCode == 137 && !res.TimedOut && !res.OOMKilled && !res.DiskLimited
 	return res, nil
 }
 

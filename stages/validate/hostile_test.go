@@ -25,6 +25,9 @@ import (
 // and the memory hog meet them quickly.
 var hostileLimits = sandbox.Config{Memory: 512 << 20, PidsLimit: 256, OutputLimit: 1 << 20}
 
+// diskLimits bound the work-tree filler's writable layer.
+var diskLimits = sandbox.Config{DiskLimit: 256 << 20, DiskPoll: 200 * time.Millisecond}
+
 // outcome is what Process gave for one instance.
 type processed struct {
 	it  *pipeline.Item
@@ -91,6 +94,7 @@ func TestHostileSuites(t *testing.T) {
 		"hostile_outside":  twice,
 		"hostile_socket":   twice,
 		"hostile_killed":   twice,
+		"hostile_disk":     newStage(t, newSandbox(t, diskLimits), validate.Config{Runs: 2, RunTimeout: 5 * time.Minute, Labels: labels}),
 		"pytextkit":        newStage(t, newSandbox(t, sandbox.Config{}), validate.Config{Labels: labels}),
 	}
 	items := map[string]*pipeline.Item{}
@@ -138,6 +142,20 @@ func TestHostileSuites(t *testing.T) {
 		assert.Equal(t, 137, v.Runs[0].ExitCode)
 		assert.False(t, v.Runs[0].OOM)
 		assert.False(t, v.Runs[0].TimedOut)
+	})
+	t.Run("a work-tree filler is stopped at the disk limit", func(t *testing.T) {
+		p := results["hostile_disk"]
+		v := requireDropped(t, p, validate.ReasonDiskLimit)
+		require.NotEmpty(t, v.Runs)
+		for _, r := range v.Runs {
+			assert.NotContains(t, readArtifact(t, p.it, r.Log), "was not stopped")
+		}
+		d, _ := pipeline.AsDrop(p.err)
+		m := regexp.MustCompile(`wrote ([0-9.]+)MiB`).FindStringSubmatch(d.Detail)
+		require.NotNil(t, m, "the drop says how much the run wrote: %s", d.Detail)
+		used, _ := strconv.ParseFloat(m[1], 64)
+		assert.Greater(t, used, float64(diskLimits.DiskLimit>>20))
+		assert.Less(t, used, float64(diskLimits.DiskLimit>>20)+1024, "stopped within a second's writing of the limit")
 	})
 	t.Run("a memory hog is killed", func(t *testing.T) {
 		v := requireDropped(t, results["hostile_memory"], "suite_oom")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	units "github.com/docker/go-units"
 
 	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
@@ -182,6 +183,8 @@ func (r runResult) problem() (reason, detail string) {
 		return r.applyFailed + "_does_not_apply", tail(r.res.Stderr, 2000)
 	case r.res.TimedOut:
 		return "suite_timeout", "the tests ran out of time"
+	case r.res.DiskLimited:
+		return ReasonDiskLimit, fmt.Sprintf("the run wrote %s to its container, past the sandbox's disk limit, and was killed", units.BytesSize(float64(r.res.DiskUsed)))
 	case r.suiteOOM():
 		return "suite_oom", fmt.Sprintf("the tests were killed for memory (exit code %d)", r.res.ExitCode)
 	case r.suiteKilled():
@@ -204,6 +207,10 @@ const ReasonIncomplete = "results_incomplete"
 // ReasonKilled is the drop reason (and grading problem) of a run whose test command was
 // killed from outside: a SIGKILL neither its timeout nor the OOM killer sent.
 const ReasonKilled = "suite_killed"
+
+// ReasonDiskLimit is the drop reason (and grading problem) of a run the sandbox's disk
+// watchdog killed (sandbox.Config.DiskLimit).
+const ReasonDiskLimit = "suite_disk_limit"
 
 // ReasonNoTestsRan drops an instance none of whose runs reported a single test result.
 const ReasonNoTestsRan = "no_tests_ran"
@@ -269,6 +276,9 @@ func run(ctx context.Context, sb *sandbox.Sandbox, spec runSpec) (out runResult,
 	log.Write(res.Stdout)
 	if res.TimedOut {
 		fmt.Fprintf(&log, "swemill: the run timed out after %s and was killed\n", spec.timeout)
+	}
+	if res.DiskLimited {
+		fmt.Fprintf(&log, "swemill: the run wrote %s to its container, past the disk limit, and was killed\n", units.BytesSize(float64(res.DiskUsed)))
 	}
 	if m := oomKillRe.FindSubmatch(res.Stderr); m != nil {
 		out.oomKills, _ = strconv.Atoi(string(m[1]))
