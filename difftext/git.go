@@ -206,3 +206,30 @@ func Git(ctx context.Context, gitDir string, env []string, stdin string, args ..
 	}
 	return out.String(), nil
 }
+
+// CheckGitDir says why p is not a git directory (bare, or a work tree holding .git), or
+// returns nil.
+func CheckGitDir(p string) error {
+	st, err := os.Stat(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s does not exist", p)
+	case err != nil:
+		return err
+	case !st.IsDir():
+		return fmt.Errorf("%s is not a directory", p)
+	}
+	for _, d := range []string{p, filepath.Join(p, ".git")} {
+		head, herr := os.Stat(filepath.Join(d, "HEAD"))
+		if herr == nil && head.Mode().IsRegular() && isDirPath(filepath.Join(d, "objects")) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not a git directory (no HEAD and objects/ in it or in its .git)", p)
+}
+
+// isDirPath reports whether p is an existing directory.
+func isDirPath(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}

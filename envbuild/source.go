@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"swemill/difftext"
 )
 
 // ErrRepoNotFound says that a repository does not exist at its source.
@@ -56,33 +58,11 @@ func (c SourceConfig) Validate() error {
 		if !repoRe.MatchString(repo) || strings.Contains(repo, "..") {
 			return fmt.Errorf("SourceConfig.Mirrors: %q is not owner/name", repo)
 		}
-		if err := checkGitDir(p); err != nil {
+		if err := difftext.CheckGitDir(p); err != nil {
 			return fmt.Errorf("SourceConfig.Mirrors[%s]: %w", repo, err)
 		}
 	}
 	return nil
-}
-
-// checkGitDir says why p is not a git directory (bare, or a work tree holding .git), or
-// returns nil.
-func checkGitDir(p string) error {
-	st, err := os.Stat(p)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%s does not exist", p)
-	case err != nil:
-		return err
-	case !st.IsDir():
-		return fmt.Errorf("%s is not a directory", p)
-	}
-	for _, d := range []string{p, filepath.Join(p, ".git")} {
-		head, herr := os.Stat(filepath.Join(d, "HEAD"))
-		objects, oerr := os.Stat(filepath.Join(d, "objects"))
-		if herr == nil && head.Mode().IsRegular() && oerr == nil && objects.IsDir() {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s is not a git directory (no HEAD and objects/ in it or in its .git)", p)
 }
 
 // Sources keeps one bare clone per repository and fetches each commit into it once. It is

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"swemill/difftext"
 )
 
 // Sources a Miner reads from.
@@ -220,7 +222,7 @@ func (c *Config) validateImportMirrors() error {
 		if _, _, err := splitRepo(repo); err != nil {
 			return fmt.Errorf("mine: Config.ImportMirrors: %w", err)
 		}
-		if err := checkGitDir(p); err != nil {
+		if err := difftext.CheckGitDir(p); err != nil {
 			return fmt.Errorf("mine: Config.ImportMirrors[%s]: %w", repo, err)
 		}
 	}

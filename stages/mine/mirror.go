@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,27 +36,6 @@ func MirrorPath(mirrorDir, repo string) string {
 func isDir(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
-}
-
-// checkGitDir says why p is not a git directory (bare, or a work tree holding .git), or
-// returns nil.
-func checkGitDir(p string) error {
-	st, err := os.Stat(p)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%s does not exist", p)
-	case err != nil:
-		return err
-	case !st.IsDir():
-		return fmt.Errorf("%s is not a directory", p)
-	}
-	for _, d := range []string{p, filepath.Join(p, ".git")} {
-		head, herr := os.Stat(filepath.Join(d, "HEAD"))
-		if herr == nil && head.Mode().IsRegular() && isDir(filepath.Join(d, "objects")) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s is not a git directory (no HEAD and objects/ in it or in its .git)", p)
 }
 
 func (m *mirror) git(ctx context.Context, stdin string, args ...string) (string, error) {
