@@ -106,16 +106,7 @@ func TestMany(t *testing.T) {
 `, n, pad, n)
 	s.passToPass = append(s.passToPass, "TestOne")
 	s.failToPass = append(s.failToPass, "TestMany")
-	for i := range n {
-		id := fmt.Sprintf("TestMany/case_%05d", i)
-		if buggy(i) != fixed(i) {
-			s.failToPass = append(s.failToPass, id)
-		} else {
-			s.passToPass = append(s.passToPass, id)
-		}
-	}
-	slices.Sort(s.failToPass)
-	slices.Sort(s.passToPass)
+	s.label(n, "TestMany/case_%05d")
 	return s
 }
 
@@ -154,8 +145,15 @@ from classify import classify
 def test_case(i):
     assert classify(i) == i %% 3
 `, n, n)
+	s.label(n, "tests/test_many.py::test_case[%d]")
+	return s
+}
+
+// label adds case i of n (its id from format) to FAIL_TO_PASS when the buggy and the fixed
+// code disagree on it, else to PASS_TO_PASS, and sorts both lists.
+func (s *bigSuite) label(n int, format string) {
 	for i := range n {
-		id := fmt.Sprintf("tests/test_many.py::test_case[%d]", i)
+		id := fmt.Sprintf(format, i)
 		if buggy(i) != fixed(i) {
 			s.failToPass = append(s.failToPass, id)
 		} else {
@@ -164,7 +162,6 @@ def test_case(i):
 	}
 	slices.Sort(s.failToPass)
 	slices.Sort(s.passToPass)
-	return s
 }
 
 // bigLimits are the sandbox limits of the big suites: the default memory, and a log for
