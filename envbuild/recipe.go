@@ -290,7 +290,10 @@ func inferGo(dir string, opts InferOptions) (pipeline.Recipe, error) {
 	if vendored {
 		mod = "-mod=vendor"
 	}
-	r.Env = map[string]string{"GOFLAGS": mod + " -buildvcs=false"}
+	// goindex=0: the go command's package index, cached in GOCACHE, has been seen to hold
+	// entries from the install that make standard packages "not in std" in the image (a
+	// go 1.14 module, Go 1.26); loading packages without it costs little.
+	r.Env = map[string]string{"GOFLAGS": mod + " -buildvcs=false", "GODEBUG": "goindex=0"}
 	switch {
 	case opts.Offline:
 		r.Env["GOPROXY"] = "off"

@@ -241,40 +241,40 @@ func TestInferRecipe(t *testing.T) {
 		{
 			name: "go module with requires, online", files: goWithRequires,
 			want: pipeline.Recipe{Language: "go", LanguageVersion: "1.21", Install: []string{"go mod download", goTestDeps, goWarm, goRestore},
-				Env: map[string]string{"GOFLAGS": "-mod=mod -buildvcs=false"}},
+				Env: map[string]string{"GOFLAGS": "-mod=mod -buildvcs=false", "GODEBUG": "goindex=0"}},
 		},
 		{
 			name: "go module with requires, offline", files: goWithRequires, offline: true,
 			want: pipeline.Recipe{
 				Language: "go", LanguageVersion: "1.21", Install: []string{goWarm, goRestore},
-				Env:     map[string]string{"GOFLAGS": "-mod=mod -buildvcs=false", "GOPROXY": "off"},
+				Env:     map[string]string{"GOFLAGS": "-mod=mod -buildvcs=false", "GODEBUG": "goindex=0", "GOPROXY": "off"},
 				Skipped: skipped("go mod download", "offline: needs the Go module proxy (GOPROXY=off)"),
 			},
 		},
 		{
 			name: "go module without requires, online", files: goBare,
 			want: pipeline.Recipe{Language: "go", LanguageVersion: "1.22", Install: []string{goWarm, goRestore},
-				Env: map[string]string{"GOFLAGS": "-mod=mod -buildvcs=false"}},
+				Env: map[string]string{"GOFLAGS": "-mod=mod -buildvcs=false", "GODEBUG": "goindex=0"}},
 		},
 		{
 			name: "go module without requires, offline", files: goBare, offline: true,
 			want: pipeline.Recipe{
 				Language: "go", LanguageVersion: "1.22", Install: []string{goWarm, goRestore},
-				Env: map[string]string{"GOFLAGS": "-mod=mod -buildvcs=false", "GOPROXY": "off"},
+				Env: map[string]string{"GOFLAGS": "-mod=mod -buildvcs=false", "GODEBUG": "goindex=0", "GOPROXY": "off"},
 			},
 		},
 		{
 			name: "go module with vendored requires, online", files: goVendored,
 			want: pipeline.Recipe{
 				Language: "go", LanguageVersion: "1.21", Install: []string{goWarm, goRestore},
-				Env: map[string]string{"GOFLAGS": "-mod=vendor -buildvcs=false"},
+				Env: map[string]string{"GOFLAGS": "-mod=vendor -buildvcs=false", "GODEBUG": "goindex=0"},
 			},
 		},
 		{
 			name: "go module with vendored requires, offline", files: goVendored, offline: true,
 			want: pipeline.Recipe{
 				Language: "go", LanguageVersion: "1.21", Install: []string{goWarm, goRestore},
-				Env:     map[string]string{"GOFLAGS": "-mod=vendor -buildvcs=false", "GOPROXY": "off"},
+				Env:     map[string]string{"GOFLAGS": "-mod=vendor -buildvcs=false", "GODEBUG": "goindex=0", "GOPROXY": "off"},
 				Skipped: skipped("go mod download", "offline: needs the Go module proxy (GOPROXY=off)"),
 			},
 		},
