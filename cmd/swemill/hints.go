@@ -44,6 +44,7 @@ var curableDrops = []cure{
 	{pipeline.StageValidate, "results_incomplete", "raise validate.results_limit, or look at the run's log (swemill show)"},
 	{pipeline.StageValidate, "suite_timeout", "raise validate.run_timeout"},
 	{pipeline.StageValidate, "suite_oom", "raise sandbox.memory"},
+	{pipeline.StageValidate, "suite_disk_limit", "raise sandbox.disk"},
 	{pipeline.StageValidate, "suite_killed", "find what killed the tests (the host's OOM killer, an operator); nothing in swemill's limits did"},
 	{pipeline.StageValidate, "no_tests_ran", "fix the recipe's test_cmd or environment (swemill show ID prints the run's log)"},
 }
