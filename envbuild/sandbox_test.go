@@ -189,3 +189,27 @@ func TestSandboxExec(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "1\n", string(res.Stdout), "only the container's own sleep is left; stderr %s exit %d", res.Stderr, res.ExitCode)
 }
+
+// TestSandboxLoopback: without a network, a command still has loopback and the name
+// localhost, as test suites that start a server on localhost need, and nothing else.
+func TestSandboxLoopback(t *testing.T) {
+	t.Parallel()
+	img := envbuildtest.Bases(t)["python"]
+	sb := newSandbox(t, sandbox.Config{})
+	out := runIn(t, sb, img, `python - <<'PY'
+import socket
+srv = socket.socket()
+srv.bind(("localhost", 0))
+srv.listen(1)
+c = socket.create_connection(("localhost", srv.getsockname()[1]), timeout=5)
+print("loopback ok")
+try:
+    socket.create_connection(("192.0.2.1", 80), timeout=3)
+    print("outside reachable")
+except OSError as e:
+    print("outside unreachable")
+PY`)
+	require.Equal(t, 0, out.ExitCode, "stderr: %s", out.Stderr)
+	assert.Contains(t, string(out.Stdout), "loopback ok")
+	assert.Contains(t, string(out.Stdout), "outside unreachable")
+}

@@ -73,7 +73,7 @@ func TestRolloutContainersGetTheSandbox(t *testing.T) {
 		assert.Contains(t, h.SecurityOpt, "no-new-privileges", what)
 		assert.Equal(t, container.NetworkMode("none"), h.NetworkMode, what)
 		assert.Contains(t, h.Tmpfs["/tmp"], "size=67108864", what)
-		assert.True(t, ins.Config.NetworkDisabled, what)
+		assert.False(t, ins.Config.NetworkDisabled, what+": network mode none, with loopback and /etc/hosts")
 		assert.Equal(t, run, ins.Config.Labels[sandbox.LabelRun], what)
 	}
 

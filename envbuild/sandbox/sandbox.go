@@ -254,7 +254,7 @@ func (s *Sandbox) Create(ctx context.Context, spec Spec) (*Container, error) {
 	pids, init := s.cfg.PidsLimit, true
 	cfg := &container.Config{
 		Image: spec.Image, Cmd: spec.Cmd, Env: spec.Env, WorkingDir: spec.WorkDir, User: s.cfg.User,
-		Labels: labels, AttachStdout: true, AttachStderr: true, NetworkDisabled: !s.cfg.Network,
+		Labels: labels, AttachStdout: true, AttachStderr: true,
 	}
 	host := &container.HostConfig{
 		CapDrop: []string{"ALL"},
@@ -271,6 +271,9 @@ func (s *Sandbox) Create(ctx context.Context, spec Spec) (*Container, error) {
 		LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "8m", "max-file": "1"}},
 	}
 	if !s.cfg.Network {
+		// Network mode none leaves the loopback interface and the engine's /etc/hosts, so
+		// that tests reach servers they start on localhost. (Config.NetworkDisabled would also
+		// drop /etc/hosts: localhost then goes to a DNS server that is not there.)
 		host.NetworkMode = "none"
 	}
 	resp, err := s.api.ContainerCreate(ctx, cfg, host, nil, nil, "")
