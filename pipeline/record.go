@@ -131,8 +131,14 @@ const (
 type TestRun struct {
 	// Side is "before" (base + test_patch) or "after" (base + test_patch + patch).
 	Side string `json:"side"`
-	// Index counts the runs of a side from 0.
-	Index    int     `json:"index"`
+	// Index counts the runs of a side from 0, the re-runs after the full runs.
+	Index int `json:"index"`
+	// Rerun marks a re-run of the FAIL_TO_PASS tests alone (Validation.Rerun), whose
+	// results hold only those tests.
+	Rerun bool `json:"rerun,omitempty"`
+	// Seed is the run's seed: its PYTHONHASHSEED (unless the recipe sets one) and, for go
+	// test, its -shuffle seed. 0 when none was set.
+	Seed     uint32  `json:"seed,omitempty"`
 	ExitCode int     `json:"exit_code"`
 	Seconds  float64 `json:"seconds"`
 	TimedOut bool    `json:"timed_out,omitempty"`
@@ -174,6 +180,21 @@ type Validation struct {
 	// TestFiles are the files test_patch touches, which the runs were restricted to.
 	TestFiles []string  `json:"test_files"`
 	Runs      []TestRun `json:"runs"`
+	// Rerun, when set, says how the FAIL_TO_PASS tests were re-run alone after the full
+	// runs found them.
+	Rerun *Rerun `json:"rerun,omitempty"`
+	// Warnings change no label but qualify one: tests that could not be selected by id.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Rerun describes the re-runs of a validation's FAIL_TO_PASS tests.
+type Rerun struct {
+	// Runs is how many re-runs each side had.
+	Runs int `json:"runs"`
+	// Command is the test command of the re-runs.
+	Command string `json:"command"`
+	// ByID says Command selects the tests by id; otherwise it runs their test files.
+	ByID bool `json:"by_id"`
 }
 
 // Message is one chat message in canonical OpenAI form, whichever wire protocol produced it.

@@ -2,6 +2,7 @@ package testlog
 
 import (
 	"path"
+	"regexp"
 	"strings"
 )
 
@@ -61,4 +62,68 @@ func Args(parser string, files []string) []string {
 		}
 	}
 	return out
+}
+
+// MaxSelectBytes bounds the arguments SelectArgs returns (a shell command line passes them
+// as one string, which Linux caps at 128 KiB); a longer selection falls back to the files.
+const MaxSelectBytes = 64 << 10
+
+// SelectArgs returns the arguments that restrict the named framework's test command to the
+// given tests (stored ids, as this package's parsers write them) and nothing much else, so
+// that a test can be run alone:
+//   - pytest: the node ids themselves (path::Class::test[param]);
+//   - gotest: `-run ^(Name|...)$` with each test's top-level name (a subtest runs with its
+//     parent, and its siblings with it), then the packages Args gives for files ("./..."
+//     when it gives none).
+//
+// byID says the arguments select by id. When they cannot, for a framework without
+// selection by id here (unittest, django, sympy), an id that was escaped when stored
+// (CanonicalID) and so names no test as written, or a selection past MaxSelectBytes, the
+// result is Args(parser, files) and byID is false.
+func SelectArgs(parser string, ids, files []string) (args []string, byID bool) {
+	fallback := func() ([]string, bool) { return Args(parser, files), false }
+	if len(ids) == 0 {
+		return fallback()
+	}
+	size := 0
+	for _, id := range ids {
+		if _, escaped := CanonicalID(id); escaped || strings.Contains(id, `\`) || strings.HasPrefix(id, "-") || id == "" {
+			return fallback()
+		}
+		size += len(id) + 3
+	}
+	if size > MaxSelectBytes {
+		return fallback()
+	}
+	switch parser {
+	case Pytest:
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if !strings.Contains(id, "::") {
+				return fallback() // a file-level entry (a collection error), not a test
+			}
+			if !seen[id] {
+				seen[id] = true
+				args = append(args, id)
+			}
+		}
+		return args, true
+	case GoTest:
+		var names []string
+		seen := map[string]bool{}
+		for _, id := range ids {
+			top, _, _ := strings.Cut(id, "/")
+			if !seen[top] {
+				seen[top] = true
+				names = append(names, regexp.QuoteMeta(top))
+			}
+		}
+		args = []string{"-run", "^(" + strings.Join(names, "|") + ")$"}
+		pkgs := Args(parser, files)
+		if len(pkgs) == 0 {
+			pkgs = []string{"./..."}
+		}
+		return append(args, pkgs...), true
+	}
+	return fallback()
 }

@@ -2,6 +2,7 @@ package testlog_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -99,6 +100,34 @@ func TestArgs(t *testing.T) {
 	}))
 	assert.Empty(t, testlog.Args("gotest", []string{"docs/notes.md"}))
 	assert.Empty(t, testlog.Args("nose", files))
+}
+
+// TestSelectArgs: pytest node ids and go test -run selections by id, and the fall-backs
+// to the test files where an id cannot be passed as written.
+func TestSelectArgs(t *testing.T) {
+	t.Parallel()
+	files := []string{"tests/test_a.py"}
+	args, byID := testlog.SelectArgs("pytest", []string{"tests/test_a.py::test_x[a b]", "tests/test_a.py::C::test_y", "tests/test_a.py::test_x[a b]"}, files)
+	assert.True(t, byID)
+	assert.Equal(t, []string{"tests/test_a.py::test_x[a b]", "tests/test_a.py::C::test_y"}, args)
+	for name, ids := range map[string][]string{
+		"escaped":    {`tests/test_a.py::test_\xff`},
+		"file-level": {"tests/test_a.py"},
+		"option":     {"-k"},
+		"too long":   {"tests/test_a.py::" + strings.Repeat("x", testlog.MaxSelectBytes)},
+	} {
+		args, byID := testlog.SelectArgs("pytest", ids, files)
+		assert.False(t, byID, name)
+		assert.Equal(t, files, args, name)
+	}
+	args, byID = testlog.SelectArgs("gotest", []string{"TestParse/empty", "TestParse/nested/deep", "TestLex", "Test.Odd"}, []string{"parse/parse_test.go", "lex_test.go"})
+	assert.True(t, byID)
+	assert.Equal(t, []string{"-run", `^(TestParse|TestLex|Test\.Odd)$`, "./parse", "."}, args)
+	args, _ = testlog.SelectArgs("gotest", []string{"TestLex"}, nil)
+	assert.Equal(t, []string{"-run", "^(TestLex)$", "./..."}, args)
+	args, byID = testlog.SelectArgs("unittest", []string{"test_x (m.C)"}, files)
+	assert.False(t, byID)
+	assert.Equal(t, files, args)
 }
 
 // TestPytestNodeIDs reads summary lines whose ids hold spaces, brackets and " - ".

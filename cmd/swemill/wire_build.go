@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -69,7 +70,11 @@ func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// parseSize reads a size; "-1" (which some fields take for "no limit") is -1.
 func parseSize(v string) (int64, error) {
+	if strings.TrimSpace(v) == "-1" {
+		return -1, nil
+	}
 	b, err := units.RAMInBytes(v)
 	if err != nil || b < 0 {
 		return 0, fmt.Errorf("%q is not a size (like 500MB or 4GiB)", v)

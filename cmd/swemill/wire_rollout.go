@@ -46,6 +46,10 @@ type RolloutConfig struct {
 	// RolloutTimeout is one rollout's wall clock (default 1h); with samples and parallel it
 	// sets the derived timeouts.rollout.
 	RolloutTimeout Duration `yaml:"rollout_timeout" json:"rollout_timeout,omitempty"`
+	// Disk bounds what an agent's workspace may write to its container; past it the
+	// workspace is killed and the trajectory flagged workspace_disk_limit. Default
+	// sandbox.disk; -1: none.
+	Disk Size `yaml:"disk" json:"disk,omitempty"`
 }
 
 // gradeWithValidate grades rollouts with validate's test runner: the same parser and the
@@ -105,9 +109,17 @@ func (c *Config) checkRolloutTimeout() error {
 }
 
 // rolloutRuntime is the Docker runtime of the agent's workspaces, in the sandbox of every
-// container that runs repository code (the sandbox section's limits).
+// container that runs repository code (the sandbox section's limits; rollout.disk, when
+// set, instead of sandbox.disk).
 func (env wiringEnv) rolloutRuntime(api rollout.DockerAPI) (*rollout.DockerRuntime, error) {
-	rt, err := rollout.NewDockerRuntime(api, rollout.DockerConfig{Sandbox: env.sandboxConfig()}, env.log.With().Str("stage", "rollout").Logger())
+	sc := env.sandboxConfig()
+	switch d := env.cfg.Rollout.Disk; {
+	case d == -1:
+		sc.DiskLimit = 0
+	case d > 0:
+		sc.DiskLimit = int64(d)
+	}
+	rt, err := rollout.NewDockerRuntime(api, rollout.DockerConfig{Sandbox: sc}, env.log.With().Str("stage", "rollout").Logger())
 	if err != nil {
 		return nil, usagef("rollout: %v", err)
 	}

@@ -28,7 +28,8 @@ type SandboxConfig struct {
 	TmpSize Size `yaml:"tmp_size" json:"tmp_size,omitempty"`
 	// Disk bounds what a test run (validate, grading) may write to its container's writable
 	// layer, the work tree included: a watchdog kills the run past it (suite_disk_limit).
-	// Default 4GiB; -1 turns the watchdog off.
+	// It bounds the agents' workspaces too, unless rollout.disk is set. Default 4GiB; -1
+	// turns the watchdog off.
 	Disk Size `yaml:"disk" json:"disk,omitempty"`
 }
 
@@ -75,6 +76,8 @@ func (c *Config) checkSandbox() error {
 		return fmt.Errorf("sandbox.tmp_size: %d is negative", s.TmpSize)
 	case s.Disk < -1 || s.Disk > 0 && s.Disk < 16<<20:
 		return fmt.Errorf("sandbox.disk: %s: want at least 16MiB, or -1 for no limit", units.BytesSize(float64(s.Disk)))
+	case c.Rollout.Disk < -1 || c.Rollout.Disk > 0 && c.Rollout.Disk < 16<<20:
+		return fmt.Errorf("rollout.disk: %s: want at least 16MiB, or -1 for no limit", units.BytesSize(float64(c.Rollout.Disk)))
 	}
 	if err := (sandbox.Config{RunID: "check", Runtime: s.Runtime}).Validate(); err != nil {
 		return fmt.Errorf("sandbox.runtime: %q is not a runtime name", s.Runtime)

@@ -103,6 +103,33 @@ func TestRolloutContainersGetTheSandbox(t *testing.T) {
 	assert.NotContains(t, logBuf.String(), "deprecated")
 }
 
+// TestRolloutWorkspaceDiskLimit bounds an agent's workspace by rollout.disk (here with the
+// test runs' sandbox.disk off): a command that writes past it has its workspace killed, and
+// the workspace says why.
+func TestRolloutWorkspaceDiskLimit(t *testing.T) {
+	t.Parallel()
+	cli := envbuildtest.Docker(t)
+	img := envbuildtest.Bases(t)["python"]
+	var logBuf bytes.Buffer
+	env := testEnv(t, "sandbox: {disk: -1}\nrollout: {disk: 64MiB}\n", &logBuf)
+	assert.Zero(t, env.sandboxConfig().DiskLimit, "sandbox.disk -1: test runs are not watched")
+	ctx := t.Context()
+	rt, err := env.rolloutRuntime(cli)
+	require.NoError(t, err)
+	ws, err := rt.Start(ctx, rollout.WorkspaceSpec{Image: img, WorkDir: "/testbed", Lifetime: 5 * time.Minute,
+		Labels: map[string]string{rollout.LabelInstance: "acme__disk-1", rollout.LabelSample: "0"}})
+	require.NoError(t, err)
+	defer ws.Close(context.WithoutCancel(ctx))
+	_, err = ws.Shell(ctx, rollout.ShellRequest{Command: "for i in $(seq 1 400); do head -c 1048576 /dev/zero > /var/tmp/fill-$i; done; sleep 60",
+		Timeout: 2 * time.Minute})
+	require.ErrorIs(t, err, rollout.ErrWorkspaceGone)
+	assert.Contains(t, err.Error(), "past the disk limit (64MiB)")
+	used := ws.(interface{ DiskExceeded() int64 }).DiskExceeded()
+	assert.Greater(t, used, int64(64<<20))
+	assert.Less(t, used, int64(400<<20), "killed before the command wrote all it meant to")
+	require.NoError(t, ws.Close(ctx))
+}
+
 // TestDeprecatedValidateLimits keeps validate.memory, cpus, pids and runtime working as
 // aliases of the sandbox section, with a warning, and refuses both set differently.
 func TestDeprecatedValidateLimits(t *testing.T) {
@@ -129,6 +156,8 @@ func TestDeprecatedValidateLimits(t *testing.T) {
 		"sandbox: {cpus: -1}\n":                                  "sandbox.cpus: -1 is negative",
 		"sandbox: {runtime: \"run sc\"}\n":                       `sandbox.runtime: "run sc" is not a runtime name`,
 		"sandbox: {swap: 1GiB}\n":                                `unknown field "swap"`,
+		"sandbox: {disk: 1MiB}\n":                                "sandbox.disk: 1MiB: want at least 16MiB, or -1 for no limit",
+		"rollout: {disk: 1MiB}\n":                                "rollout.disk: 1MiB: want at least 16MiB, or -1 for no limit",
 	} {
 		dir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dir, ConfigFile), []byte(yaml), 0o644))

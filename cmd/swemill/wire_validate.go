@@ -20,6 +20,11 @@ type ValidateConfig struct {
 	Parallel int `yaml:"parallel" json:"parallel,omitempty"`
 	// RunTimeout limits one test run. Default 15m.
 	RunTimeout Duration `yaml:"run_timeout" json:"run_timeout,omitempty"`
+	// Reruns is how many more times each side runs the FAIL_TO_PASS tests alone, after the
+	// full runs found them; a test that disagrees once is flaky. Default 5; -1: none.
+	Reruns int `yaml:"reruns" json:"reruns,omitempty"`
+	// Jitter delays each run's start by a random time up to it. Default 2s; -1s: none.
+	Jitter Duration `yaml:"jitter" json:"jitter,omitempty"`
 	// Memory, CPUs, Pids and Runtime are deprecated aliases of the sandbox section's fields
 	// (which limit rollout and grading containers too): used where sandbox leaves the field
 	// unset, with a warning; a configuration that sets both differently is refused.
@@ -46,7 +51,7 @@ func (env wiringEnv) testSandbox(api sandbox.API) (*sandbox.Sandbox, error) {
 func wireValidate(env wiringEnv, sb *sandbox.Sandbox) (pipeline.Processor, error) {
 	v := env.cfg.Validate
 	st, err := validate.New(sb, validate.Config{Runs: v.Runs, Parallel: v.Parallel, RunTimeout: time.Duration(v.RunTimeout),
-		ResultsLimit: int64(v.ResultsLimit)})
+		Reruns: v.Reruns, Jitter: time.Duration(v.Jitter), ResultsLimit: int64(v.ResultsLimit)})
 	if err != nil {
 		return nil, usagef("validate: %v", err)
 	}

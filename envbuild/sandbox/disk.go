@@ -109,3 +109,36 @@ func (c *Container) watchDisk(ctx context.Context, over chan<- int64) {
 		}
 	}
 }
+
+// GuardDisk keeps Config.DiskLimit for a container whose commands run by Exec (a long-lived
+// workspace) rather than by Run: until stop is called, the watchdog measures its writable
+// layer and, past the limit, kills the container, so every later Exec fails; DiskExceeded
+// then says why. With no limit set it does nothing. Call stop before removing the container.
+func (c *Container) GuardDisk(ctx context.Context) (stop func()) {
+	if c.s.cfg.DiskLimit <= 0 {
+		return func() {}
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	over := make(chan int64, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		go c.watchDisk(wctx, over)
+		select {
+		case n := <-over:
+			c.diskOver.Store(n)
+			c.s.log.Warn().Str("container", short(c.ID)).Int64("bytes", n).Int64("limit", c.s.cfg.DiskLimit).
+				Msg("the container wrote past the disk limit: killed")
+			c.kill(wctx)
+		case <-wctx.Done():
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// DiskExceeded returns what the container's writable layer measured when GuardDisk killed
+// it for passing Config.DiskLimit, or 0 when it did not.
+func (c *Container) DiskExceeded() int64 { return c.diskOver.Load() }
+
+// DiskLimit returns Config.DiskLimit (0: none).
+func (s *Sandbox) DiskLimit() int64 { return s.cfg.DiskLimit }

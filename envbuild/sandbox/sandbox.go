@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -233,6 +234,8 @@ type Container struct {
 	s       *Sandbox
 	spec    Spec
 	removed bool
+	// diskOver is the size GuardDisk measured when it killed the container (0: it did not).
+	diskOver atomic.Int64
 }
 
 // Create creates (does not start) a container for spec.

@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+	units "github.com/docker/go-units"
 	"github.com/rs/zerolog"
 
 	"swemill/envbuild/sandbox"
@@ -118,6 +119,7 @@ func (r *DockerRuntime) Start(ctx context.Context, spec WorkspaceSpec) (Workspac
 		_ = c.Remove(ctx)
 		return nil, fmt.Errorf("starting rollout container %s: %w", shortID(c.ID), err)
 	}
+	w.stopGuard = c.GuardDisk(ctx)
 	if w.agent, err = w.startShell(ctx, r.cfg.OutputLimit); err == nil {
 		w.tool, err = w.startShell(ctx, 4*r.cfg.MaxFileBytes+(1<<20))
 	}
@@ -135,6 +137,8 @@ type dockerWorkspace struct {
 	agent   *execShell
 	tool    *execShell
 	closed  bool
+	// stopGuard ends the disk guard (sandbox.Container.GuardDisk).
+	stopGuard func()
 	// running says the agent's last command goes on (it returned on NoChange); deadline is
 	// when its Timeout ends.
 	running  bool
@@ -161,13 +165,40 @@ func shortID(id string) string {
 	return id
 }
 
-// gone maps the engine's refusal to exec in a stopped container to ErrWorkspaceGone.
-func gone(err error) error {
+// gone maps the engine's refusal to exec in a stopped container to ErrWorkspaceGone, saying
+// so when the disk guard stopped it.
+func (w *dockerWorkspace) gone(err error) error {
 	if errdefs.IsConflict(err) || errdefs.IsNotFound(err) || strings.Contains(err.Error(), "is not running") {
-		return fmt.Errorf("%w: %v", ErrWorkspaceGone, err)
+		return w.goneErr(err)
 	}
 	return err
 }
+
+// goneErr is ErrWorkspaceGone with its cause, and the disk guard's account when it killed
+// the container.
+func (w *dockerWorkspace) goneErr(cause error) error {
+	if n := w.c.DiskExceeded(); n > 0 {
+		return fmt.Errorf("%w: it wrote %s to its container, past the disk limit (%s), and was killed: %v", ErrWorkspaceGone,
+			units.BytesSize(float64(n)), units.BytesSize(float64(w.r.sb.DiskLimit())), cause)
+	}
+	return fmt.Errorf("%w: %v", ErrWorkspaceGone, cause)
+}
+
+// stopped says the workspace's container no longer runs (killed for memory, by the disk
+// guard, from outside), so a shell that died will not come back.
+func (w *dockerWorkspace) stopped(ctx context.Context) bool {
+	if w.c.DiskExceeded() > 0 {
+		return true
+	}
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	ins, err := w.r.api.ContainerInspect(ictx, w.c.ID)
+	return errdefs.IsNotFound(err) || (err == nil && ins.State != nil && !ins.State.Running)
+}
+
+// DiskExceeded returns what the workspace's writable layer measured when the disk guard
+// (sandbox.Config.DiskLimit) killed it, or 0 when it did not.
+func (w *dockerWorkspace) DiskExceeded() int64 { return w.c.DiskExceeded() }
 
 func (w *dockerWorkspace) startShell(ctx context.Context, limit int) (*execShell, error) {
 	api := w.r.api
@@ -176,12 +207,12 @@ func (w *dockerWorkspace) startShell(ctx context.Context, limit int) (*execShell
 		Cmd: []string{"/bin/bash", "--noprofile", "--norc"},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("starting a shell in container %s: %w", shortID(w.c.ID), gone(err))
+		return nil, fmt.Errorf("starting a shell in container %s: %w", shortID(w.c.ID), w.gone(err))
 	}
 	// The attachment lives as long as the shell, not as the call that opened it.
 	att, err := api.ContainerExecAttach(context.WithoutCancel(ctx), resp.ID, container.ExecAttachOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("attaching to a shell in container %s: %w", shortID(w.c.ID), gone(err))
+		return nil, fmt.Errorf("attaching to a shell in container %s: %w", shortID(w.c.ID), w.gone(err))
 	}
 	e := &execShell{shell: newShell(att.Conn, limit), execID: resp.ID, att: att, done: make(chan struct{})}
 	go func() {
@@ -304,6 +335,9 @@ func (w *dockerWorkspace) shellDied(ctx context.Context, res *ShellResult, out o
 	}
 	res.Restarted = true
 	next, err := w.startShell(ctx, w.r.cfg.OutputLimit)
+	if err != nil && !errors.Is(err, ErrWorkspaceGone) && w.stopped(ctx) {
+		err = w.goneErr(err)
+	}
 	if err != nil {
 		if cause != nil {
 			return fmt.Errorf("%v; restarting the shell: %w", cause, err)
@@ -361,11 +395,11 @@ func (w *dockerWorkspace) execOnce(ctx context.Context, cmd []string) ([]byte, i
 	api := w.r.api
 	resp, err := api.ContainerExecCreate(ctx, w.c.ID, container.ExecOptions{AttachStdout: true, AttachStderr: true, Cmd: cmd})
 	if err != nil {
-		return nil, -1, gone(err)
+		return nil, -1, w.gone(err)
 	}
 	att, err := api.ContainerExecAttach(ctx, resp.ID, container.ExecAttachOptions{})
 	if err != nil {
-		return nil, -1, gone(err)
+		return nil, -1, w.gone(err)
 	}
 	defer att.Close()
 	out := sandbox.NewHeadTail(execOutputLimit)
@@ -560,6 +594,9 @@ func (w *dockerWorkspace) Close(ctx context.Context) error {
 		return nil
 	}
 	w.closed = true
+	if w.stopGuard != nil {
+		w.stopGuard()
+	}
 	var wg sync.WaitGroup
 	for _, sh := range []*execShell{w.agent, w.tool} {
 		if sh != nil {

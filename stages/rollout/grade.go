@@ -110,6 +110,9 @@ const (
 	FlagNoPatch       = "patch_unavailable"
 	FlagPatchRejected = "patch_not_applied"
 	FlagGradeProblem  = "grade_problem"
+	// FlagDiskLimit says the workspace wrote past the sandbox's disk limit and was killed
+	// (its exit status is then runtime_error).
+	FlagDiskLimit = "workspace_disk_limit"
 )
 
 // testFlags returns FlagEditedTests when the patch touches a test file: one test_patch

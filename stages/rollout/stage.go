@@ -486,6 +486,9 @@ func (s *Stage) rollout(ctx context.Context, item *pipeline.Item, k int) (*pipel
 		return nil, nil, fmt.Errorf("rolling out %s sample %d: %w", inst.InstanceID, k, context.Cause(ctx))
 	}
 	var flags []string
+	if dl, ok := ws.(interface{ DiskExceeded() int64 }); ok && dl.DiskExceeded() > 0 {
+		flags = append(flags, FlagDiskLimit)
+	}
 	if derr != nil {
 		if !errors.Is(derr, ErrWorkspaceGone) && status != ExitRuntimeError {
 			return nil, nil, fmt.Errorf("taking the patch of %s sample %d: %w", inst.InstanceID, k, derr)

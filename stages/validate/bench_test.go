@@ -18,7 +18,7 @@ import (
 )
 
 // BenchmarkValidateVsDockerRun validates one instance (pytextkit: 3 runs a side, one at a
-// time) and then runs the same six test commands by hand, one `docker run` each on the same
+// time, no re-runs or jitter) and then runs the same six test commands by hand, one `docker run` each on the same
 // image with the same limits, the patches on standard input. It reports both wall times and
 // their ratio (target: overhead-x <= 1.2).
 func BenchmarkValidateVsDockerRun(b *testing.B) {
@@ -26,7 +26,7 @@ func BenchmarkValidateVsDockerRun(b *testing.B) {
 		b.Fatalf("the by-hand side needs the docker command: %v", err)
 	}
 	labels := testLabels()
-	stage := newStage(b, newSandbox(b, sandbox.Config{}), validate.Config{Runs: 3, Parallel: 1, Labels: labels})
+	stage := newStage(b, newSandbox(b, sandbox.Config{}), validate.Config{Runs: 3, Parallel: 1, Reruns: -1, Jitter: -1, Labels: labels})
 	it := item(b, "pytextkit")
 	cmd := "cd " + it.Environment.WorkDir + " && git apply - && " + it.Environment.Recipe.TestCmd + " tests/test_slug.py"
 	byHand := func(patch string) {
@@ -111,5 +111,41 @@ func BenchmarkInstancesPerMinute(b *testing.B) {
 		n += len(items)
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Minutes(), "instances/min")
+	require.Empty(b, containersWith(b, labels))
+}
+
+// BenchmarkFlakeReruns validates the three end-to-end fixtures (pytest, unittest, Go) one
+// after another, with the default configuration (jitter, and 5 re-runs a side of the
+// FAIL_TO_PASS tests) and with neither, and reports the seconds per instance of each and
+// their ratio: what flake decorrelation costs.
+func BenchmarkFlakeReruns(b *testing.B) {
+	labels := testLabels()
+	sb := newSandbox(b, sandbox.Config{})
+	with := newStage(b, sb, validate.Config{Labels: labels})
+	without := newStage(b, sb, validate.Config{Reruns: -1, Jitter: -1, Labels: labels})
+	var items []*pipeline.Item
+	for _, e := range expectations {
+		items = append(items, item(b, e.fixture))
+	}
+	var withTime, withoutTime time.Duration
+	n := 0
+	b.ResetTimer()
+	for b.Loop() {
+		for _, it := range items {
+			start := time.Now()
+			_, err := without.Process(b.Context(), it)
+			require.NoError(b, err)
+			withoutTime += time.Since(start)
+			start = time.Now()
+			out, err := with.Process(b.Context(), it)
+			require.NoError(b, err)
+			withTime += time.Since(start)
+			require.NotNil(b, out.Record.(pipeline.Validation).Rerun)
+			n++
+		}
+	}
+	b.ReportMetric(withTime.Seconds()/float64(n), "with-reruns-s/instance")
+	b.ReportMetric(withoutTime.Seconds()/float64(n), "without-s/instance")
+	b.ReportMetric(withTime.Seconds()/withoutTime.Seconds(), "cost-x")
 	require.Empty(b, containersWith(b, labels))
 }

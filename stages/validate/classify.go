@@ -41,13 +41,17 @@ type verdict struct {
 	tests, stable int
 }
 
-// classify reads complete sets of runs (every run of both sides): a test counts only if it
-// has the same outcome in every run of its side; the others are flaky, with their pass rate
-// on the side where they wavered, and are left out of every list.
+// classify reads complete sets of full runs (every run of both sides; re-runs are left
+// out): a test counts only if it has the same outcome in every run of its side; the others
+// are flaky, with their pass rate on the side where they wavered, and are left out of every
+// list.
 func classify(runs []pipeline.TestRun) verdict {
 	bySide := map[string][]pipeline.TestRun{}
 	names := map[string]bool{}
 	for _, r := range runs {
+		if r.Rerun {
+			continue // only the FAIL_TO_PASS tests: confirm reads them
+		}
 		bySide[r.Side] = append(bySide[r.Side], r)
 		for t := range r.Results {
 			names[t] = true
@@ -99,4 +103,75 @@ func classify(runs []pipeline.TestRun) verdict {
 		}
 	}
 	return v
+}
+
+// confirmation is what the re-runs made of the FAIL_TO_PASS tests.
+type confirmation struct {
+	// failToPass are the tests every re-run agreed with; flaky those one re-run did not,
+	// with their pass rate over every run of the side that reported them.
+	failToPass []string
+	flaky      []pipeline.FlakyTest
+	// unselected are tests that some re-run after the fix did not report at all: the
+	// selection missed them, so those re-runs say nothing of them.
+	unselected []string
+}
+
+// confirm checks each of failToPass (which the full runs among runs found) against the
+// re-runs among runs: before the fix it must fail (or be missing, as in the full runs) in
+// every re-run, after the fix pass in every re-run that reports it.
+func confirm(runs []pipeline.TestRun, failToPass []string) confirmation {
+	var c confirmation
+	for _, t := range failToPass {
+		agrees, missing := true, false
+		var flaky []pipeline.FlakyTest
+		for _, side := range []string{SideBefore, SideAfter} {
+			want := outcomeFail
+			if side == SideAfter {
+				want = outcomePass
+			}
+			n, passes, same := 0, 0, true
+			for _, r := range runs {
+				if r.Side != side {
+					continue
+				}
+				st, ok := r.Results[t]
+				if r.Rerun && !ok && side == SideAfter {
+					missing = true
+					continue
+				}
+				n++
+				o := outcomeOf(st)
+				if o == outcomePass {
+					passes++
+				}
+				if o != want {
+					same = false
+				}
+			}
+			if !same {
+				agrees = false
+				flaky = append(flaky, pipeline.FlakyTest{Name: t, Side: side, PassRate: float64(passes) / float64(n), Runs: n})
+			}
+		}
+		switch {
+		case !agrees:
+			c.flaky = append(c.flaky, flaky...)
+		default:
+			c.failToPass = append(c.failToPass, t)
+			if missing {
+				c.unselected = append(c.unselected, t)
+			}
+		}
+	}
+	return c
+}
+
+// sortFlaky orders flaky tests by name, then side (before first).
+func sortFlaky(f []pipeline.FlakyTest) {
+	sort.SliceStable(f, func(a, b int) bool {
+		if f[a].Name != f[b].Name {
+			return f[a].Name < f[b].Name
+		}
+		return f[a].Side == SideBefore && f[b].Side != SideBefore
+	})
 }

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -68,10 +69,63 @@ func TestConfigValidate(t *testing.T) {
 	d := Config{}.withDefaults()
 	assert.Equal(t, 3, d.Runs)
 	assert.Equal(t, 2, d.Parallel)
+	assert.Equal(t, DefaultReruns, d.Reruns)
+	assert.Equal(t, DefaultJitter, d.Jitter)
+	off := Config{Reruns: -1, Jitter: -1}.withDefaults()
+	assert.Zero(t, off.Reruns)
+	assert.Zero(t, off.Jitter)
+	assert.ErrorContains(t, Config{Reruns: 51}.Validate(), "Config.Reruns")
+	assert.ErrorContains(t, Config{Jitter: time.Hour}.Validate(), "Config.Jitter")
 }
 
 func TestTestCommand(t *testing.T) {
 	assert.Equal(t, "python -m pytest tests/test_a.py 'tests/it'\\''s.py' 'a b.py'",
 		testCommand(" python -m pytest ", []string{"tests/test_a.py", "tests/it's.py", "a b.py"}))
 	assert.Equal(t, "go test -json ./...", testCommand("go test -json", []string{"./..."}))
+}
+
+// TestConfirm covers the re-runs' rules: before the fix a FAIL_TO_PASS test must fail or be
+// missing in every re-run, after it pass in every re-run that reports it; one disagreement
+// makes it flaky, with its pass rate over every run of the side; a test the re-runs after
+// the fix never reported keeps its label, flagged unselected.
+func TestConfirm(t *testing.T) {
+	full := append(
+		runsOf(SideBefore, map[string]pipeline.TestStatus{"ok": F, "late_pass": F, "late_fail": F, "unsel": F}, map[string]pipeline.TestStatus{"ok": E, "late_pass": F, "late_fail": F, "unsel": F}),
+		runsOf(SideAfter, map[string]pipeline.TestStatus{"ok": P, "late_pass": P, "late_fail": P, "unsel": P}, map[string]pipeline.TestStatus{"ok": X, "late_pass": P, "late_fail": P, "unsel": P})...)
+	rerun := func(side string, i int, r map[string]pipeline.TestStatus) pipeline.TestRun {
+		return pipeline.TestRun{Side: side, Index: i, Rerun: true, Results: r}
+	}
+	runs := append(full,
+		rerun(SideBefore, 2, map[string]pipeline.TestStatus{"ok": F, "late_pass": P}),
+		rerun(SideBefore, 3, map[string]pipeline.TestStatus{"late_pass": F}),
+		rerun(SideAfter, 2, map[string]pipeline.TestStatus{"ok": P, "late_pass": P, "late_fail": S}),
+		rerun(SideAfter, 3, map[string]pipeline.TestStatus{"ok": P, "late_pass": P, "late_fail": F}),
+	)
+	c := confirm(runs, []string{"late_fail", "late_pass", "ok", "unsel"})
+	assert.Equal(t, []string{"ok", "unsel"}, c.failToPass)
+	assert.Equal(t, []string{"unsel"}, c.unselected)
+	assert.Equal(t, []pipeline.FlakyTest{
+		{Name: "late_fail", Side: SideAfter, PassRate: 2.0 / 4, Runs: 4},
+		{Name: "late_pass", Side: SideBefore, PassRate: 1.0 / 4, Runs: 4},
+	}, c.flaky)
+	// Re-runs are not full runs: classify reads the full ones only, so tests the re-runs
+	// did not select are not taken for missing.
+	v := classify(runs)
+	assert.Equal(t, []string{"late_fail", "late_pass", "ok", "unsel"}, v.failToPass)
+	assert.Empty(t, v.flaky)
+}
+
+// TestSeedOf: seeds are stable for a run, differ between the runs of an instance, and are
+// never 0 (which would turn Python's hash randomization off).
+func TestSeedOf(t *testing.T) {
+	assert.Equal(t, seedOf("o__r-1", SideBefore, 0), seedOf("o__r-1", SideBefore, 0))
+	seen := map[uint32]bool{}
+	for _, side := range []string{SideBefore, SideAfter} {
+		for i := range 20 {
+			s := seedOf("o__r-1", side, i)
+			assert.NotZero(t, s)
+			assert.False(t, seen[s], "seed %d repeats", s)
+			seen[s] = true
+		}
+	}
 }

@@ -84,17 +84,17 @@ func TestHostileSuites(t *testing.T) {
 	t.Parallel()
 	sb := newSandbox(t, hostileLimits)
 	labels := testLabels()
-	twice := newStage(t, sb, validate.Config{Runs: 2, RunTimeout: 5 * time.Minute, Labels: labels})
+	twice := newStage(t, sb, validate.Config{Runs: 2, RunTimeout: 5 * time.Minute, Reruns: -1, Labels: labels})
 	stages := map[string]*validate.Stage{
-		"hostile_loop":     newStage(t, sb, validate.Config{Runs: 2, RunTimeout: 20 * time.Second, Labels: labels}),
+		"hostile_loop":     newStage(t, sb, validate.Config{Runs: 2, RunTimeout: 20 * time.Second, Reruns: -1, Labels: labels}),
 		"hostile_forkbomb": twice,
 		"hostile_memory":   twice,
-		"hostile_output":   newStage(t, sb, validate.Config{Runs: 1, RunTimeout: 5 * time.Minute, Labels: labels}),
+		"hostile_output":   newStage(t, sb, validate.Config{Runs: 1, RunTimeout: 5 * time.Minute, Reruns: -1, Labels: labels}),
 		"hostile_network":  twice,
 		"hostile_outside":  twice,
 		"hostile_socket":   twice,
 		"hostile_killed":   twice,
-		"hostile_disk":     newStage(t, newSandbox(t, diskLimits), validate.Config{Runs: 2, RunTimeout: 5 * time.Minute, Labels: labels}),
+		"hostile_disk":     newStage(t, newSandbox(t, diskLimits), validate.Config{Runs: 2, RunTimeout: 5 * time.Minute, Reruns: -1, Labels: labels}),
 		"pytextkit":        newStage(t, newSandbox(t, sandbox.Config{}), validate.Config{Labels: labels}),
 	}
 	items := map[string]*pipeline.Item{}

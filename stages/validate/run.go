@@ -51,6 +51,9 @@ const pluginDir = stagingDir + "/py"
 //	reset FILE       restore each NUL-terminated path listed in FILE to HEAD, removing those
 //	                 that HEAD does not have (a test file a model patch created).
 //	pytest DIR       load the pytest plugin found in DIR: it writes $SWEMILL_RESULTS/pytest.jsonl.
+//	hashseed N       set PYTHONHASHSEED to N.
+//	shuffle N        add -shuffle=N to GOFLAGS: go test runs the tests of each package in the
+//	                 order seed N gives (and prints "-test.shuffle N").
 const runScript = `set -u
 work=$1 cmd=$2
 shift 2
@@ -98,6 +101,8 @@ while [ $# -gt 0 ]; do
 		export PYTEST_PLUGINS="${PYTEST_PLUGINS:+$PYTEST_PLUGINS,}` + testlog.PytestPluginModule + `"
 		export SWEMILL_PYTEST_RESULTS="$SWEMILL_RESULTS/` + testlog.StreamPytest + `"
 		shift 2 ;;
+	hashseed) export PYTHONHASHSEED="$2"; say "PYTHONHASHSEED=$2"; shift 2 ;;
+	shuffle) export GOFLAGS="${GOFLAGS:+$GOFLAGS }-shuffle=$2"; say "go test -shuffle=$2"; shift 2 ;;
 	*) say "unknown step $1"; exit 96 ;;
 	esac
 done
@@ -136,6 +141,10 @@ type runSpec struct {
 	labels         map[string]string
 	// resultsLimit caps each result stream (0: no cap); a longer one is incomplete.
 	resultsLimit int64
+	// seed, when not 0, is the run's PYTHONHASHSEED (if hashSeed) and, for go test, its
+	// -shuffle seed.
+	seed     uint32
+	hashSeed bool
 }
 
 // runResult is what one run did.
@@ -237,6 +246,15 @@ func run(ctx context.Context, sb *sandbox.Sandbox, spec runSpec) (out runResult,
 	if slices.Contains(testlog.Streams(spec.parser), testlog.StreamPytest) {
 		files["py/"+testlog.PytestPluginModule+".py"] = testlog.PytestPlugin
 		args = append(args, "pytest", pluginDir)
+	}
+	if spec.seed != 0 {
+		n := strconv.FormatUint(uint64(spec.seed), 10)
+		if spec.hashSeed {
+			args = append(args, "hashseed", n)
+		}
+		if spec.parser == testlog.GoTest {
+			args = append(args, "shuffle", n)
+		}
 	}
 	staged := map[string][]byte{}
 	for name, data := range files {

@@ -37,8 +37,19 @@ func WriteTestTable(w io.Writer, v pipeline.Validation) error {
 	for _, f := range v.Flaky {
 		flakyNames[f.Name] = true
 	}
-	fmt.Fprintf(ew, "FAIL_TO_PASS %d, PASS_TO_PASS %d, pass-to-fail %d, flaky %d\n\nruns:\n",
+	fmt.Fprintf(ew, "FAIL_TO_PASS %d, PASS_TO_PASS %d, pass-to-fail %d, flaky %d\n",
 		len(v.FailToPass), len(v.PassToPass), len(v.PassToFail), len(flakyNames))
+	if v.Rerun != nil {
+		how := "selected by id"
+		if !v.Rerun.ByID {
+			how = "by their test files"
+		}
+		fmt.Fprintf(ew, "re-runs: the FAIL_TO_PASS tests alone, %d more times a side, %s: %s\n", v.Rerun.Runs, how, v.Rerun.Command)
+	}
+	for _, w := range v.Warnings {
+		fmt.Fprintf(ew, "warning: %s\n", w)
+	}
+	fmt.Fprintln(ew, "\nruns:")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	for _, r := range v.Runs {
 		var flags []string
@@ -47,6 +58,12 @@ func WriteTestTable(w io.Writer, v pipeline.Validation) error {
 		}
 		if r.OOM {
 			flags = append(flags, "out of memory")
+		}
+		if r.Rerun {
+			flags = append(flags, "re-run")
+		}
+		if r.Seed != 0 {
+			flags = append(flags, fmt.Sprintf("seed %d", r.Seed))
 		}
 		fmt.Fprintf(tw, "  %s-%d\texit %d\t%.1fs\t%d tests\t%s\t%s\n", r.Side, r.Index, r.ExitCode, r.Seconds,
 			len(r.Results), strings.Join(flags, ", "), logRef(r.Log))
@@ -104,11 +121,26 @@ func WriteTestTable(w io.Writer, v pipeline.Validation) error {
 		return sorted[a] < sorted[b]
 	})
 
-	fmt.Fprintln(ew, "\ntests (P passed, F failed, E error, s skipped, x xfail, X xpass, - missing):")
+	// The tests the re-runs were about: the others were not selected, so are not shown
+	// missing from them.
+	rerun := map[string]bool{}
+	for _, r := range v.Runs {
+		if r.Rerun {
+			for t := range r.Results {
+				rerun[t] = true
+			}
+		}
+	}
+	if v.Rerun != nil {
+		for _, t := range v.FailToPass {
+			rerun[t] = true
+		}
+	}
+	fmt.Fprintln(ew, "\ntests (P passed, F failed, E error, s skipped, x xfail, X xpass, - missing; re-runs after the space):")
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  test\tbefore\tafter\tverdict")
 	for _, t := range sorted {
-		before, after := statusRow(v.Runs, SideBefore, t), statusRow(v.Runs, SideAfter, t)
+		before, after := statusRow(v.Runs, SideBefore, t, rerun[t]), statusRow(v.Runs, SideAfter, t, rerun[t])
 		verdict := verdicts[t]
 		if verdict == "" {
 			verdict = "-"
@@ -119,12 +151,18 @@ func WriteTestTable(w io.Writer, v pipeline.Validation) error {
 	return ew.err
 }
 
-// statusRow is a test's statuses in the runs of a side, one letter each.
-func statusRow(runs []pipeline.TestRun, side, test string) string {
+// statusRow is a test's statuses in the runs of a side, one letter each, the re-runs' (if
+// withReruns) after a space.
+func statusRow(runs []pipeline.TestRun, side, test string, withReruns bool) string {
 	var b strings.Builder
+	rerun := false
 	for _, r := range runs {
-		if r.Side != side {
+		if r.Side != side || (r.Rerun && !withReruns) {
 			continue
+		}
+		if r.Rerun && !rerun {
+			rerun = true
+			b.WriteByte(' ')
 		}
 		l, ok := statusLetters[r.Results[test]]
 		if !ok {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -59,6 +60,16 @@ func TestWriteTestTable(t *testing.T) {
 		}))
 	}
 	v.Runs[5].TimedOut, v.Runs[5].OOM = true, true
+	// Two re-runs a side of the FAIL_TO_PASS test alone, with seeds, after each side's runs.
+	rerun := func(side string, i int, st pipeline.TestStatus) pipeline.TestRun {
+		r := run(side, i, 1, map[string]pipeline.TestStatus{"tests/test_x.py::test_new[a b]": st})
+		r.Rerun, r.Seed = true, uint32(1000+i)
+		return r
+	}
+	v.Runs = slices.Concat(v.Runs[:3], []pipeline.TestRun{rerun("before", 3, pipeline.TestFailed), rerun("before", 4, "")},
+		v.Runs[3:], []pipeline.TestRun{rerun("after", 3, pipeline.TestPassed), rerun("after", 4, pipeline.TestPassed)})
+	v.Rerun = &pipeline.Rerun{Runs: 2, Command: "pytest -rA 'tests/test_x.py::test_new[a b]'", ByID: true}
+	v.Warnings = []string{"a warning"}
 	var got bytes.Buffer
 	require.NoError(t, validate.WriteTestTable(&got, v))
 	p := filepath.Join("testdata", "table.golden")

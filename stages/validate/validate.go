@@ -13,9 +13,12 @@ package validate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,9 +49,24 @@ type Config struct {
 	// incomplete (results_incomplete). The log kept for people is capped far lower, by the
 	// sandbox's OutputLimit, and labels never come from it. Default 256 MiB.
 	ResultsLimit int64
+	// Reruns is how many more times each side runs the FAIL_TO_PASS tests alone (selected by
+	// id where the framework allows, testlog.SelectArgs), after the full runs found them: a
+	// test whose outcome in any re-run differs from the full runs' is flaky and leaves the
+	// labels. Default 5; negative turns the re-runs off.
+	Reruns int
+	// Jitter delays the start of each run by a random time up to it, so that runs of a side
+	// sample different moments (a test that fails during one second in three). Default 2s;
+	// negative turns it off.
+	Jitter time.Duration
 	// Labels are added to the labels of every container the stage starts.
 	Labels map[string]string
 }
+
+// Defaults of Config.Reruns and Config.Jitter.
+const (
+	DefaultReruns = 5
+	DefaultJitter = 2 * time.Second
+)
 
 // DefaultResultsLimit is Config.ResultsLimit's default.
 const DefaultResultsLimit = 256 << 20
@@ -66,6 +84,18 @@ func (c Config) withDefaults() Config {
 	if c.RunTimeout == 0 {
 		c.RunTimeout = 15 * time.Minute
 	}
+	switch {
+	case c.Reruns == 0:
+		c.Reruns = DefaultReruns
+	case c.Reruns < 0:
+		c.Reruns = 0
+	}
+	switch {
+	case c.Jitter == 0:
+		c.Jitter = DefaultJitter
+	case c.Jitter < 0:
+		c.Jitter = 0
+	}
 	return c
 }
 
@@ -78,6 +108,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("Config.Parallel: %d: want 1 to 64 (0 means 2)", c.Parallel)
 	case c.RunTimeout < 0 || (c.RunTimeout > 0 && c.RunTimeout < time.Second):
 		return fmt.Errorf("Config.RunTimeout: %s: want at least 1s (0 means 15m)", c.RunTimeout)
+	case c.Reruns > 50:
+		return fmt.Errorf("Config.Reruns: %d: want at most 50 (0 means %d, negative none)", c.Reruns, DefaultReruns)
+	case c.Jitter > time.Minute:
+		return fmt.Errorf("Config.Jitter: %s: want at most 1m (0 means %s, negative none)", c.Jitter, DefaultJitter)
 	case c.ResultsLimit < 0 || (c.ResultsLimit > 0 && c.ResultsLimit < 1<<20):
 		return fmt.Errorf("Config.ResultsLimit: %d: want at least 1 MiB (0 means 256 MiB)", c.ResultsLimit)
 	}
@@ -132,6 +166,8 @@ type plan struct {
 	command                string
 	testFiles              []string
 	resetPaths             []string
+	// fixedHashSeed says the recipe sets PYTHONHASHSEED itself; runs keep its value.
+	fixedHashSeed bool
 }
 
 // planFor reads an item into a plan, or says why it cannot be validated.
@@ -142,6 +178,7 @@ func planFor(item *pipeline.Item) (plan, error) {
 		return p, errors.New("validating: the item has no environment (build must come first)")
 	}
 	p.image, p.workDir, p.parser = env.ImageName, env.WorkDir, env.Recipe.LogParser
+	_, p.fixedHashSeed = env.Recipe.Env["PYTHONHASHSEED"]
 	if p.workDir == "" {
 		p.workDir = "/testbed"
 	}
@@ -183,6 +220,12 @@ func planFor(item *pipeline.Item) (plan, error) {
 // Process validates one instance. Its Output carries the pipeline.Validation and, as
 // artifacts, every run's log and the Validation as JSON (ValidationArtifact), which a drop
 // keeps too.
+//
+// The full runs of the two sides alternate (before 0, after 0, before 1...), each started
+// after a random delay up to Config.Jitter and with its own seed (seedOf: PYTHONHASHSEED,
+// and `go test -shuffle`), so that the runs of a side do not share a moment, a hash order
+// or a test order. When they find FAIL_TO_PASS tests, those tests run alone Config.Reruns
+// more times on each side, and any that disagrees with the full runs is flaky.
 func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Output, error) {
 	var out pipeline.Output
 	p, err := planFor(item)
@@ -201,89 +244,17 @@ func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Outp
 	log := item.Log
 	v := pipeline.Validation{LogParser: p.parser, TestFiles: p.testFiles}
 
-	runCtx, abort := context.WithCancelCause(ctx)
-	defer abort(nil)
-	var (
-		mu       sync.Mutex
-		runs     []pipeline.TestRun
-		fate     *pipeline.DropError // the first problem run's drop
-		infraErr error
-	)
-	wp := pool.New().WithMaxGoroutines(s.cfg.Parallel)
-	for _, side := range []string{SideBefore, SideAfter} {
-		patches := []patchFile{{"test_patch", item.Instance.TestPatch}}
-		if side == SideAfter {
-			patches = append(patches, patchFile{"patch", item.Instance.Patch})
-		}
-		for i := range s.cfg.Runs {
-			wp.Go(func() {
-				if runCtx.Err() != nil {
-					return
-				}
-				spec := runSpec{
-					image: p.image, workDir: p.workDir, command: p.command, parser: p.parser,
-					patches: patches, timeout: s.cfg.RunTimeout, resultsLimit: s.cfg.ResultsLimit,
-					env:    []string{"SWEMILL_RUN_SIDE=" + side, "SWEMILL_RUN_INDEX=" + strconv.Itoa(i)},
-					labels: s.labels(item, side),
-				}
-				r, err := run(runCtx, s.sb, spec)
-				if err != nil {
-					if errors.Is(context.Cause(runCtx), errAborted) && ctx.Err() == nil {
-						return // killed because another run decided
-					}
-					mu.Lock()
-					if infraErr == nil {
-						infraErr = fmt.Errorf("running %s run %d of %s: %w", side, i, item.Instance.InstanceID, err)
-					}
-					mu.Unlock()
-					abort(err)
-					return
-				}
-				tr := pipeline.TestRun{
-					Side: side, Index: i, ExitCode: r.res.ExitCode, Seconds: r.res.Duration.Seconds(),
-					TimedOut: r.res.TimedOut, OOM: r.oomKilled(), Results: resultStatuses(r.parsed),
-					Stream: r.stream, Incomplete: r.parsed.Incomplete, Warnings: r.parsed.Warnings,
-				}
-				ref, perr := item.Artifacts.Put(LogArtifact(side, i), r.log)
-				mu.Lock()
-				defer mu.Unlock()
-				if perr != nil {
-					if infraErr == nil {
-						infraErr = fmt.Errorf("storing the log of %s run %d: %w", side, i, perr)
-					}
-					abort(perr)
-					return
-				}
-				tr.Log = ref
-				runs = append(runs, tr)
-				out.Artifacts = append(out.Artifacts, ref)
-				ev := log.Debug().Str("side", side).Int("run", i).Int("exit_code", tr.ExitCode).
-					Float64("seconds", tr.Seconds).Int("tests", len(tr.Results))
-				if reason, detail := r.problem(); reason != "" {
-					ev = ev.Str("problem", reason)
-					if fate == nil {
-						fate = pipeline.Drop(reason, "%s run %d: %s", side, i, detail)
-						abort(errAborted)
-					}
-				}
-				ev.Msg("run done")
-			})
+	var jobs []runJob
+	for i := range s.cfg.Runs {
+		for _, side := range []string{SideBefore, SideAfter} {
+			jobs = append(jobs, runJob{side: side, index: i, command: p.command})
 		}
 	}
-	wp.Wait()
-	if infraErr != nil {
-		return out, infraErr
+	ph, err := s.runPhase(ctx, item, p, jobs, &out)
+	if err != nil {
+		return out, err
 	}
-	if err := ctx.Err(); err != nil {
-		return out, fmt.Errorf("validating %s: %w", item.Instance.InstanceID, context.Cause(ctx))
-	}
-	sort.Slice(runs, func(a, b int) bool {
-		if runs[a].Side != runs[b].Side {
-			return runs[a].Side == SideBefore
-		}
-		return runs[a].Index < runs[b].Index
-	})
-	v.Runs = runs
+	runs, fate := ph.runs, ph.fate
 	if fate == nil {
 		vd := classify(runs)
 		v.FailToPass, v.PassToPass, v.PassToFail, v.Flaky = vd.failToPass, vd.passToPass, vd.passToFail, vd.flaky
@@ -303,6 +274,41 @@ func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Outp
 				vd.tests, len(v.PassToPass), vd.tests-vd.stable)
 		}
 	}
+	if fate == nil && s.cfg.Reruns > 0 {
+		args, byID := testlog.SelectArgs(p.parser, v.FailToPass, p.testFiles)
+		if len(args) == 0 && p.parser == testlog.GoTest {
+			args = []string{"./..."}
+		}
+		v.Rerun = &pipeline.Rerun{Runs: s.cfg.Reruns, Command: testCommand(item.Environment.Recipe.TestCmd, args), ByID: byID}
+		if !byID {
+			v.Warnings = append(v.Warnings, "the FAIL_TO_PASS tests could not be selected by id, so their re-runs ran the test files")
+		}
+		jobs = jobs[:0]
+		for k := range s.cfg.Reruns {
+			for _, side := range []string{SideBefore, SideAfter} {
+				jobs = append(jobs, runJob{side: side, index: s.cfg.Runs + k, command: v.Rerun.Command, rerun: true})
+			}
+		}
+		ph, err := s.runPhase(ctx, item, p, jobs, &out)
+		if err != nil {
+			return out, err
+		}
+		runs, fate = append(runs, ph.runs...), ph.fate
+		if fate == nil {
+			c := confirm(runs, v.FailToPass)
+			v.FailToPass, v.Flaky = c.failToPass, append(v.Flaky, c.flaky...)
+			sortFlaky(v.Flaky)
+			if len(c.unselected) > 0 {
+				v.Warnings = append(v.Warnings, fmt.Sprintf("%d FAIL_TO_PASS tests reported no result when re-run alone after the fix (%s); their labels rest on the full runs",
+					len(c.unselected), strings.Join(firstN(c.unselected, 5), ", ")))
+			}
+			if len(v.FailToPass) == 0 {
+				fate = pipeline.Drop(ReasonFlakyFailToPass, "every FAIL_TO_PASS test (%d) disagreed with the full runs when re-run alone", len(c.flaky))
+			}
+		}
+	}
+	sortRuns(runs)
+	v.Runs = runs
 	if err := s.keep(item, v, &out); err != nil {
 		return out, err
 	}
@@ -313,6 +319,162 @@ func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Outp
 	log.Debug().Int("fail_to_pass", len(v.FailToPass)).Int("pass_to_pass", len(v.PassToPass)).
 		Int("flaky", len(v.Flaky)).Msg("validated")
 	return out, nil
+}
+
+// ReasonFlakyFailToPass drops an instance all of whose FAIL_TO_PASS tests, re-run alone,
+// disagreed with the full runs.
+const ReasonFlakyFailToPass = "fail_to_pass_flaky"
+
+// runJob is one run of a phase.
+type runJob struct {
+	side    string
+	index   int
+	command string
+	rerun   bool
+}
+
+// phase is what a set of runs left.
+type phase struct {
+	runs []pipeline.TestRun
+	// fate is the first problem run's drop; the runs still going were stopped.
+	fate *pipeline.DropError
+}
+
+// runPhase runs jobs, Config.Parallel at once, each in its own container after its jitter,
+// storing each run's log in out. Only the engine's failures (and ctx's) are errors.
+func (s *Stage) runPhase(ctx context.Context, item *pipeline.Item, p plan, jobs []runJob, out *pipeline.Output) (phase, error) {
+	var ph phase
+	runCtx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	var (
+		mu       sync.Mutex
+		infraErr error
+	)
+	wp := pool.New().WithMaxGoroutines(s.cfg.Parallel)
+	for _, j := range jobs {
+		patches := []patchFile{{"test_patch", item.Instance.TestPatch}}
+		if j.side == SideAfter {
+			patches = append(patches, patchFile{"patch", item.Instance.Patch})
+		}
+		wp.Go(func() {
+			if !sleepCtx(runCtx, jitter(s.cfg.Jitter)) {
+				return
+			}
+			seed := seedOf(item.Instance.InstanceID, j.side, j.index)
+			spec := runSpec{
+				image: p.image, workDir: p.workDir, command: j.command, parser: p.parser,
+				patches: patches, timeout: s.cfg.RunTimeout, resultsLimit: s.cfg.ResultsLimit,
+				env:    []string{"SWEMILL_RUN_SIDE=" + j.side, "SWEMILL_RUN_INDEX=" + strconv.Itoa(j.index)},
+				labels: s.labels(item, j.side), seed: seed, hashSeed: !p.fixedHashSeed,
+			}
+			r, err := run(runCtx, s.sb, spec)
+			if err != nil {
+				if errors.Is(context.Cause(runCtx), errAborted) && ctx.Err() == nil {
+					return // killed because another run decided
+				}
+				mu.Lock()
+				if infraErr == nil {
+					infraErr = fmt.Errorf("running %s run %d of %s: %w", j.side, j.index, item.Instance.InstanceID, err)
+				}
+				mu.Unlock()
+				abort(err)
+				return
+			}
+			tr := pipeline.TestRun{
+				Side: j.side, Index: j.index, Rerun: j.rerun, Seed: seed, ExitCode: r.res.ExitCode, Seconds: r.res.Duration.Seconds(),
+				TimedOut: r.res.TimedOut, OOM: r.oomKilled(), Results: resultStatuses(r.parsed),
+				Stream: r.stream, Incomplete: r.parsed.Incomplete, Warnings: r.parsed.Warnings,
+			}
+			ref, perr := item.Artifacts.Put(LogArtifact(j.side, j.index), r.log)
+			mu.Lock()
+			defer mu.Unlock()
+			if perr != nil {
+				if infraErr == nil {
+					infraErr = fmt.Errorf("storing the log of %s run %d: %w", j.side, j.index, perr)
+				}
+				abort(perr)
+				return
+			}
+			tr.Log = ref
+			ph.runs = append(ph.runs, tr)
+			out.Artifacts = append(out.Artifacts, ref)
+			ev := item.Log.Debug().Str("side", j.side).Int("run", j.index).Bool("rerun", j.rerun).Int("exit_code", tr.ExitCode).
+				Float64("seconds", tr.Seconds).Int("tests", len(tr.Results))
+			if reason, detail := r.problem(); reason != "" {
+				ev = ev.Str("problem", reason)
+				if ph.fate == nil {
+					what := ""
+					if j.rerun {
+						what = "a re-run of the FAIL_TO_PASS tests: "
+					}
+					ph.fate = pipeline.Drop(reason, "%s run %d: %s%s", j.side, j.index, what, detail)
+					abort(errAborted)
+				}
+			}
+			ev.Msg("run done")
+		})
+	}
+	wp.Wait()
+	if infraErr != nil {
+		return ph, infraErr
+	}
+	if err := ctx.Err(); err != nil {
+		return ph, fmt.Errorf("validating %s: %w", item.Instance.InstanceID, context.Cause(ctx))
+	}
+	return ph, nil
+}
+
+// sortRuns orders runs by side (before first), then index.
+func sortRuns(runs []pipeline.TestRun) {
+	sort.Slice(runs, func(a, b int) bool {
+		if runs[a].Side != runs[b].Side {
+			return runs[a].Side == SideBefore
+		}
+		return runs[a].Index < runs[b].Index
+	})
+}
+
+// seedOf is the seed of a run: PYTHONHASHSEED, and `go test -shuffle`'s. It is derived
+// from the instance, side and index, so the same validation runs with the same seeds
+// (a hash-order or test-order failure is reproducible), while no two runs of an instance
+// share one. Never 0 (which turns Python's hash randomization off).
+func seedOf(instance, side string, index int) uint32 {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", instance, side, index))
+	if s := binary.BigEndian.Uint32(sum[:4]); s != 0 {
+		return s
+	}
+	return 1
+}
+
+// jitter returns a random delay in [0, max).
+func jitter(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	return rand.N(max)
+}
+
+// sleepCtx waits d, or until ctx ends; it says whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// firstN returns at most the first n of s.
+func firstN(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // labels returns the labels of a run's container.

@@ -3,6 +3,7 @@ package validate_test
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -71,7 +72,7 @@ var expectations = []expectation{
 }
 
 // TestValidateFixtures validates the fixture repositories (pytest, unittest, Go) with the
-// default configuration (3 runs a side) and checks the exact lists, the flaky test, the runs
+// default configuration (3 runs a side, 5 re-runs a side of the FAIL_TO_PASS tests) and checks the exact lists, the flaky test, the runs
 // and their logs, the stored Validation, and that no container is left.
 func TestValidateFixtures(t *testing.T) {
 	t.Parallel()
@@ -100,23 +101,32 @@ func TestValidateFixtures(t *testing.T) {
 			}
 			assert.Equal(t, flaky, v.Flaky, "the flaky test is reported on both sides and excluded")
 
-			// Six runs, in order, each with its results and its log.
-			require.Len(t, v.Runs, 6)
+			// Six full runs, then five re-runs a side of the FAIL_TO_PASS tests alone, in
+			// order, each with its results, its seed and its log.
+			full, reruns := 3, validate.DefaultReruns
+			require.Len(t, v.Runs, 2*(full+reruns))
+			require.NotNil(t, v.Rerun)
+			assert.Equal(t, reruns, v.Rerun.Runs)
+			assert.Equal(t, e.parser != "unittest", v.Rerun.ByID, "pytest and go test select by id: %s", v.Rerun.Command)
+			seeds := map[uint32]bool{}
 			for i, r := range v.Runs {
-				side := validate.SideBefore
-				if i >= 3 {
-					side = validate.SideAfter
+				side, index := validate.SideBefore, i
+				if i >= full+reruns {
+					side, index = validate.SideAfter, i-full-reruns
 				}
 				assert.Equal(t, side, r.Side)
-				assert.Equal(t, i%3, r.Index)
+				assert.Equal(t, index, r.Index)
+				assert.Equal(t, index >= full, r.Rerun, "%s run %d", side, index)
+				assert.NotZero(t, r.Seed)
+				assert.False(t, seeds[r.Seed], "every run has its own seed")
+				seeds[r.Seed] = true
 				failing := false
 				for _, st := range r.Results {
 					failing = failing || st == pipeline.TestFailed || st == pipeline.TestError
 				}
 				assert.Equal(t, failing, r.ExitCode != 0, "%s run %d: exit code %d", side, r.Index, r.ExitCode)
 				assert.False(t, r.TimedOut || r.OOM)
-				assert.NotEmpty(t, r.Results)
-				assert.Equal(t, validate.LogArtifact(side, i%3), r.Log.Name)
+				assert.Equal(t, validate.LogArtifact(side, index), r.Log.Name)
 				log := readArtifact(t, it, r.Log)
 				assert.Contains(t, log, "swemill: apply test_patch: ok (git apply)")
 				if side == validate.SideAfter {
@@ -125,13 +135,34 @@ func TestValidateFixtures(t *testing.T) {
 					assert.NotContains(t, log, "apply patch:")
 				}
 				assert.Contains(t, log, "swemill: ----- test output -----")
+				seed := strconv.FormatUint(uint64(r.Seed), 10)
+				if e.parser == "gotest" {
+					assert.Contains(t, log, "-test.shuffle "+seed, "go test ran the tests in the seed's order")
+				} else {
+					assert.Contains(t, log, "swemill: PYTHONHASHSEED="+seed)
+				}
+				if r.Rerun {
+					for _, f2p := range e.failToPass {
+						st := r.Results[f2p]
+						if side == validate.SideAfter {
+							assert.Equal(t, pipeline.TestPassed, st, "%s in %s re-run %d", f2p, side, r.Index)
+						} else {
+							assert.NotEqual(t, pipeline.TestPassed, st, "%s in %s re-run %d", f2p, side, r.Index)
+						}
+					}
+					if e.parser == "pytest" && side == validate.SideAfter {
+						assert.Len(t, r.Results, len(e.failToPass), "only the selected tests ran")
+					}
+					continue
+				}
+				assert.NotEmpty(t, r.Results)
 				// The flaky test fails exactly in the odd runs.
 				want := r.Index%2 == 0
 				assert.Equal(t, want, r.Results[e.flaky[0]] == pipeline.TestPassed, "%s run %d", side, r.Index)
 			}
 			// Every run's log and the Validation are artifacts; the stored Validation is the
 			// record.
-			assert.Len(t, out.Artifacts, 7)
+			assert.Len(t, out.Artifacts, 2*(full+reruns)+1)
 			var stored pipeline.Validation
 			for _, a := range out.Artifacts {
 				if a.Name == validate.ValidationArtifact {
@@ -143,9 +174,9 @@ func TestValidateFixtures(t *testing.T) {
 			var table bytes.Buffer
 			require.NoError(t, validate.WriteTestTable(&table, v))
 			for _, name := range e.failToPass {
-				assert.Regexp(t, `(?m)^  `+regexpQuote(name)+` +F*E*F*E* +PPP +FAIL_TO_PASS$`, table.String())
+				assert.Regexp(t, `(?m)^  `+regexpQuote(name)+` +[FE-]{3} [FE-]{5} +PPP PPPPP +FAIL_TO_PASS$`, table.String())
 			}
-			assert.Regexp(t, `(?m)^  `+regexpQuote(e.flaky[0])+` +PFP +PFP +flaky`, table.String())
+			assert.Regexp(t, `(?m)^  `+regexpQuote(e.flaky[0])+` +PFP( FPFPF)? +PFP( FPFPF)? +flaky`, table.String())
 			t.Logf("\n%s", table.String())
 
 			assert.Empty(t, containersWith(t, map[string]string{labelTest: labels[labelTest], validate.LabelInstance: it.Instance.InstanceID}),
