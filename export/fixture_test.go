@@ -136,7 +136,8 @@ func fixture() *fakeSource {
 				LogParser:  parser,
 				TestFiles:  []string{"tests/test_x.py"},
 				Runs: []pipeline.TestRun{
-					{Side: "after", Index: 0, Log: pipeline.ArtifactRef{Name: "validate/after-0.log", Digest: fmt.Sprintf("sha256:%064x", 3000+i), Size: 120}},
+					{Side: "after", Index: 0, Seed: uint32(5000 + i), Log: pipeline.ArtifactRef{Name: "validate/after-0.log", Digest: fmt.Sprintf("sha256:%064x", 3000+i), Size: 120}},
+					{Side: "after", Index: 1, Rerun: true, Seed: uint32(6000 + i), Log: pipeline.ArtifactRef{Name: "validate/after-1.log", Digest: fmt.Sprintf("sha256:%064x", 3001+i), Size: 90}},
 					{Side: "before", Index: 1, Log: pipeline.ArtifactRef{Name: "validate/before-1.log", Digest: fmt.Sprintf("sha256:%064x", 2001+i), Size: 130}},
 					{Side: "before", Index: 0, Log: pipeline.ArtifactRef{Name: "validate/before-0.log", Digest: fmt.Sprintf("sha256:%064x", 2000+i), Size: 110}},
 				},

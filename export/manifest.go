@@ -44,6 +44,10 @@ type logEntry struct {
 	Name   string `json:"name"`
 	Digest string `json:"digest"`
 	Size   int64  `json:"size"`
+	// Rerun marks a re-run of the FAIL_TO_PASS tests alone; Seed is the run's seed
+	// (PYTHONHASHSEED, go test -shuffle), so the run can be repeated.
+	Rerun bool   `json:"rerun,omitempty"`
+	Seed  uint32 `json:"seed,omitempty"`
 }
 
 type trajectoryEntry struct {
@@ -80,7 +84,7 @@ func newTaskEntry(t *Task, loc rowLoc, version string) taskEntry {
 	})
 	logs := make([]logEntry, len(runs))
 	for i, r := range runs {
-		logs[i] = logEntry{Side: r.Side, Index: r.Index, Name: r.Log.Name, Digest: r.Log.Digest, Size: r.Log.Size}
+		logs[i] = logEntry{Side: r.Side, Index: r.Index, Name: r.Log.Name, Digest: r.Log.Digest, Size: r.Log.Size, Rerun: r.Rerun, Seed: r.Seed}
 	}
 	if t.Version != "" {
 		version = t.Version
