@@ -161,7 +161,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 // a *stepError; a layer or change list past its limit an *outputTooLarge.
 func (b *Builder) capture(ctx context.Context, img string, copyIn []layerFile, env []string, buildLog *bytes.Buffer, log zerolog.Logger, lim captureLimit, script ...string) (layerFile, error) {
 	sb, err := sandbox.New(b.api, sandbox.Config{
-		RunID: b.cfg.RunID, User: "0:0", CapAdd: buildCaps, Network: b.cfg.BuildNetwork != "none",
+		RunID: b.cfg.RunID, Worker: b.cfg.Worker, User: "0:0", CapAdd: buildCaps, Network: b.cfg.BuildNetwork != "none",
 		Memory: b.cfg.BuildMemory, CPUs: b.cfg.BuildCPUs, PidsLimit: 4096, TmpfsBytes: 4 << 30,
 		OutputLimit: 4 << 20,
 	}, log)

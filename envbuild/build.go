@@ -78,6 +78,10 @@ type Config struct {
 	// the next run (sandbox.Sandbox.Sweep with the same RunID) removes what a killed process
 	// left. Default "swemill".
 	RunID string
+	// Worker labels the build containers (sandbox.LabelWorker) with the worker process that
+	// runs them, so that the run's other workers remove them once it is gone
+	// (sandbox.Sandbox.SweepGone). Empty: no worker label.
+	Worker string
 }
 
 func (c Config) withDefaults() Config {

@@ -39,10 +39,12 @@ const (
 	childSpec   = "SWEMILL_CHILD_SPEC"
 	childCommit = "SWEMILL_CHILD_COMMIT"
 	childPython = "SWEMILL_CHILD_PYTHON"
+	childWorker = "SWEMILL_CHILD_WORKER"
 )
 
 // runChild is the child process: it starts a sandboxed command and an instance build whose
-// install never ends, and waits to be killed. Both containers carry the run's label.
+// install never ends, and waits to be killed. Both containers carry the run's label and the
+// worker's.
 func runChild() int {
 	log := zerolog.New(os.Stderr)
 	ctx := context.Background()
@@ -51,7 +53,7 @@ func runChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	sb, err := sandbox.New(cli, sandbox.Config{RunID: os.Getenv(childRun)}, log)
+	sb, err := sandbox.New(cli, sandbox.Config{RunID: os.Getenv(childRun), Worker: os.Getenv(childWorker)}, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -64,7 +66,7 @@ func runChild() int {
 	go func() { _, _ = c.Run(ctx) }()
 	b, err := envbuild.NewBuilder(cli, envbuild.Config{
 		CacheDir: os.Getenv(childCache), PythonBase: os.Getenv(childPython), SpecDir: os.Getenv(childSpec),
-		RunID:   os.Getenv(childRun),
+		RunID: os.Getenv(childRun), Worker: os.Getenv(childWorker),
 		Sources: envbuild.SourceConfig{MirrorDir: os.Getenv(childMirror)}, Offline: true, BuildNetwork: "none",
 	}, log)
 	if err != nil {
@@ -88,7 +90,7 @@ func TestKillMidBuildLeavesNoOrphans(t *testing.T) {
 	nonceSpec(t, specDir, "acme/pyflat", inferFixture(t, repo.Dir), func(s *envbuild.Spec) {
 		s.Install = []string{"echo installing; sleep 600"}
 	})
-	run := "kill-" + nonce()
+	run, worker := "kill-"+nonce(), pipeline.NewWorkerID("kill")
 
 	// Watch for the two containers starting: the sandboxed one (run label) and the build's.
 	evCtx, stopEvents := context.WithCancel(t.Context())
@@ -97,7 +99,7 @@ func TestKillMidBuildLeavesNoOrphans(t *testing.T) {
 		filters.Arg("type", "container"), filters.Arg("event", "start"))})
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", childRun+"="+run, childCache+"="+filepath.Join(dir, "cache"),
+	cmd.Env = append(os.Environ(), childEnv+"=1", childRun+"="+run, childWorker+"="+worker, childCache+"="+filepath.Join(dir, "cache"),
 		childMirror+"="+mirror, childSpec+"="+specDir, childCommit+"="+repo.Commits["base"], childPython+"="+names["python"])
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -121,6 +123,7 @@ func TestKillMidBuildLeavesNoOrphans(t *testing.T) {
 		case ev := <-evs:
 			attrs := ev.Actor.Attributes
 			if attrs[sandbox.LabelRun] == run {
+				require.Equal(t, worker, attrs[sandbox.LabelWorker], "container of role %s", attrs[sandbox.LabelRole])
 				switch attrs[sandbox.LabelRole] {
 				case "sandbox":
 					sawSandbox = true

@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/rs/zerolog"
 	"modernc.org/sqlite"
 	"riverqueue.com/riverui"
 	"riverqueue.com/riverui/uiendpoints"
@@ -67,6 +68,10 @@ type database interface {
 	run(ctx context.Context, r *runner) (RunSummary, error)
 	// uiEndpoints serves River's web UI over this database.
 	uiEndpoints() uiendpoints.Bundle
+	// holdWorker records worker id's presence until release or the process's end;
+	// workerHeld reports whether a live process holds it (see worker.go).
+	holdWorker(ctx context.Context, id string, log zerolog.Logger) (release func(), err error)
+	workerHeld(ctx context.Context, id string) (bool, error)
 	close()
 }
 
@@ -109,6 +114,17 @@ func RedactURL(s string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// DatabaseKey names the database a postgres:// URL points to, as postgres://host:port/name,
+// without user, password or options: what the workers of a run shared on it have in common,
+// when they spell the server alike.
+func DatabaseKey(u string) string {
+	cfg, err := pgconn.ParseConfig(u)
+	if err != nil {
+		return RedactURL(u)
+	}
+	return fmt.Sprintf("postgres://%s:%d/%s", strings.ToLower(cfg.Host), cfg.Port, cfg.Database)
 }
 
 func openSQLite(ctx context.Context, o dbOptions) (*engine[*riversqlite.Driver, *sql.Tx], error) {
@@ -154,6 +170,10 @@ func openSQLite(ctx context.Context, o dbOptions) (*engine[*riversqlite.Driver, 
 		},
 		reader:  sqlQuerier{db},
 		closeFn: func() { db.Close() },
+		hold:    holdFileWorker(filepath.Join(filepath.Dir(o.sqlitePath), workersDir)),
+		held: func(_ context.Context, id string) (bool, error) {
+			return fileWorkerHeld(filepath.Join(filepath.Dir(o.sqlitePath), workersDir, id+".lock"))
+		},
 	}
 	if !o.readOnly {
 		if err := e.migrate(ctx); err != nil {
@@ -190,6 +210,8 @@ func openPostgres(ctx context.Context, o dbOptions) (*engine[*riverpgxv5.Driver,
 		rollback: func(ctx context.Context, tx pgx.Tx) error { return ignoreTxClosed(tx.Rollback(ctx)) },
 		reader:   pgxQuerier{pool},
 		closeFn:  pool.Close,
+		hold:     holdPostgresWorker(o.url),
+		held:     postgresWorkerHeld(pgxQuerier{pool}),
 		migrationLock: func(ctx context.Context) (func(), error) {
 			conn, err := pool.Acquire(ctx)
 			if err != nil {
@@ -233,6 +255,9 @@ type engine[TD riverdriver.Driver[TTx], TTx any] struct {
 	closeFn  func()
 	// migrationLock serialises migrations across processes.
 	migrationLock func(ctx context.Context) (unlock func(), err error)
+	// hold and held keep and ask about workers' presence (see worker.go).
+	hold func(ctx context.Context, id string, log zerolog.Logger) (release func(), err error)
+	held func(ctx context.Context, id string) (bool, error)
 
 	// inserter is a River client that only inserts; workers use the running client instead.
 	inserter *river.Client[TTx]
@@ -241,6 +266,14 @@ type engine[TD riverdriver.Driver[TTx], TTx any] struct {
 func (e *engine[TD, TTx]) kind() string  { return e.dbKind }
 func (e *engine[TD, TTx]) read() querier { return e.reader }
 func (e *engine[TD, TTx]) close()        { e.closeFn() }
+
+func (e *engine[TD, TTx]) holdWorker(ctx context.Context, id string, log zerolog.Logger) (func(), error) {
+	return e.hold(ctx, id, log)
+}
+
+func (e *engine[TD, TTx]) workerHeld(ctx context.Context, id string) (bool, error) {
+	return e.held(ctx, id)
+}
 
 func (e *engine[TD, TTx]) forUpdate() string {
 	if e.dbKind == kindPostgres {

@@ -131,16 +131,7 @@ func (e *engine[TD, TTx]) requeueOrphans(ctx context.Context, stages []string) e
 
 // riverClientID makes a River client id from a worker id (letters, digits, '-', '_', '.').
 func riverClientID(worker string) string {
-	var b strings.Builder
-	for _, r := range worker {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return fmt.Sprintf("%s_%d", b.String(), time.Now().UnixNano()%1_000_000)
+	return fmt.Sprintf("%s_%d", safeID(worker), time.Now().UnixNano()%1_000_000)
 }
 
 type mineWorker[TD riverdriver.Driver[TTx], TTx any] struct {

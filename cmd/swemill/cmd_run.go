@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
 )
 
@@ -23,7 +24,10 @@ type stages struct {
 	processors map[string]pipeline.Processor
 	// repos are repositories to mine beyond the configured ones (a search's, a snapshot's).
 	repos []string
-	close func()
+	// containers, when the stages run containers, is the sandbox whose run label the sweep
+	// of gone workers' containers looks for.
+	containers *sandbox.Sandbox
+	close      func()
 }
 
 // wiringEnv is what a wiring may use to build the stages.
@@ -33,6 +37,8 @@ type wiringEnv struct {
 	log    zerolog.Logger
 	// selected are the stages the run works; only those need building.
 	selected []string
+	// worker is this process's worker id (pipeline.NewWorkerID), on every container it makes.
+	worker string
 }
 
 // stageWiring builds the stages of a run. The production wiring is wireStages; tests use
@@ -136,7 +142,9 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		selected = pipeline.Stages
 	}
 
-	st, err := a.wire(ctx, wiringEnv{cfg: cfg, getenv: a.getenv, log: log, selected: selected})
+	worker := pipeline.NewWorkerID("")
+	rc.WorkerID = worker
+	st, err := a.wire(ctx, wiringEnv{cfg: cfg, getenv: a.getenv, log: log, selected: selected, worker: worker})
 	if err != nil {
 		return err
 	}
@@ -157,6 +165,13 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer store.Close()
+	if st.containers != nil {
+		stop, err := sweepGone(ctx, store, worker, st.containers, sweepPeriod, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	show, err := a.progress(progress, selected)
 	if err != nil {

@@ -116,10 +116,15 @@ func (env wiringEnv) cacheDir() string {
 	return filepath.Join(home, ".cache", "swemill")
 }
 
-// runID names this run directory's containers, so that the next start's sweep removes
-// what a killed process left (and nothing of another run directory's).
+// runID names the run's containers, so that the sweeps remove what a killed process of the
+// run left (and nothing of another run's). A run is its record: the run directory's with
+// SQLite, the database's with PostgreSQL, whose workers each have their own run directory.
 func (env wiringEnv) runID() string {
-	sum := sha256.Sum256([]byte(env.cfg.runDir))
+	record := env.cfg.runDir
+	if env.cfg.Database != "" {
+		record = pipeline.DatabaseKey(env.cfg.Database)
+	}
+	sum := sha256.Sum256([]byte(record))
 	return "swemill-" + hex.EncodeToString(sum[:6])
 }
 
@@ -193,6 +198,7 @@ func newBuilder(env wiringEnv, cli *client.Client) (*envbuild.Builder, error) {
 		MaxEnvBytes:      int64(b.MaxEnv),
 		DiskBudget:       int64(b.DiskBudget),
 		RunID:            env.runID(),
+		Worker:           env.worker,
 	}, env.log.With().Str("stage", "build").Logger())
 	if err != nil {
 		return nil, usagef("build: %v", err)

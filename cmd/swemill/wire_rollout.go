@@ -126,16 +126,13 @@ func (env wiringEnv) rolloutRuntime(api rollout.DockerAPI) (*rollout.DockerRunti
 	return rt, nil
 }
 
-func wireRollout(ctx context.Context, env wiringEnv, cli *client.Client, sb *sandbox.Sandbox) (*rollout.Stage, error) {
+func wireRollout(env wiringEnv, cli *client.Client, sb *sandbox.Sandbox) (*rollout.Stage, error) {
 	rc := env.cfg.Rollout
 	if err := env.cfg.checkRolloutTimeout(); err != nil {
 		return nil, usageError{err.Error()}
 	}
 	rt, err := env.rolloutRuntime(cli)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := rt.Sweep(ctx); err != nil {
 		return nil, err
 	}
 	shape, grade := env.cfg.rolloutShape(), env.cfg.gradeTimeout()

@@ -115,8 +115,8 @@ func (c *Config) warnDeprecated(log zerolog.Logger) {
 }
 
 // sandboxConfig is the sandbox of every container that runs repository code or a model's
-// commands (validate, rollout workspaces, grading): the run's label and the sandbox
-// section's limits.
+// commands (validate, rollout workspaces, grading): the run's and the worker's labels and the
+// sandbox section's limits.
 func (env wiringEnv) sandboxConfig() sandbox.Config {
 	s := env.cfg.sandboxLimits()
 	disk := int64(s.Disk)
@@ -126,7 +126,7 @@ func (env wiringEnv) sandboxConfig() sandbox.Config {
 	case -1:
 		disk = 0
 	}
-	return sandbox.Config{RunID: env.runID(), UsageDir: filepath.Join(env.cacheDir(), "usage"),
+	return sandbox.Config{RunID: env.runID(), Worker: env.worker, UsageDir: filepath.Join(env.cacheDir(), "usage"),
 		Memory: int64(s.Memory), CPUs: s.CPUs, PidsLimit: s.Pids, Runtime: s.Runtime, TmpfsBytes: int64(s.TmpSize),
 		DiskLimit: disk}
 }

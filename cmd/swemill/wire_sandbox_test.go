@@ -48,6 +48,7 @@ func TestRolloutContainersGetTheSandbox(t *testing.T) {
 	img := envbuildtest.Bases(t)["python"]
 	var logBuf bytes.Buffer
 	env := testEnv(t, "sandbox: {memory: 300MiB, cpus: 0.5, pids: 77, tmp_size: 64MiB, runtime: runc}\n", &logBuf)
+	env.worker = pipeline.NewWorkerID("wire")
 	ctx := t.Context()
 	run := env.runID()
 	t.Cleanup(func() {
@@ -75,6 +76,7 @@ func TestRolloutContainersGetTheSandbox(t *testing.T) {
 		assert.Contains(t, h.Tmpfs["/tmp"], "size=67108864", what)
 		assert.False(t, ins.Config.NetworkDisabled, what+": network mode none, with loopback and /etc/hosts")
 		assert.Equal(t, run, ins.Config.Labels[sandbox.LabelRun], what)
+		assert.Equal(t, env.worker, ins.Config.Labels[sandbox.LabelWorker], what)
 	}
 
 	rt, err := env.rolloutRuntime(cli)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"swemill/envbuild"
@@ -34,13 +33,8 @@ func wireStages(ctx context.Context, env wiringEnv) (stages, error) {
 		st.close()
 		return st, err
 	}
-	// Containers a killed run left behind go first.
-	if n, err := sb.Sweep(ctx); err != nil {
-		st.close()
-		return st, fmt.Errorf("removing containers a previous run left: %w", err)
-	} else if n > 0 {
-		env.log.Info().Int("containers", n).Msg("removed containers a previous run left")
-	}
+	// The run removes the containers of its gone workers with it (see sweepGone).
+	st.containers = sb
 	// Validate and rollout rebuild, from the stored recipe, an instance image that is gone.
 	builder, err := newBuilder(env, cli)
 	if err != nil {
@@ -64,7 +58,7 @@ func wireStages(ctx context.Context, env wiringEnv) (stages, error) {
 		st.processors[pipeline.StageValidate] = envbuild.WithImages(p, builder)
 	}
 	if slices.Contains(env.selected, pipeline.StageRollout) {
-		r, err := wireRollout(ctx, env, cli, sb)
+		r, err := wireRollout(env, cli, sb)
 		if err != nil {
 			st.close()
 			return st, err

@@ -1,8 +1,10 @@
 // Package sandbox runs commands in containers that hold untrusted repository code: no
 // network, memory (memory + swap), CPU and pids limits, all capabilities dropped,
 // no-new-privileges, a non-root user, a tmpfs /tmp, a hard wall-clock timeout that kills the
-// container's whole process tree, and capped output. Every container carries the run's label
-// so that a later start can sweep what a crashed process left behind.
+// container's whole process tree, and capped output. Every container carries the run's label,
+// and the label of the worker process that made it, so that what a killed process left
+// behind can be swept: by the next start of the run, or by the run's other workers as soon
+// as the store says that worker is gone (SweepGone).
 //
 // A container's life: Create, CopyIn files, Run the command once, ReadFile / CopyOut
 // results, Remove. Sandbox.Run does all of it in one call. For many commands in one
@@ -58,14 +60,19 @@ var _ API = (*client.Client)(nil)
 
 // Labels on sandbox containers.
 const (
-	LabelRun  = "swemill.run"  // the run id
-	LabelRole = "swemill.role" // "sandbox" or "build"
+	LabelRun    = "swemill.run"    // the run id
+	LabelRole   = "swemill.role"   // "sandbox" or "build"
+	LabelWorker = "swemill.worker" // the worker process that made it (Config.Worker)
 )
 
 // Config sets the limits of every container of a Sandbox.
 type Config struct {
 	// RunID labels every container (LabelRun); Sweep removes what carries it. Required.
 	RunID string
+	// Worker, when set, labels every container (LabelWorker) with the worker process that
+	// makes it: an id unique to one start of one process (pipeline.NewWorkerID), which
+	// SweepGone asks about. Required by SweepGone.
+	Worker string
 	// Memory is the memory limit in bytes, swap included (no swap). Default 2 GiB.
 	Memory int64
 	// CPUs is the CPU limit. Default 1.
@@ -112,6 +119,8 @@ func (c Config) Validate() error {
 	switch {
 	case !runIDRe.MatchString(c.RunID):
 		return fmt.Errorf("Config.RunID: %q: want letters, digits, '.', '_' or '-'", c.RunID)
+	case c.Worker != "" && !runIDRe.MatchString(c.Worker):
+		return fmt.Errorf("Config.Worker: %q: want letters, digits, '.', '_' or '-'", c.Worker)
 	case c.Memory < 16<<20:
 		return errors.New("Config.Memory: below 16 MiB")
 	case c.CPUs <= 0:
@@ -251,6 +260,10 @@ func (s *Sandbox) Create(ctx context.Context, spec Spec) (*Container, error) {
 		labels[k] = v
 	}
 	labels[LabelRun] = s.cfg.RunID
+	delete(labels, LabelWorker)
+	if s.cfg.Worker != "" {
+		labels[LabelWorker] = s.cfg.Worker
+	}
 	if labels[LabelRole] == "" {
 		labels[LabelRole] = "sandbox"
 	}
@@ -664,9 +677,39 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec, dir string, files map[stri
 }
 
 // Sweep removes the containers a previous process of this run left behind: every container
-// labelled with Config.RunID, sandboxes and build containers alike. Call it at the start of
-// a run, before creating containers. It returns how many containers it removed.
+// labelled with Config.RunID, sandboxes and build containers alike, whatever worker made it.
+// Call it at the start of a run that no other process works, before creating containers.
+// It returns how many containers it removed.
 func (s *Sandbox) Sweep(ctx context.Context) (int, error) {
+	return s.sweep(ctx, func(context.Context, string) (bool, error) { return true, nil })
+}
+
+// SweepGone removes the containers of this run (Config.RunID) whose worker is gone, as gone
+// reports it (pipeline.Store.WorkerGone asks the run's record), and returns how many it
+// removed: what killed processes of the run left, while the run's live workers go on. It
+// keeps the containers of this Sandbox's own worker (Config.Worker, required) and asks gone
+// once about each other worker; a container without a worker label (made before workers were
+// labelled) has no live worker. Containers of other runs are never looked at.
+func (s *Sandbox) SweepGone(ctx context.Context, gone func(ctx context.Context, worker string) (bool, error)) (int, error) {
+	if s.cfg.Worker == "" {
+		return 0, errors.New("sweeping the containers of gone workers: Config.Worker is not set")
+	}
+	seen := map[string]bool{s.cfg.Worker: false, "": true}
+	return s.sweep(ctx, func(ctx context.Context, worker string) (bool, error) {
+		if g, ok := seen[worker]; ok {
+			return g, nil
+		}
+		g, err := gone(ctx, worker)
+		if err != nil {
+			return false, err
+		}
+		seen[worker] = g
+		return g, nil
+	})
+}
+
+// sweep removes the run's containers whose worker remove says to.
+func (s *Sandbox) sweep(ctx context.Context, remove func(ctx context.Context, worker string) (bool, error)) (int, error) {
 	n := 0
 	own, err := s.api.ContainerList(ctx, container.ListOptions{All: true,
 		Filters: filters.NewArgs(filters.Arg("label", LabelRun+"="+s.cfg.RunID))})
@@ -674,6 +717,13 @@ func (s *Sandbox) Sweep(ctx context.Context) (int, error) {
 		return n, fmt.Errorf("listing containers of run %s: %w", s.cfg.RunID, err)
 	}
 	for _, c := range own {
+		worker := c.Labels[LabelWorker]
+		if ok, err := remove(ctx, worker); err != nil || !ok {
+			if err != nil {
+				return n, fmt.Errorf("sweeping container %s: %w", short(c.ID), err)
+			}
+			continue
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CleanupTimeout)
 		err := s.api.ContainerRemove(rctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		cancel()
@@ -681,7 +731,8 @@ func (s *Sandbox) Sweep(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("removing orphan container %s: %w", short(c.ID), err)
 		}
 		n++
-		s.log.Info().Str("container", short(c.ID)).Str("image", c.Image).Msg("removed orphan container")
+		s.log.Info().Str("container", short(c.ID)).Str("image", c.Image).Str("state", string(c.State)).
+			Str("left_by", worker).Msg("removed orphan container")
 	}
 	return n, nil
 }
