@@ -137,7 +137,7 @@ type TestRun struct {
 	// results hold only those tests.
 	Rerun bool `json:"rerun,omitempty"`
 	// Seed is the run's seed: its PYTHONHASHSEED (unless the recipe sets one) and, for go
-	// test, its -shuffle seed. 0 when none was set.
+	// test with validate's shuffle on, its -shuffle seed. 0 when none was set.
 	Seed     uint32  `json:"seed,omitempty"`
 	ExitCode int     `json:"exit_code"`
 	Seconds  float64 `json:"seconds"`

@@ -25,6 +25,8 @@ type ValidateConfig struct {
 	Reruns int `yaml:"reruns" json:"reruns,omitempty"`
 	// Jitter delays each run's start by a random time up to it. Default 2s; -1s: none.
 	Jitter Duration `yaml:"jitter" json:"jitter,omitempty"`
+	// Shuffle runs go test with -shuffle set to each run's seed. Default off.
+	Shuffle bool `yaml:"shuffle" json:"shuffle,omitempty"`
 	// Memory, CPUs, Pids and Runtime are deprecated aliases of the sandbox section's fields
 	// (which limit rollout and grading containers too): used where sandbox leaves the field
 	// unset, with a warning; a configuration that sets both differently is refused.
@@ -51,7 +53,7 @@ func (env wiringEnv) testSandbox(api sandbox.API) (*sandbox.Sandbox, error) {
 func wireValidate(env wiringEnv, sb *sandbox.Sandbox) (pipeline.Processor, error) {
 	v := env.cfg.Validate
 	st, err := validate.New(sb, validate.Config{Runs: v.Runs, Parallel: v.Parallel, RunTimeout: time.Duration(v.RunTimeout),
-		Reruns: v.Reruns, Jitter: time.Duration(v.Jitter), ResultsLimit: int64(v.ResultsLimit)})
+		Reruns: v.Reruns, Jitter: time.Duration(v.Jitter), Shuffle: v.Shuffle, ResultsLimit: int64(v.ResultsLimit)})
 	if err != nil {
 		return nil, usagef("validate: %v", err)
 	}

@@ -1,6 +1,7 @@
 package validate_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -50,4 +51,22 @@ func TestFlakesNeverLabelled(t *testing.T) {
 	}
 	require.NotNil(t, v.Rerun)
 	t.Logf("flaky: %+v", v.Flaky)
+}
+
+// TestGoShuffle turns validate's shuffle on: each go test run takes its seed for -shuffle,
+// and says so in its log.
+func TestGoShuffle(t *testing.T) {
+	t.Parallel()
+	labels := testLabels()
+	stage := newStage(t, newSandbox(t, sandbox.Config{}), validate.Config{Runs: 1, Reruns: -1, Shuffle: true, Labels: labels})
+	it := item(t, "gokit")
+	out, err := stage.Process(t.Context(), it)
+	assert.Empty(t, containersWith(t, labels), "no container is left")
+	require.NoError(t, err)
+	v := out.Record.(pipeline.Validation)
+	require.Len(t, v.Runs, 2)
+	for _, r := range v.Runs {
+		require.NotZero(t, r.Seed)
+		assert.Contains(t, readArtifact(t, it, r.Log), fmt.Sprintf("-test.shuffle %d", r.Seed))
+	}
 }

@@ -141,10 +141,10 @@ type runSpec struct {
 	labels         map[string]string
 	// resultsLimit caps each result stream (0: no cap); a longer one is incomplete.
 	resultsLimit int64
-	// seed, when not 0, is the run's PYTHONHASHSEED (if hashSeed) and, for go test, its
-	// -shuffle seed.
-	seed     uint32
-	hashSeed bool
+	// seed, when not 0, is the run's PYTHONHASHSEED (if hashSeed) and, for go test with
+	// shuffle, its -shuffle seed.
+	seed              uint32
+	hashSeed, shuffle bool
 }
 
 // runResult is what one run did.
@@ -252,7 +252,7 @@ func run(ctx context.Context, sb *sandbox.Sandbox, spec runSpec) (out runResult,
 		if spec.hashSeed {
 			args = append(args, "hashseed", n)
 		}
-		if spec.parser == testlog.GoTest {
+		if spec.shuffle && spec.parser == testlog.GoTest {
 			args = append(args, "shuffle", n)
 		}
 	}
