@@ -294,7 +294,7 @@ func TestTwoWorkersOnPostgres(t *testing.T) {
 	for _, cmd := range cmds {
 		found := false
 		for _, w := range workers {
-			found = found || strings.Contains(w, fmt.Sprintf("-%d_", cmd.Process.Pid))
+			found = found || strings.Contains(w, fmt.Sprintf("-%d-", cmd.Process.Pid))
 		}
 		require.True(t, found, "worker pid %d worked no job (workers: %v)", cmd.Process.Pid, workers)
 	}

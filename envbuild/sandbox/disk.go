@@ -123,7 +123,8 @@ func (c *Container) GuardDisk(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		go c.watchDisk(wctx, over)
+		watched := make(chan struct{})
+		go func() { defer close(watched); c.watchDisk(wctx, over) }()
 		select {
 		case n := <-over:
 			c.diskOver.Store(n)
@@ -132,6 +133,7 @@ func (c *Container) GuardDisk(ctx context.Context) (stop func()) {
 			c.kill(wctx)
 		case <-wctx.Done():
 		}
+		<-watched // stop returns when nothing of the guard runs on
 	}()
 	return func() { cancel(); <-done }
 }

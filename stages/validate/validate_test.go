@@ -193,12 +193,12 @@ func regexpQuote(s string) string {
 	return b.String()
 }
 
-// TestRunsAreIndependent validates with one run a side, one at a time: no flake detection,
+// TestSingleRun validates with one run a side, one at a time, no re-runs: no flake detection,
 // so the flaky test (which passes in run 0) counts as passing throughout.
 func TestSingleRun(t *testing.T) {
 	t.Parallel()
 	labels := testLabels()
-	stage := newStage(t, newSandbox(t, sandbox.Config{}), validate.Config{Runs: 1, Parallel: 1, Labels: labels})
+	stage := newStage(t, newSandbox(t, sandbox.Config{}), validate.Config{Runs: 1, Parallel: 1, Reruns: -1, Labels: labels})
 	it := item(t, "pytextkit")
 	out, err := stage.Process(t.Context(), it)
 	require.NoError(t, err)
@@ -316,7 +316,7 @@ func TestFuzzyApply(t *testing.T) {
 			require.Contains(t, it.Instance.Patch, tc.old)
 			it.Instance.Patch = strings.Replace(it.Instance.Patch, tc.old, tc.new, 1)
 			labels := testLabels()
-			out, err := newStage(t, sb, validate.Config{Runs: 1, Labels: labels}).Process(t.Context(), it)
+			out, err := newStage(t, sb, validate.Config{Runs: 1, Reruns: -1, Labels: labels}).Process(t.Context(), it)
 			assert.Empty(t, containersWith(t, labels))
 			require.NoError(t, err)
 			v := out.Record.(pipeline.Validation)
