@@ -22,6 +22,7 @@ import (
 	"swemill/envbuild"
 	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 const childEnv = "SWEMILL_ENVBUILD_TEST_CHILD"
@@ -90,7 +91,7 @@ func TestKillMidBuildLeavesNoOrphans(t *testing.T) {
 	nonceSpec(t, specDir, "acme/pyflat", inferFixture(t, repo.Dir), func(s *envbuild.Spec) {
 		s.Install = []string{"echo installing; sleep 600"}
 	})
-	run, worker := "kill-"+nonce(), pipeline.NewWorkerID("kill")
+	run, worker := "kill-"+nonce(), runstore.NewWorkerID("kill")
 
 	// Watch for the two containers starting: the sandboxed one (run label) and the build's.
 	evCtx, stopEvents := context.WithCancel(t.Context())

@@ -6,16 +6,17 @@ import (
 	"iter"
 
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // FromStore is the Source of a run's store. config is the run's configuration as a JSON object
 // with secrets removed (it goes into the card); nil leaves it out.
-func FromStore(s *pipeline.Store, config json.RawMessage) Source {
+func FromStore(s *runstore.Store, config json.RawMessage) Source {
 	return storeSource{s: s, config: config}
 }
 
 type storeSource struct {
-	s      *pipeline.Store
+	s      *runstore.Store
 	config json.RawMessage
 }
 

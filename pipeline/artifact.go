@@ -31,6 +31,10 @@ func OpenArtifacts(dir string) (*Artifacts, error) {
 	return &Artifacts{dir: dir}, nil
 }
 
+// ArtifactsAt returns the store rooted at dir without creating anything: for readers of a
+// run that may not be written to.
+func ArtifactsAt(dir string) *Artifacts { return &Artifacts{dir: dir} }
+
 // Dir returns the store's root directory.
 func (a *Artifacts) Dir() string { return a.dir }
 
@@ -87,7 +91,7 @@ func (a *Artifacts) Path(digest string) string {
 
 // Open opens a stored artifact for reading.
 func (a *Artifacts) Open(ref ArtifactRef) (io.ReadCloser, error) {
-	if !validDigest(ref.Digest) {
+	if !ValidDigest(ref.Digest) {
 		return nil, fmt.Errorf("opening artifact %s: invalid digest %q", ref.Name, ref.Digest)
 	}
 	f, err := os.Open(a.Path(ref.Digest))
@@ -110,7 +114,9 @@ func (a *Artifacts) Read(ref ArtifactRef) ([]byte, error) {
 	return io.ReadAll(rc)
 }
 
-func validDigest(d string) bool {
+// ValidDigest reports whether d is a well-formed artifact digest ("sha256:" and 64 hex
+// digits).
+func ValidDigest(d string) bool {
 	hexsum, ok := strings.CutPrefix(d, "sha256:")
 	if !ok || len(hexsum) != 64 {
 		return false

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // Data is everything a report shows.
@@ -23,14 +24,14 @@ type Data struct {
 	// Version is the swemill that made the report; Generated when.
 	Version   string                  `json:"version"`
 	Generated time.Time               `json:"generated"`
-	Status    pipeline.Status         `json:"status"`
-	Repos     []pipeline.RepoFunnel   `json:"repos"`
-	Timings   []pipeline.StageTiming  `json:"timings"`
-	Flaky     []pipeline.FlakyFinding `json:"flaky"`
-	Models    []pipeline.ModelResults `json:"models"`
+	Status    runstore.Status         `json:"status"`
+	Repos     []runstore.RepoFunnel   `json:"repos"`
+	Timings   []runstore.StageTiming  `json:"timings"`
+	Flaky     []runstore.FlakyFinding `json:"flaky"`
+	Models    []runstore.ModelResults `json:"models"`
 	// Security are the drops that flag a possible attack (pipeline.IsSecurityReason),
 	// marked in the page.
-	Security []pipeline.SecurityDrop `json:"security"`
+	Security []runstore.SecurityDrop `json:"security"`
 	// Images is the disk used by images per layer, when the Docker engine was asked.
 	Images []LayerUsage `json:"images,omitempty"`
 }
@@ -43,7 +44,7 @@ type LayerUsage struct {
 }
 
 // Gather reads a report's data from a run's store; images may be nil.
-func Gather(ctx context.Context, s *pipeline.Store, images []LayerUsage) (*Data, error) {
+func Gather(ctx context.Context, s *runstore.Store, images []LayerUsage) (*Data, error) {
 	d := &Data{Title: "swemill run", Version: pipeline.Version, Generated: time.Now().UTC(), Images: images}
 	var err error
 	if d.Status, err = s.Status(ctx); err != nil {
@@ -80,10 +81,10 @@ func Render(w io.Writer, d *Data) error {
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"count": func(m map[pipeline.State]int, s pipeline.State) int { return m[s] },
-	"repoCount": func(f pipeline.RepoFunnel, stage string, s pipeline.State) int {
+	"repoCount": func(f runstore.RepoFunnel, stage string, s pipeline.State) int {
 		return f.Stages[stage][s]
 	},
-	"repoTotal": func(f pipeline.RepoFunnel, stage string) int {
+	"repoTotal": func(f runstore.RepoFunnel, stage string) int {
 		n := 0
 		for _, c := range f.Stages[stage] {
 			n += c
@@ -104,7 +105,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	},
 	"ts":       func(t time.Time) string { return t.Format("2006-01-02 15:04:05 UTC") },
 	"security": pipeline.IsSecurityReason,
-	"securityTotal": func(ds []pipeline.SecurityDrop) int {
+	"securityTotal": func(ds []runstore.SecurityDrop) int {
 		n := 0
 		for _, d := range ds {
 			n += d.Count

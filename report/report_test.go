@@ -9,18 +9,18 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"swemill/pipeline"
 	"swemill/pipeline/pipelinetest"
 	"swemill/report"
+	"swemill/runstore"
 )
 
 func TestRenderShowsTheFunnel(t *testing.T) {
 	t.Parallel()
-	s, err := pipeline.Open(t.Context(), pipeline.Options{Dir: t.TempDir(), Log: zerolog.Nop()})
+	s, err := runstore.Open(t.Context(), runstore.Options{Dir: t.TempDir(), Log: zerolog.Nop()})
 	require.NoError(t, err)
 	defer s.Close()
 	c := pipelinetest.Config{PRs: 12}
-	_, err = s.Run(t.Context(), pipeline.RunConfig{Repos: []string{"o/a", "o/b"}, Miner: pipelinetest.Miner(c), Processors: pipelinetest.Processors(c)})
+	_, err = s.Run(t.Context(), runstore.RunConfig{Repos: []string{"o/a", "o/b"}, Miner: pipelinetest.Miner(c), Processors: pipelinetest.Processors(c)})
 	require.NoError(t, err)
 
 	d, err := report.Gather(t.Context(), s, []report.LayerUsage{{Layer: "base", Images: 2, Bytes: 1_400_000_000}})

@@ -11,13 +11,14 @@ import (
 	"swemill/pipeline"
 	"swemill/pipeline/pipelinetest"
 	"swemill/report"
+	"swemill/runstore"
 )
 
 // TestRenderMarksSecurityDrops: instances dropped unsafe_patch are counted apart and their
 // drop rows marked; a run without any shows no security alert.
 func TestRenderMarksSecurityDrops(t *testing.T) {
 	t.Parallel()
-	s, err := pipeline.Open(t.Context(), pipeline.Options{Dir: t.TempDir(), Log: zerolog.Nop()})
+	s, err := runstore.Open(t.Context(), runstore.Options{Dir: t.TempDir(), Log: zerolog.Nop()})
 	require.NoError(t, err)
 	defer s.Close()
 	c := pipelinetest.Config{PRs: 12}
@@ -29,13 +30,13 @@ func TestRenderMarksSecurityDrops(t *testing.T) {
 		}
 		return validate.Process(ctx, item)
 	})
-	_, err = s.Run(t.Context(), pipeline.RunConfig{Repos: []string{"o/a"}, Miner: pipelinetest.Miner(c), Processors: procs})
+	_, err = s.Run(t.Context(), runstore.RunConfig{Repos: []string{"o/a"}, Miner: pipelinetest.Miner(c), Processors: procs})
 	require.NoError(t, err)
 
 	d, err := report.Gather(t.Context(), s, nil)
 	require.NoError(t, err)
-	require.Equal(t, []pipeline.SecurityDrop{{Reason: pipeline.ReasonUnsafePatch, Count: 2,
-		Stages: []pipeline.StageCount{{Stage: pipeline.StageValidate, Count: 2}}}}, d.Security)
+	require.Equal(t, []runstore.SecurityDrop{{Reason: pipeline.ReasonUnsafePatch, Count: 2,
+		Stages: []runstore.StageCount{{Stage: pipeline.StageValidate, Count: 2}}}}, d.Security)
 	var buf bytes.Buffer
 	require.NoError(t, report.Render(&buf, d))
 	html := buf.String()
@@ -47,7 +48,7 @@ func TestRenderMarksSecurityDrops(t *testing.T) {
 	require.NotContains(t, html, `data-security-drop="mine/no_linked_issue"`, "only security reasons are marked")
 
 	// Without security drops, no alert.
-	d.Status = pipeline.Status{Stages: []pipeline.StageStatus{{Stage: pipeline.StageMine, Drops: []pipeline.ReasonCount{{Reason: "no_linked_issue", Count: 3}}}}}
+	d.Status = runstore.Status{Stages: []runstore.StageStatus{{Stage: pipeline.StageMine, Drops: []runstore.ReasonCount{{Reason: "no_linked_issue", Count: 3}}}}}
 	d.Security = d.Status.SecurityDrops()
 	buf.Reset()
 	require.NoError(t, report.Render(&buf, d))

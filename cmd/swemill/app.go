@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // app is one invocation of swemill: its streams, environment and global settings.
@@ -96,7 +97,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	var ue usageError
 	var cause errInterrupted
-	var busy *pipeline.BusyError
+	var busy *runstore.BusyError
 	switch {
 	case errors.As(err, &busy):
 		fmt.Fprintf(stderr, "swemill: %v\n", err)
@@ -237,15 +238,15 @@ func (a *app) logger(c LogConfig) zerolog.Logger {
 }
 
 // openStore opens the run's store; readOnly for commands that only look.
-func (a *app) openStore(ctx context.Context, cfg *Config, log zerolog.Logger, readOnly bool) (*pipeline.Store, error) {
-	return pipeline.Open(ctx, pipeline.Options{
+func (a *app) openStore(ctx context.Context, cfg *Config, log zerolog.Logger, readOnly bool) (*runstore.Store, error) {
+	return runstore.Open(ctx, runstore.Options{
 		Dir: a.dir, Create: !readOnly, Database: cfg.Database, ArtifactsDir: cfg.ArtifactsDir,
 		ReadOnly: readOnly, Log: log,
 	})
 }
 
 // readStore loads the configuration and opens the run's store for reading.
-func (a *app) readStore(ctx context.Context) (*pipeline.Store, error) {
+func (a *app) readStore(ctx context.Context) (*runstore.Store, error) {
 	cfg, log, err := a.setup()
 	if err != nil {
 		return nil, err

@@ -9,7 +9,7 @@ import (
 
 	"swemill/export"
 	"swemill/hub"
-	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // ExportConfig is the export section: where and how `run` writes the dataset when the chain
@@ -74,7 +74,7 @@ func cmdExport(ctx context.Context, a *app, args []string) error {
 }
 
 // export writes the dataset and says what it wrote.
-func (a *app) export(ctx context.Context, store *pipeline.Store, cfg *Config, ec ExportConfig, log zerolog.Logger) error {
+func (a *app) export(ctx context.Context, store *runstore.Store, cfg *Config, ec ExportConfig, log zerolog.Logger) error {
 	rep, err := export.Export(ctx, export.FromStore(store, cfg.publicJSON()), export.Config{
 		Dir: ec.Out, Split: ec.Split, ResolvedOnly: ec.ResolvedOnly, SFT: ec.SFT,
 		License: ec.License, PrettyName: ec.Title, Log: log,

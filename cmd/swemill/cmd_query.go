@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 func cmdStatus(ctx context.Context, a *app, args []string) error {
@@ -42,8 +43,8 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	}
 	if *asJSON {
 		out := struct {
-			pipeline.Status
-			Security []pipeline.SecurityDrop `json:"security"`
+			runstore.Status
+			Security []runstore.SecurityDrop `json:"security"`
 			Problems []string                `json:"problems,omitempty"`
 		}{st, st.SecurityDrops(), problems}
 		return writeJSON(a.stdout, out)
@@ -64,7 +65,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 }
 
 // printStatus writes the funnel as a table.
-func printStatus(w io.Writer, st pipeline.Status) {
+func printStatus(w io.Writer, st runstore.Status) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "stage\treached\t")
 	for _, s := range pipeline.AllStates {
@@ -122,7 +123,7 @@ func printStatus(w io.Writer, st pipeline.Status) {
 
 func cmdList(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("ls")
-	var f pipeline.ListFilter
+	var f runstore.ListFilter
 	var state string
 	asJSON := fs.Bool("json", false, "print JSON lines, one instance each")
 	fs.StringVar(&f.Repo, "repo", "", "only instances of repository `owner/name`")
@@ -172,7 +173,7 @@ func cmdList(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintln(tw)
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s", r.InstanceID, r.Repo)
-		cells := map[string]pipeline.StageCell{}
+		cells := map[string]runstore.StageCell{}
 		for _, c := range r.Stages {
 			cells[c.Stage] = c
 		}
@@ -225,7 +226,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	}
 	defer store.Close()
 	d, err := store.Show(ctx, pos[0])
-	var nf *pipeline.NotFoundError
+	var nf *runstore.NotFoundError
 	if errors.As(err, &nf) {
 		return fmt.Errorf("%w (swemill ls lists them)", err)
 	}
@@ -298,7 +299,7 @@ func firstLine(s string) string {
 
 func cmdRerun(ctx context.Context, a *app, args []string) error {
 	fs := a.flagSet("rerun")
-	var sel pipeline.Selector
+	var sel runstore.Selector
 	var dropped, instances stringList
 	asJSON := fs.Bool("json", false, "print what was done as JSON")
 	fs.BoolVar(&sel.Failed, "failed", false, "instances that failed at the stage")
@@ -329,7 +330,7 @@ func cmdRerun(ctx context.Context, a *app, args []string) error {
 	defer store.Close()
 	res, err := store.Rerun(ctx, stage, sel)
 	if err != nil {
-		if errors.Is(err, pipeline.ErrNoSelector) {
+		if errors.Is(err, runstore.ErrNoSelector) {
 			return usageError{err.Error()}
 		}
 		return err

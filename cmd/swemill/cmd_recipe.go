@@ -16,6 +16,7 @@ import (
 
 	"swemill/envbuild"
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 func cmdRecipe(ctx context.Context, a *app, args []string) error {
@@ -54,7 +55,7 @@ func (a *app) storedRecipe(ctx context.Context, id string) error {
 	}
 	defer store.Close()
 	d, err := store.Show(ctx, id)
-	var nf *pipeline.NotFoundError
+	var nf *runstore.NotFoundError
 	if errors.As(err, &nf) {
 		return fmt.Errorf("%w (swemill ls lists them)", err)
 	}

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"swemill/pipeline"
 	"swemill/report"
+	"swemill/runstore"
 )
 
 func cmdReport(ctx context.Context, a *app, args []string) error {
@@ -48,7 +48,7 @@ func cmdReport(ctx context.Context, a *app, args []string) error {
 
 // renderReport gathers a run's report (asking the Docker engine for image disk use when
 // images is set) and renders it as HTML.
-func renderReport(ctx context.Context, store *pipeline.Store, env wiringEnv, title string, images bool) ([]byte, error) {
+func renderReport(ctx context.Context, store *runstore.Store, env wiringEnv, title string, images bool) ([]byte, error) {
 	var usage []report.LayerUsage
 	if images {
 		usage = imageUsage(ctx, env)

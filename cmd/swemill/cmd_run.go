@@ -15,6 +15,7 @@ import (
 
 	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // stages is what a wiring provides for a run: the stage implementations, and how to release
@@ -37,7 +38,7 @@ type wiringEnv struct {
 	log    zerolog.Logger
 	// selected are the stages the run works; only those need building.
 	selected []string
-	// worker is this process's worker id (pipeline.NewWorkerID), on every container it makes.
+	// worker is this process's worker id (runstore.NewWorkerID), on every container it makes.
 	worker string
 }
 
@@ -142,7 +143,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		selected = pipeline.Stages
 	}
 
-	worker := pipeline.NewWorkerID("")
+	worker := runstore.NewWorkerID("")
 	rc.WorkerID = worker
 	st, err := a.wire(ctx, wiringEnv{cfg: cfg, getenv: a.getenv, log: log, selected: selected, worker: worker})
 	if err != nil {
@@ -181,7 +182,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	sum, err := store.Run(ctx, rc)
 	show.stop()
 	if err != nil {
-		var busy *pipeline.BusyError
+		var busy *runstore.BusyError
 		if errors.As(err, &busy) {
 			return err
 		}
@@ -208,7 +209,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 }
 
 // exportAfterRun writes the dataset to export.out, when it is set, after a complete run.
-func (a *app) exportAfterRun(ctx context.Context, store *pipeline.Store, cfg *Config, log zerolog.Logger) error {
+func (a *app) exportAfterRun(ctx context.Context, store *runstore.Store, cfg *Config, log zerolog.Logger) error {
 	if cfg.Export.Out == "" {
 		return nil
 	}
@@ -254,7 +255,7 @@ const exportMarkFile = "export.mark"
 // storeWhere says where the run's record is, without a database password.
 func storeWhere(dir string, cfg *Config) string {
 	if cfg.Database != "" {
-		return "record in " + pipeline.RedactURL(cfg.Database)
+		return "record in " + runstore.RedactURL(cfg.Database)
 	}
-	return "record in " + dir + "/" + pipeline.DatabaseFile
+	return "record in " + dir + "/" + runstore.DatabaseFile
 }

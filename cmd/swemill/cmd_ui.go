@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +10,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
+	"riverqueue.com/riverui/uiendpoints"
+
+	"swemill/runstore"
 )
 
 func cmdUI(ctx context.Context, a *app, args []string) error {
@@ -32,8 +38,12 @@ func cmdUI(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer store.Close()
+	endpoints, err := riverUIEndpoints(store)
+	if err != nil {
+		return err
+	}
 	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
-		Endpoints: store.RiverUIEndpoints(),
+		Endpoints: endpoints,
 		Logger:    slog.New(slog.DiscardHandler),
 		Prefix:    "/riverui",
 	})
@@ -84,4 +94,16 @@ func cmdUI(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// riverUIEndpoints are the API endpoints of River's web UI over the store's database.
+func riverUIEndpoints(store *runstore.Store) (uiendpoints.Bundle, error) {
+	switch c := store.RiverClient().(type) {
+	case *river.Client[*sql.Tx]:
+		return riverui.NewEndpoints(c, nil), nil
+	case *river.Client[pgx.Tx]:
+		return riverui.NewEndpoints(c, nil), nil
+	default:
+		return nil, fmt.Errorf("River's UI does not know the store's River client (%T)", c)
+	}
 }

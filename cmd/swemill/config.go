@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // ConfigFile is the configuration's name in a run directory.
@@ -34,7 +35,7 @@ type Config struct {
 	Repos []string `yaml:"repos" json:"repos,omitempty"`
 	// Stages are the stages `run` works; empty means all of them.
 	Stages []string `yaml:"stages" json:"stages,omitempty"`
-	// Workers, Timeouts and Attempts are per stage (see pipeline.RunConfig). An unset
+	// Workers, Timeouts and Attempts are per stage (see runstore.RunConfig). An unset
 	// timeouts.rollout is derived from the rollout section (rolloutAttemptTimeout).
 	Workers  map[string]int      `yaml:"workers" json:"workers,omitempty"`
 	Timeouts map[string]Duration `yaml:"timeouts" json:"timeouts,omitempty"`
@@ -219,8 +220,8 @@ func isRepoName(r string) bool {
 }
 
 // runConfig turns the configuration into the runner's.
-func (c *Config) runConfig() pipeline.RunConfig {
-	rc := pipeline.RunConfig{
+func (c *Config) runConfig() runstore.RunConfig {
+	rc := runstore.RunConfig{
 		Stages:          c.Stages,
 		Repos:           c.Repos,
 		Workers:         c.Workers,

@@ -23,6 +23,7 @@ import (
 
 	"swemill/pipeline"
 	"swemill/pipeline/pipelinetest"
+	"swemill/runstore"
 )
 
 // crashChain is the crash test's work: 3 repositories of 40 pull requests, 4 a mining page,
@@ -100,7 +101,7 @@ func TestCrashRecovery(t *testing.T) {
 		// status reads the record while the run works it (and while it is killed), once the
 		// first run has created it.
 		status := make(chan []byte, 1)
-		_, statErr := os.Stat(filepath.Join(crash, pipeline.DatabaseFile))
+		_, statErr := os.Stat(filepath.Join(crash, runstore.DatabaseFile))
 		go func() {
 			if statErr != nil {
 				status <- nil
@@ -126,7 +127,7 @@ func TestCrashRecovery(t *testing.T) {
 			<-done
 		}
 		if out := <-status; out != nil {
-			var st pipeline.Status
+			var st runstore.Status
 			require.NoError(t, json.Unmarshal(out, &st), "status during the run: %s", out)
 			require.Len(t, st.Stages, len(pipeline.Stages))
 			statusReads++
@@ -139,7 +140,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	t.Logf("%d kills while working, %d during start-up", 10, startupKills)
 	// The killed runs got somewhere, and did not get everywhere: the kills landed mid-work.
-	mid, err := pipeline.Open(ctx, pipeline.Options{Dir: crash, ReadOnly: true})
+	mid, err := runstore.Open(ctx, runstore.Options{Dir: crash, ReadOnly: true})
 	require.NoError(t, err)
 	midSt, err := mid.Status(ctx)
 	mid.Close()
@@ -164,7 +165,7 @@ func TestCrashRecovery(t *testing.T) {
 // how the run went, without timings, attempt counts and job ids.
 func dumpRecord(t *testing.T, dir string) map[string][]string {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, pipeline.DatabaseFile)+"?mode=ro")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, runstore.DatabaseFile)+"?mode=ro")
 	require.NoError(t, err)
 	defer db.Close()
 	queries := map[string]string{
@@ -201,7 +202,7 @@ func dumpRecord(t *testing.T, dir string) map[string][]string {
 // the states agree with the transitions.
 func checkRecordedOnce(t *testing.T, dir string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, pipeline.DatabaseFile)+"?mode=ro")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, runstore.DatabaseFile)+"?mode=ro")
 	require.NoError(t, err)
 	defer db.Close()
 	var bad int
@@ -209,7 +210,7 @@ func checkRecordedOnce(t *testing.T, dir string) {
 		WHERE (SELECT count(*) FROM swemill_transitions t WHERE t.instance_id = s.instance_id AND t.stage = s.stage
 		       AND t.generation = s.generation AND t.to_state IN ('done', 'dropped', 'failed')) <> 1`).Scan(&bad))
 	require.Zero(t, bad, "stage outputs recorded other than once")
-	s, err := pipeline.Open(t.Context(), pipeline.Options{Dir: dir, ReadOnly: true})
+	s, err := runstore.Open(t.Context(), runstore.Options{Dir: dir, ReadOnly: true})
 	require.NoError(t, err)
 	defer s.Close()
 	problems, err := s.Verify(t.Context())
@@ -220,7 +221,7 @@ func checkRecordedOnce(t *testing.T, dir string) {
 // checkArtifacts checks that every recorded artifact is on disk with its digest.
 func checkArtifacts(t *testing.T, dir string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, pipeline.DatabaseFile)+"?mode=ro")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, runstore.DatabaseFile)+"?mode=ro")
 	require.NoError(t, err)
 	defer db.Close()
 	rows, err := db.Query(`SELECT DISTINCT digest FROM swemill_artifacts`)
@@ -267,7 +268,7 @@ func TestTwoWorkersOnPostgres(t *testing.T) {
 		require.NoError(t, cmd.Wait(), "worker %d:\n%s", i, logs[i])
 	}
 
-	s, err := pipeline.Open(ctx, pipeline.Options{Dir: t.TempDir(), Database: url, ArtifactsDir: shared, ReadOnly: true})
+	s, err := runstore.Open(ctx, runstore.Options{Dir: t.TempDir(), Database: url, ArtifactsDir: shared, ReadOnly: true})
 	require.NoError(t, err)
 	defer s.Close()
 	st, err := s.Status(ctx)
@@ -301,7 +302,7 @@ func TestTwoWorkersOnPostgres(t *testing.T) {
 }
 
 // funnelCounts turns a Status into stage -> state -> count, without the zeros.
-func funnelCounts(st pipeline.Status) map[string]map[pipeline.State]int {
+func funnelCounts(st runstore.Status) map[string]map[pipeline.State]int {
 	got := map[string]map[pipeline.State]int{}
 	for _, ss := range st.Stages {
 		got[ss.Stage] = map[pipeline.State]int{}
@@ -382,7 +383,7 @@ func TestSignalHandsBackWork(t *testing.T) {
 	require.ErrorAs(t, err, &exit, "the run should fail with exit 130")
 	require.Equal(t, exitInterrupted, exit.ExitCode())
 
-	s, err := pipeline.Open(ctx, pipeline.Options{Dir: dir, ReadOnly: true})
+	s, err := runstore.Open(ctx, runstore.Options{Dir: dir, ReadOnly: true})
 	require.NoError(t, err)
 	st, err := s.Status(ctx)
 	require.NoError(t, err)
@@ -448,7 +449,7 @@ func TestPostgresRescuesADeadWorkersItems(t *testing.T) {
 	<-drained
 	require.NoError(t, survivor.Wait(), "survivor:\n%s", survivorLog.String())
 
-	s, err := pipeline.Open(ctx, pipeline.Options{Dir: t.TempDir(), Database: url, ArtifactsDir: shared, ReadOnly: true})
+	s, err := runstore.Open(ctx, runstore.Options{Dir: t.TempDir(), Database: url, ArtifactsDir: shared, ReadOnly: true})
 	require.NoError(t, err)
 	defer s.Close()
 	st, err := s.Status(ctx)

@@ -22,6 +22,7 @@ import (
 	"swemill/envbuild/envbuildtest"
 	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // demoExpected is testdata/demo/expected.json: what each pull request of the bundled
@@ -83,7 +84,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 
 	// The funnel is the snapshot's, stage by stage.
-	s, err := pipeline.Open(ctx, pipeline.Options{Dir: dirA, ReadOnly: true})
+	s, err := runstore.Open(ctx, runstore.Options{Dir: dirA, ReadOnly: true})
 	require.NoError(t, err)
 	st, err := s.Status(ctx)
 	s.Close()

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // cure is a drop reason that a change of configuration or of the environment can cure (a
@@ -74,7 +75,7 @@ const maxHintDetails = 10
 // or as failed: one per stage and reason, and one for the repositories of repos (the
 // dropped and failed ones) that a run mines again. base is the commands' global flags
 // ("--dir D").
-func retryHints(st pipeline.Status, repos []pipeline.RepoProblem, base string) []retryHint {
+func retryHints(st runstore.Status, repos []runstore.RepoProblem, base string) []retryHint {
 	var out []retryHint
 	for _, s := range st.Stages {
 		for _, d := range s.Drops {
@@ -141,7 +142,7 @@ func plural(n int, what string) string {
 
 // printRetryHints writes the commands that retry what a change of configuration or
 // environment can cure, if there is any.
-func printRetryHints(w io.Writer, st pipeline.Status, repos []pipeline.RepoProblem, base string) {
+func printRetryHints(w io.Writer, st runstore.Status, repos []runstore.RepoProblem, base string) {
 	hints := retryHints(st, repos, base)
 	if len(hints) == 0 {
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // Every reason curableDrops offers to retry is one a stage records: it stands as a string
@@ -61,16 +62,16 @@ func TestCurableDropsAreRecorded(t *testing.T) {
 
 func TestRetryHints(t *testing.T) {
 	t.Parallel()
-	stage := func(name string, failed int, drops ...pipeline.ReasonCount) pipeline.StageStatus {
-		return pipeline.StageStatus{Stage: name, Counts: map[pipeline.State]int{pipeline.StateFailed: failed}, Drops: drops}
+	stage := func(name string, failed int, drops ...runstore.ReasonCount) runstore.StageStatus {
+		return runstore.StageStatus{Stage: name, Counts: map[pipeline.State]int{pipeline.StateFailed: failed}, Drops: drops}
 	}
-	st := pipeline.Status{Stages: []pipeline.StageStatus{
-		stage(pipeline.StageMine, 0, pipeline.ReasonCount{Reason: "no_linked_issue", Count: 9}, pipeline.ReasonCount{Reason: "commits_unavailable", Count: 2}),
-		stage(pipeline.StageBuild, 1, pipeline.ReasonCount{Reason: "env_build_failed", Count: 3}, pipeline.ReasonCount{Reason: "invalid_instance", Count: 1}),
-		stage(pipeline.StageValidate, 0, pipeline.ReasonCount{Reason: "no_fail_to_pass", Count: 4}, pipeline.ReasonCount{Reason: "suite_oom", Count: 1}),
+	st := runstore.Status{Stages: []runstore.StageStatus{
+		stage(pipeline.StageMine, 0, runstore.ReasonCount{Reason: "no_linked_issue", Count: 9}, runstore.ReasonCount{Reason: "commits_unavailable", Count: 2}),
+		stage(pipeline.StageBuild, 1, runstore.ReasonCount{Reason: "env_build_failed", Count: 3}, runstore.ReasonCount{Reason: "invalid_instance", Count: 1}),
+		stage(pipeline.StageValidate, 0, runstore.ReasonCount{Reason: "no_fail_to_pass", Count: 4}, runstore.ReasonCount{Reason: "suite_oom", Count: 1}),
 		stage(pipeline.StageRollout, 2),
 	}}
-	repos := []pipeline.RepoProblem{
+	repos := []runstore.RepoProblem{
 		{Repo: "a/lost", State: pipeline.StateDropped, Reason: "repository_not_found", Detail: "no mirror of a/lost in /m\nmore"},
 		{Repo: "a/policy", State: pipeline.StateDropped, Reason: "license_not_allowed"},
 		{Repo: "b/down", State: pipeline.StateFailed, Detail: "cloning: network unreachable"},
@@ -92,7 +93,7 @@ func TestRetryHints(t *testing.T) {
 		"    a/lost: repository_not_found: no mirror of a/lost in /m",
 		"    b/down: cloning: network unreachable",
 	}, got)
-	require.Empty(t, retryHints(pipeline.Status{Stages: []pipeline.StageStatus{stage(pipeline.StageBuild, 0, pipeline.ReasonCount{Reason: "no_recipe_for_this", Count: 1})}}, nil, "--dir d"))
+	require.Empty(t, retryHints(runstore.Status{Stages: []runstore.StageStatus{stage(pipeline.StageBuild, 0, runstore.ReasonCount{Reason: "no_recipe_for_this", Count: 1})}}, nil, "--dir d"))
 
 	a := &app{dir: "runs/x y", configPath: "conf.yaml"}
 	require.Equal(t, "--dir 'runs/x y' --config conf.yaml", a.runFlags())

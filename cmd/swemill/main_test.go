@@ -15,9 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"swemill/hub/hubtest"
-	"swemill/pipeline"
 	"swemill/pipeline/pipelinetest"
 	"swemill/repotest"
+	"swemill/runstore"
 )
 
 // The test binary doubles as the swemill command (testscript puts it on $PATH as
@@ -177,5 +177,5 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	require.ErrorContains(t, err, "none.yaml")
 	c, _, err := loadConfig("", t.TempDir())
 	require.NoError(t, err)
-	require.Equal(t, pipeline.RunConfig{}.Stages, c.runConfig().Stages)
+	require.Equal(t, runstore.RunConfig{}.Stages, c.runConfig().Stages)
 }

@@ -12,12 +12,13 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // progressShow shows a run's progress: bars on a terminal (through mpb), plain lines
 // otherwise. update is called from the runner's goroutine; stop once at the end.
 type progressShow struct {
-	update func(pipeline.Status)
+	update func(runstore.Status)
 	stop   func()
 }
 
@@ -36,13 +37,13 @@ func (a *app) progress(mode string, stages []string) (progressShow, error) {
 	case "lines":
 		return progressLines(a.logOut, stages, progressLineEvery), nil
 	case "none":
-		return progressShow{update: func(pipeline.Status) {}, stop: func() {}}, nil
+		return progressShow{update: func(runstore.Status) {}, stop: func() {}}, nil
 	}
 	return progressShow{}, usagef("--progress: %q is not one of auto, bars, lines, none", mode)
 }
 
 // finished counts the instances whose stage is over (done, dropped or failed).
-func finished(s pipeline.StageStatus) int {
+func finished(s runstore.StageStatus) int {
 	return s.Counts[pipeline.StateDone] + s.Counts[pipeline.StateDropped] + s.Counts[pipeline.StateFailed]
 }
 
@@ -65,7 +66,7 @@ func (a *app) progressBars(stages []string) progressShow {
 	}
 	var once sync.Once
 	return progressShow{
-		update: func(st pipeline.Status) {
+		update: func(st runstore.Status) {
 			for _, s := range st.Stages {
 				if b := bars[s.Stage]; b != nil {
 					b.SetTotal(int64(s.Total), false)
@@ -92,7 +93,7 @@ func progressLines(w io.Writer, stages []string, every time.Duration) progressSh
 	prev := map[string]int{}
 	start := time.Now()
 	return progressShow{
-		update: func(st pipeline.Status) {
+		update: func(st runstore.Status) {
 			mu.Lock()
 			defer mu.Unlock()
 			now := time.Now()

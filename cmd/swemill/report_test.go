@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // TestReportInBrowser renders `swemill report` in headless Chromium and checks that the numbers
@@ -35,7 +35,7 @@ func TestReportInBrowser(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	out, err = swemillCmd(ctx, t, chain, "status", "--dir", dir, "--json").Output()
 	require.NoError(t, err)
-	var st pipeline.Status
+	var st runstore.Status
 	require.NoError(t, json.Unmarshal(out, &st))
 
 	dom, err := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu",

@@ -5,13 +5,13 @@ import (
 	"io"
 	"strings"
 
-	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // printSecurity writes the security drops of a status (pipeline.IsSecurityReason), one line
 // each with the count and where, or nothing when there are none: they stand apart from the
 // drop reasons because each is a possible attack to look at, not a task that did not work.
-func printSecurity(w io.Writer, st pipeline.Status) {
+func printSecurity(w io.Writer, st runstore.Status) {
 	drops := st.SecurityDrops()
 	if len(drops) == 0 {
 		return

@@ -7,16 +7,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // TestStatusShowsSecurityDrops: `swemill status` prints a line per security drop reason,
 // with its count and stages, apart from the other drop reasons; none prints nothing.
 func TestStatusShowsSecurityDrops(t *testing.T) {
 	t.Parallel()
-	st := pipeline.Status{Stages: []pipeline.StageStatus{
-		{Stage: pipeline.StageMine, Counts: map[pipeline.State]int{pipeline.StateDropped: 7}, Drops: []pipeline.ReasonCount{
+	st := runstore.Status{Stages: []runstore.StageStatus{
+		{Stage: pipeline.StageMine, Counts: map[pipeline.State]int{pipeline.StateDropped: 7}, Drops: []runstore.ReasonCount{
 			{Reason: "no_linked_issue", Count: 6}, {Reason: pipeline.ReasonUnsafePatch, Count: 1}}},
-		{Stage: pipeline.StageValidate, Counts: map[pipeline.State]int{pipeline.StateDropped: 2}, Drops: []pipeline.ReasonCount{
+		{Stage: pipeline.StageValidate, Counts: map[pipeline.State]int{pipeline.StateDropped: 2}, Drops: []runstore.ReasonCount{
 			{Reason: pipeline.ReasonUnsafePatch, Count: 2}}},
 	}}
 	var b strings.Builder

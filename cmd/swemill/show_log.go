@@ -12,6 +12,7 @@ import (
 
 	"swemill/envbuild"
 	"swemill/pipeline"
+	"swemill/runstore"
 	"swemill/stages/validate"
 )
 
@@ -25,12 +26,12 @@ const maxShownLine = 400
 // or dropped it, the last lines of the log of the step that did: the build log for build,
 // for validate the log of the run whose problem decided (else the last run). It names the
 // artifact the lines come from; without a log it prints the recorded detail in full.
-func writeFailureLogs(w io.Writer, store *pipeline.Store, d *pipeline.InstanceDetail) error {
+func writeFailureLogs(w io.Writer, store *runstore.Store, d *runstore.InstanceDetail) error {
 	for _, s := range d.Stages {
 		if s.State != pipeline.StateDropped && s.State != pipeline.StateFailed {
 			continue
 		}
-		var log *pipeline.StoredArtifact
+		var log *runstore.StoredArtifact
 		switch s.Stage {
 		case pipeline.StageBuild:
 			log = findArtifact(d, s.Stage, s.Generation, envbuild.BuildLogArtifact)
@@ -73,7 +74,7 @@ func writeFailureLogs(w io.Writer, store *pipeline.Store, d *pipeline.InstanceDe
 }
 
 // findArtifact returns the artifact named name that stage stored in generation gen, or nil.
-func findArtifact(d *pipeline.InstanceDetail, stage string, gen int64, name string) *pipeline.StoredArtifact {
+func findArtifact(d *runstore.InstanceDetail, stage string, gen int64, name string) *runstore.StoredArtifact {
 	for i := range d.Artifacts {
 		a := &d.Artifacts[i]
 		if a.Stage == stage && a.Generation == gen && a.Name == name {
@@ -91,7 +92,7 @@ var decidingRunRE = regexp.MustCompile(`^(` + validate.SideBefore + `|` + valida
 
 // decisiveRunLog returns the log of the validation run that decided the stage's outcome, or
 // nil when none was stored.
-func decisiveRunLog(store *pipeline.Store, d *pipeline.InstanceDetail, s pipeline.StageDetail) (*pipeline.StoredArtifact, error) {
+func decisiveRunLog(store *runstore.Store, d *runstore.InstanceDetail, s runstore.StageDetail) (*runstore.StoredArtifact, error) {
 	var runs []pipeline.TestRun
 	if a := findArtifact(d, s.Stage, s.Generation, validate.ValidationArtifact); a != nil {
 		data, err := store.Artifacts().Read(a.ArtifactRef)
@@ -124,7 +125,7 @@ func decisiveRunLog(store *pipeline.Store, d *pipeline.InstanceDetail, s pipelin
 	if r.Log.Digest == "" {
 		return nil, nil
 	}
-	return &pipeline.StoredArtifact{Stage: s.Stage, Generation: s.Generation, ArtifactRef: r.Log, Path: store.Artifacts().Path(r.Log.Digest)}, nil
+	return &runstore.StoredArtifact{Stage: s.Stage, Generation: s.Generation, ArtifactRef: r.Log, Path: store.Artifacts().Path(r.Log.Digest)}, nil
 }
 
 // decisiveRun picks, among validation runs, the one whose problem decided a drop: the run
@@ -159,7 +160,7 @@ func decisiveRun(runs []pipeline.TestRun, reason, detail string) (pipeline.TestR
 }
 
 // readTail returns up to the last limit bytes of an artifact, starting at a line.
-func readTail(store *pipeline.Store, ref pipeline.ArtifactRef, limit int64) ([]byte, error) {
+func readTail(store *runstore.Store, ref pipeline.ArtifactRef, limit int64) ([]byte, error) {
 	rc, err := store.Artifacts().Open(ref)
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"swemill/envbuild/envbuildtest"
 	"swemill/pipeline"
 	"swemill/repotest"
+	"swemill/runstore"
 )
 
 func TestDecisiveRun(t *testing.T) {
@@ -105,7 +106,7 @@ build: {offline: true}
 
 	code, stdout, _ = swemill("show", "acme__pybroken-1", "--dir", dir, "--json")
 	require.Equal(t, exitOK, code)
-	var d pipeline.InstanceDetail
+	var d runstore.InstanceDetail
 	require.NoError(t, json.Unmarshal([]byte(stdout), &d), "show --json stays one JSON document")
 	require.NotContains(t, stdout, "lines of build.log")
 

@@ -8,7 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"swemill/envbuild/sandbox"
-	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // sweepPeriod is how often a worker looks for containers of the run's gone workers. It only
@@ -20,7 +20,7 @@ const sweepPeriod = time.Minute
 // process's, on this Docker engine, whatever run directory it had. It sweeps once now, then
 // every period, until stop is called; stop also ends the registration. Containers of live
 // workers and of other runs are left alone.
-func sweepGone(ctx context.Context, store *pipeline.Store, worker string, sb *sandbox.Sandbox, period time.Duration, log zerolog.Logger) (stop func(), err error) {
+func sweepGone(ctx context.Context, store *runstore.Store, worker string, sb *sandbox.Sandbox, period time.Duration, log zerolog.Logger) (stop func(), err error) {
 	release, err := store.RegisterWorker(ctx, worker)
 	if err != nil {
 		return nil, err

@@ -21,8 +21,8 @@ import (
 
 	"swemill/envbuild/envbuildtest"
 	"swemill/envbuild/sandbox"
-	"swemill/pipeline"
 	"swemill/pipeline/pipelinetest"
+	"swemill/runstore"
 )
 
 // sweepChild is a worker of the run in the directory $SWEMILL_SWEEP_DIR (its swemill.yaml
@@ -41,7 +41,7 @@ func sweepChild() {
 		fail(err)
 	}
 	log := zerolog.New(os.Stderr)
-	env := wiringEnv{cfg: cfg, getenv: os.Getenv, log: log, worker: pipeline.NewWorkerID("sweep-child")}
+	env := wiringEnv{cfg: cfg, getenv: os.Getenv, log: log, worker: runstore.NewWorkerID("sweep-child")}
 	cli, err := env.docker(ctx)
 	if err != nil {
 		fail(err)
@@ -50,7 +50,7 @@ func sweepChild() {
 	if err != nil {
 		fail(err)
 	}
-	store, err := pipeline.Open(ctx, pipeline.Options{Dir: dir, Database: cfg.Database, Log: log})
+	store, err := runstore.Open(ctx, runstore.Options{Dir: dir, Database: cfg.Database, Log: log})
 	if err != nil {
 		fail(err)
 	}
@@ -171,7 +171,7 @@ func TestLiveWorkerSweepsGoneWorkersContainers(t *testing.T) {
 			require.NoError(t, err)
 			log := zerolog.New(zerolog.NewTestWriter(t))
 			cache := t.TempDir()
-			env := wiringEnv{cfg: cfg, log: log, worker: pipeline.NewWorkerID("sweeper"),
+			env := wiringEnv{cfg: cfg, log: log, worker: runstore.NewWorkerID("sweeper"),
 				getenv: func(k string) string {
 					if k == "SWEMILL_CACHE" {
 						return cache
@@ -188,7 +188,7 @@ func TestLiveWorkerSweepsGoneWorkersContainers(t *testing.T) {
 			})
 			sb, err := env.testSandbox(cli)
 			require.NoError(t, err)
-			store, err := pipeline.Open(ctx, pipeline.Options{Dir: dir, Database: cfg.Database, Log: log})
+			store, err := runstore.Open(ctx, runstore.Options{Dir: dir, Database: cfg.Database, Log: log})
 			require.NoError(t, err)
 			defer store.Close()
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"swemill/pipeline"
+	"swemill/runstore"
 )
 
 // TestUIServesReportAndRiverUI starts `swemill ui` on a run and checks the live report, the
@@ -52,7 +52,7 @@ func TestUIServesReportAndRiverUI(t *testing.T) {
 	require.Contains(t, body, `data-funnel="rollout/done">4<`)
 	code, body = get("/status.json")
 	require.Equal(t, http.StatusOK, code)
-	var st pipeline.Status
+	var st runstore.Status
 	require.NoError(t, json.Unmarshal([]byte(body), &st))
 	require.Equal(t, 8, st.Instances)
 	code, body = get("/riverui/")

@@ -19,6 +19,7 @@ import (
 	"swemill/envbuild"
 	"swemill/pipeline"
 	"swemill/report"
+	"swemill/runstore"
 )
 
 // BuildConfig is the build section: how instance images are made.
@@ -122,7 +123,7 @@ func (env wiringEnv) cacheDir() string {
 func (env wiringEnv) runID() string {
 	record := env.cfg.runDir
 	if env.cfg.Database != "" {
-		record = pipeline.DatabaseKey(env.cfg.Database)
+		record = runstore.DatabaseKey(env.cfg.Database)
 	}
 	sum := sha256.Sum256([]byte(record))
 	return "swemill-" + hex.EncodeToString(sum[:6])

@@ -18,6 +18,7 @@ import (
 	"swemill/envbuild/envbuildtest"
 	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
+	"swemill/runstore"
 	"swemill/stages/rollout"
 )
 
@@ -48,7 +49,7 @@ func TestRolloutContainersGetTheSandbox(t *testing.T) {
 	img := envbuildtest.Bases(t)["python"]
 	var logBuf bytes.Buffer
 	env := testEnv(t, "sandbox: {memory: 300MiB, cpus: 0.5, pids: 77, tmp_size: 64MiB, runtime: runc}\n", &logBuf)
-	env.worker = pipeline.NewWorkerID("wire")
+	env.worker = runstore.NewWorkerID("wire")
 	ctx := t.Context()
 	run := env.runID()
 	t.Cleanup(func() {

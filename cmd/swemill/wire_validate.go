@@ -8,6 +8,7 @@ import (
 
 	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
+	"swemill/runstore"
 	"swemill/stages/validate"
 )
 
@@ -62,7 +63,7 @@ func wireValidate(env wiringEnv, sb *sandbox.Sandbox) (pipeline.Processor, error
 
 // writeValidation prints an instance's per-test results across validation runs, from the
 // validate stage's output or, for a dropped instance, its stored validation.json.
-func writeValidation(w io.Writer, store *pipeline.Store, d *pipeline.InstanceDetail) error {
+func writeValidation(w io.Writer, store *runstore.Store, d *runstore.InstanceDetail) error {
 	var raw []byte
 	for _, s := range d.Stages {
 		if s.Stage == pipeline.StageValidate && s.State == pipeline.StateDone && len(s.Output) > 0 {

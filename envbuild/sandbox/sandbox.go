@@ -70,7 +70,7 @@ type Config struct {
 	// RunID labels every container (LabelRun); Sweep removes what carries it. Required.
 	RunID string
 	// Worker, when set, labels every container (LabelWorker) with the worker process that
-	// makes it: an id unique to one start of one process (pipeline.NewWorkerID), which
+	// makes it: an id unique to one start of one process (runstore.NewWorkerID), which
 	// SweepGone asks about. Required by SweepGone.
 	Worker string
 	// Memory is the memory limit in bytes, swap included (no swap). Default 2 GiB.
@@ -685,7 +685,7 @@ func (s *Sandbox) Sweep(ctx context.Context) (int, error) {
 }
 
 // SweepGone removes the containers of this run (Config.RunID) whose worker is gone, as gone
-// reports it (pipeline.Store.WorkerGone asks the run's record), and returns how many it
+// reports it (runstore.Store.WorkerGone asks the run's record), and returns how many it
 // removed: what killed processes of the run left, while the run's live workers go on. It
 // keeps the containers of this Sandbox's own worker (Config.Worker, required) and asks gone
 // once about each other worker; a container without a worker label (made before workers were

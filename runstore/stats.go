@@ -1,17 +1,19 @@
-package pipeline
+package runstore
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
+
+	"swemill/pipeline"
 )
 
 // RepoFunnel is one repository's line of the funnel: per stage, instances by state.
 type RepoFunnel struct {
 	Repo string `json:"repo"`
 	// Stages maps stage -> state -> count; states with no instance are left out.
-	Stages map[string]map[State]int `json:"stages"`
+	Stages map[string]map[pipeline.State]int `json:"stages"`
 }
 
 // RepoFunnels returns the funnel per repository, ordered by repository.
@@ -32,13 +34,13 @@ func (s *Store) RepoFunnels(ctx context.Context) ([]RepoFunnel, error) {
 		}
 		f := by[repo]
 		if f == nil {
-			f = &RepoFunnel{Repo: repo, Stages: map[string]map[State]int{}}
+			f = &RepoFunnel{Repo: repo, Stages: map[string]map[pipeline.State]int{}}
 			by[repo] = f
 		}
 		if f.Stages[stage] == nil {
-			f.Stages[stage] = map[State]int{}
+			f.Stages[stage] = map[pipeline.State]int{}
 		}
-		f.Stages[stage][State(state)] += n
+		f.Stages[stage][pipeline.State(state)] += n
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -83,8 +85,8 @@ func (s *Store) StageTimings(ctx context.Context) ([]StageTiming, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	out := make([]StageTiming, 0, len(Stages))
-	for _, st := range Stages {
+	out := make([]StageTiming, 0, len(pipeline.Stages))
+	for _, st := range pipeline.Stages {
 		v := secs[st]
 		t := StageTiming{Stage: st, Items: len(v)}
 		if len(v) > 0 {
@@ -105,16 +107,16 @@ func (s *Store) StageTimings(ctx context.Context) ([]StageTiming, error) {
 // FlakyFinding is a flaky test found while validating an instance.
 type FlakyFinding struct {
 	InstanceID string `json:"instance_id"`
-	FlakyTest
+	pipeline.FlakyTest
 }
 
 // FlakyTests lists the flaky tests recorded by validations that are done, by instance and
 // test.
 func (s *Store) FlakyTests(ctx context.Context) ([]FlakyFinding, error) {
 	var out []FlakyFinding
-	err := s.eachOutput(ctx, StageValidate, func(id string, data []byte) error {
+	err := s.eachOutput(ctx, pipeline.StageValidate, func(id string, data []byte) error {
 		var v struct {
-			Flaky []FlakyTest `json:"flaky"`
+			Flaky []pipeline.FlakyTest `json:"flaky"`
 		}
 		if err := json.Unmarshal(data, &v); err != nil {
 			return fmt.Errorf("decoding the validation of %s: %w", id, err)
@@ -146,8 +148,8 @@ type ModelResults struct {
 func (s *Store) RolloutResults(ctx context.Context) ([]ModelResults, error) {
 	by := map[string]*ModelResults{}
 	seen := map[string]map[string]bool{}
-	err := s.eachOutput(ctx, StageRollout, func(id string, data []byte) error {
-		var r Rollouts
+	err := s.eachOutput(ctx, pipeline.StageRollout, func(id string, data []byte) error {
+		var r pipeline.Rollouts
 		if err := json.Unmarshal(data, &r); err != nil {
 			return fmt.Errorf("decoding the rollouts of %s: %w", id, err)
 		}

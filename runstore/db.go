@@ -1,4 +1,4 @@
-package pipeline
+package runstore
 
 import (
 	"context"
@@ -20,8 +20,6 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/rs/zerolog"
 	"modernc.org/sqlite"
-	"riverqueue.com/riverui"
-	"riverqueue.com/riverui/uiendpoints"
 )
 
 // Every statement swemill writes uses $1-style placeholders, which both PostgreSQL and
@@ -66,8 +64,9 @@ type database interface {
 	collateBytes() string
 	// run works the chain with a River client on this database.
 	run(ctx context.Context, r *runner) (RunSummary, error)
-	// uiEndpoints serves River's web UI over this database.
-	uiEndpoints() uiendpoints.Bundle
+	// riverClient is the engine's inserting River client (*river.Client[*sql.Tx] or
+	// *river.Client[pgx.Tx]).
+	riverClient() any
 	// holdWorker records worker id's presence until release or the process's end;
 	// workerHeld reports whether a live process holds it (see worker.go).
 	holdWorker(ctx context.Context, id string, log zerolog.Logger) (release func(), err error)
@@ -282,9 +281,7 @@ func (e *engine[TD, TTx]) forUpdate() string {
 	return ""
 }
 
-func (e *engine[TD, TTx]) uiEndpoints() uiendpoints.Bundle {
-	return riverui.NewEndpoints[TTx](e.insertClient(), nil)
-}
+func (e *engine[TD, TTx]) riverClient() any { return e.insertClient() }
 
 func (e *engine[TD, TTx]) collateBytes() string {
 	if e.dbKind == kindPostgres {

@@ -1,4 +1,4 @@
-package pipeline
+package runstore
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"iter"
 	"sort"
+
+	"swemill/pipeline"
 )
 
 // The dataset side of the store: what export reads. Iterators page through the tables by
@@ -17,11 +19,11 @@ const exportPage = 200
 
 // TaskRecord is a validated instance with what build and validate produced for it.
 type TaskRecord struct {
-	Instance    Instance
-	Environment Environment
-	Validation  Validation
+	Instance    pipeline.Instance
+	Environment pipeline.Environment
+	Validation  pipeline.Validation
 	// Artifacts are the files recorded with the instance's build and validate results.
-	Artifacts []ArtifactRef
+	Artifacts []pipeline.ArtifactRef
 }
 
 // Tasks yields the instances whose validation is done with a non-empty FAIL_TO_PASS, in
@@ -76,11 +78,11 @@ func (s *Store) tasksPage(ctx context.Context, after string) ([]*TaskRecord, err
 			rows.Close()
 			return nil, err
 		}
-		if err := decodeRecord(id, StageBuild, env, &t.Environment); err != nil {
+		if err := decodeRecord(id, pipeline.StageBuild, env, &t.Environment); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if err := decodeRecord(id, StageValidate, val, &t.Validation); err != nil {
+		if err := decodeRecord(id, pipeline.StageValidate, val, &t.Validation); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -92,7 +94,7 @@ func (s *Store) tasksPage(ctx context.Context, after string) ([]*TaskRecord, err
 		return nil, err
 	}
 	for i, t := range page {
-		arts, err := s.artifactsOf(ctx, t.Instance.InstanceID, map[string]int64{StageBuild: g[i].build, StageValidate: g[i].validate})
+		arts, err := s.artifactsOf(ctx, t.Instance.InstanceID, map[string]int64{pipeline.StageBuild: g[i].build, pipeline.StageValidate: g[i].validate})
 		if err != nil {
 			return nil, err
 		}
@@ -102,18 +104,18 @@ func (s *Store) tasksPage(ctx context.Context, after string) ([]*TaskRecord, err
 }
 
 // artifactsOf lists an instance's artifacts recorded by the given stage generations, by name.
-func (s *Store) artifactsOf(ctx context.Context, instance string, gens map[string]int64) ([]ArtifactRef, error) {
+func (s *Store) artifactsOf(ctx context.Context, instance string, gens map[string]int64) ([]pipeline.ArtifactRef, error) {
 	rows, err := s.db.read().query(ctx, `SELECT stage, generation, name, digest, size FROM swemill_artifacts
 		WHERE instance_id = $1 ORDER BY stage, name`, instance)
 	if err != nil {
 		return nil, fmt.Errorf("reading artifacts of %s: %w", instance, err)
 	}
 	defer rows.Close()
-	var out []ArtifactRef
+	var out []pipeline.ArtifactRef
 	for rows.Next() {
 		var stage string
 		var gen int64
-		var a ArtifactRef
+		var a pipeline.ArtifactRef
 		if err := rows.Scan(&stage, &gen, &a.Name, &a.Digest, &a.Size); err != nil {
 			return nil, err
 		}
@@ -126,8 +128,8 @@ func (s *Store) artifactsOf(ctx context.Context, instance string, gens map[strin
 
 // RolloutRecord is one stored trajectory with the files of its rollout.
 type RolloutRecord struct {
-	Trajectory Trajectory
-	Artifacts  []ArtifactRef
+	Trajectory pipeline.Trajectory
+	Artifacts  []pipeline.ArtifactRef
 }
 
 // Rollouts yields every trajectory of the instances whose rollout is done, ordered by
@@ -146,7 +148,7 @@ func (s *Store) Rollouts(ctx context.Context) iter.Seq2[*RolloutRecord, error] {
 			}
 			type entry struct {
 				id  string
-				out Rollouts
+				out pipeline.Rollouts
 			}
 			var page []entry
 			for rows.Next() {
@@ -157,7 +159,7 @@ func (s *Store) Rollouts(ctx context.Context) iter.Seq2[*RolloutRecord, error] {
 					yield(nil, err)
 					return
 				}
-				if err := decodeRecord(e.id, StageRollout, out, &e.out); err != nil {
+				if err := decodeRecord(e.id, pipeline.StageRollout, out, &e.out); err != nil {
 					rows.Close()
 					yield(nil, err)
 					return

@@ -1,4 +1,4 @@
-package pipeline
+package runstore
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"swemill/pipeline"
 )
 
 // Status is the funnel: per stage, how many instances are in each state and why they were
@@ -28,7 +30,7 @@ type StageStatus struct {
 	// Total counts the instances that reached the stage.
 	Total int `json:"total"`
 	// Counts has every state, zero or not.
-	Counts map[State]int `json:"counts"`
+	Counts map[pipeline.State]int `json:"counts"`
 	// Drops are the drop reasons, most frequent first.
 	Drops []ReasonCount `json:"drops"`
 }
@@ -41,8 +43,8 @@ type ReasonCount struct {
 
 // RepoStatus counts repositories by mining state.
 type RepoStatus struct {
-	Total  int           `json:"total"`
-	Counts map[State]int `json:"counts"`
+	Total  int                    `json:"total"`
+	Counts map[pipeline.State]int `json:"counts"`
 	// Drops are the reasons whole repositories were dropped, most frequent first.
 	Drops []ReasonCount `json:"drops"`
 }
@@ -55,9 +57,9 @@ type RunInfo struct {
 	Stages     []string   `json:"stages"`
 }
 
-func zeroCounts() map[State]int {
-	m := make(map[State]int, len(AllStates))
-	for _, s := range AllStates {
+func zeroCounts() map[pipeline.State]int {
+	m := make(map[pipeline.State]int, len(pipeline.AllStates))
+	for _, s := range pipeline.AllStates {
 		m[s] = 0
 	}
 	return m
@@ -67,8 +69,8 @@ func zeroCounts() map[State]int {
 func (s *Store) Status(ctx context.Context) (Status, error) {
 	q := s.db.read()
 	st := Status{Repos: RepoStatus{Counts: zeroCounts(), Drops: []ReasonCount{}}}
-	byStage := make(map[string]*StageStatus, len(Stages))
-	for _, name := range Stages {
+	byStage := make(map[string]*StageStatus, len(pipeline.Stages))
+	for _, name := range pipeline.Stages {
 		st.Stages = append(st.Stages, StageStatus{Stage: name, Counts: zeroCounts(), Drops: []ReasonCount{}})
 	}
 	for i := range st.Stages {
@@ -89,9 +91,9 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 		if ss == nil {
 			continue
 		}
-		ss.Counts[State(state)] += n
+		ss.Counts[pipeline.State(state)] += n
 		ss.Total += n
-		if State(state) == StateDropped {
+		if pipeline.State(state) == pipeline.StateDropped {
 			ss.Drops = append(ss.Drops, ReasonCount{Reason: reason, Count: n})
 		}
 	}
@@ -116,9 +118,9 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 			rows.Close()
 			return st, err
 		}
-		st.Repos.Counts[State(state)] += n
+		st.Repos.Counts[pipeline.State(state)] += n
 		st.Repos.Total += n
-		if State(state) == StateDropped {
+		if pipeline.State(state) == pipeline.StateDropped {
 			st.Repos.Drops = append(st.Repos.Drops, ReasonCount{Reason: reason, Count: n})
 		}
 	}
@@ -156,8 +158,8 @@ func sortReasons(rs []ReasonCount) {
 
 // RepoProblem is a repository whose mining ended dropped or failed, with why.
 type RepoProblem struct {
-	Repo  string `json:"repo"`
-	State State  `json:"state"`
+	Repo  string         `json:"repo"`
+	State pipeline.State `json:"state"`
 	// Reason is the drop reason (empty for a failure); Detail says more, for people.
 	Reason string `json:"reason,omitempty"`
 	Detail string `json:"detail,omitempty"`
@@ -189,7 +191,7 @@ type ListFilter struct {
 	// Stage with State selects instances in that state at that stage; Stage alone selects
 	// instances that reached it.
 	Stage  string
-	State  State
+	State  pipeline.State
 	Reason string
 	// Instances selects these ids.
 	Instances []string
@@ -207,11 +209,11 @@ type InstanceSummary struct {
 
 // StageCell is an instance's state in one stage.
 type StageCell struct {
-	Stage      string `json:"stage"`
-	State      State  `json:"state"`
-	Reason     string `json:"reason,omitempty"`
-	Generation int64  `json:"generation"`
-	Attempts   int    `json:"attempts"`
+	Stage      string         `json:"stage"`
+	State      pipeline.State `json:"state"`
+	Reason     string         `json:"reason,omitempty"`
+	Generation int64          `json:"generation"`
+	Attempts   int            `json:"attempts"`
 }
 
 // where builds the WHERE clause of a filter over swemill_instances aliased i; collate makes
@@ -257,8 +259,8 @@ func (f ListFilter) where(collate string) (string, []any) {
 
 // List returns instances matching f, ordered by id.
 func (s *Store) List(ctx context.Context, f ListFilter) ([]InstanceSummary, error) {
-	if f.Stage != "" && StageIndex(f.Stage) < 0 {
-		return nil, fmt.Errorf("listing instances: unknown stage %q (stages are %s)", f.Stage, strings.Join(Stages, ", "))
+	if f.Stage != "" && pipeline.StageIndex(f.Stage) < 0 {
+		return nil, fmt.Errorf("listing instances: unknown stage %q (stages are %s)", f.Stage, strings.Join(pipeline.Stages, ", "))
 	}
 	c := s.db.collateBytes()
 	where, args := f.where(c)
@@ -288,13 +290,13 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]InstanceSummary, erro
 		}
 		if stage.Valid {
 			cur := &out[len(out)-1]
-			cur.Stages = append(cur.Stages, StageCell{Stage: stage.String, State: State(state.String),
+			cur.Stages = append(cur.Stages, StageCell{Stage: stage.String, State: pipeline.State(state.String),
 				Reason: reason.String, Generation: gen.Int64, Attempts: int(attempts.Int64)})
 		}
 	}
 	for i := range out {
 		sort.Slice(out[i].Stages, func(a, b int) bool {
-			return StageIndex(out[i].Stages[a].Stage) < StageIndex(out[i].Stages[b].Stage)
+			return pipeline.StageIndex(out[i].Stages[a].Stage) < pipeline.StageIndex(out[i].Stages[b].Stage)
 		})
 	}
 	return out, rows.Err()
@@ -302,16 +304,16 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]InstanceSummary, erro
 
 // InstanceDetail is everything recorded about one instance.
 type InstanceDetail struct {
-	Instance    Instance         `json:"instance"`
-	Stages      []StageDetail    `json:"stages"`
-	Transitions []Transition     `json:"transitions"`
-	Artifacts   []StoredArtifact `json:"artifacts"`
+	Instance    pipeline.Instance `json:"instance"`
+	Stages      []StageDetail     `json:"stages"`
+	Transitions []Transition      `json:"transitions"`
+	Artifacts   []StoredArtifact  `json:"artifacts"`
 }
 
 // StageDetail is an instance's current state in one stage, with the stage's output.
 type StageDetail struct {
 	Stage      string          `json:"stage"`
-	State      State           `json:"state"`
+	State      pipeline.State  `json:"state"`
 	Generation int64           `json:"generation"`
 	Attempts   int             `json:"attempts"`
 	Reason     string          `json:"reason,omitempty"`
@@ -323,21 +325,21 @@ type StageDetail struct {
 
 // Transition is one recorded state change.
 type Transition struct {
-	Stage      string    `json:"stage"`
-	Generation int64     `json:"generation"`
-	From       State     `json:"from"`
-	To         State     `json:"to"`
-	Reason     string    `json:"reason,omitempty"`
-	Detail     string    `json:"detail,omitempty"`
-	Attempt    int       `json:"attempt"`
-	At         time.Time `json:"at"`
+	Stage      string         `json:"stage"`
+	Generation int64          `json:"generation"`
+	From       pipeline.State `json:"from"`
+	To         pipeline.State `json:"to"`
+	Reason     string         `json:"reason,omitempty"`
+	Detail     string         `json:"detail,omitempty"`
+	Attempt    int            `json:"attempt"`
+	At         time.Time      `json:"at"`
 }
 
 // StoredArtifact is an artifact recorded for an instance, with its file's path.
 type StoredArtifact struct {
 	Stage      string `json:"stage"`
 	Generation int64  `json:"generation"`
-	ArtifactRef
+	pipeline.ArtifactRef
 	Path string `json:"path"`
 }
 
@@ -381,7 +383,9 @@ func (s *Store) Show(ctx context.Context, id string) (*InstanceDetail, error) {
 		d.Stages = append(d.Stages, sd)
 	}
 	rows.Close()
-	sort.Slice(d.Stages, func(a, b int) bool { return StageIndex(d.Stages[a].Stage) < StageIndex(d.Stages[b].Stage) })
+	sort.Slice(d.Stages, func(a, b int) bool {
+		return pipeline.StageIndex(d.Stages[a].Stage) < pipeline.StageIndex(d.Stages[b].Stage)
+	})
 	rows, err = q.query(ctx, `SELECT stage, generation, from_state, to_state, reason, detail, attempt, at
 		FROM swemill_transitions WHERE instance_id = $1 ORDER BY id`, id)
 	if err != nil {
@@ -413,7 +417,7 @@ func (s *Store) Show(ctx context.Context, id string) (*InstanceDetail, error) {
 		d.Artifacts = append(d.Artifacts, a)
 	}
 	sort.SliceStable(d.Artifacts, func(a, b int) bool {
-		return StageIndex(d.Artifacts[a].Stage) < StageIndex(d.Artifacts[b].Stage)
+		return pipeline.StageIndex(d.Artifacts[a].Stage) < pipeline.StageIndex(d.Artifacts[b].Stage)
 	})
 	return d, rows.Err()
 }

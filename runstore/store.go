@@ -1,4 +1,4 @@
-package pipeline
+package runstore
 
 import (
 	"context"
@@ -12,32 +12,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"riverqueue.com/riverui/uiendpoints"
+
+	"swemill/pipeline"
 )
-
-// State is an instance's state in one stage.
-type State string
-
-// States an instance moves through in each stage. An instance has no row in a stage it has
-// not reached.
-const (
-	// StatePending: the stage's job is queued (first time, after a retry or a rerun).
-	StatePending State = "pending"
-	// StateRunning: a worker has the item.
-	StateRunning State = "running"
-	// StateDone: the stage produced its output.
-	StateDone State = "done"
-	// StateDropped: the stage found the item is not a task; Reason says why.
-	StateDropped State = "dropped"
-	// StateFailed: the stage failed on every attempt; Detail holds the last error.
-	StateFailed State = "failed"
-	// StateStale: a rerun of an earlier stage invalidated this stage's result; it is redone
-	// when the earlier stage is done again.
-	StateStale State = "stale"
-)
-
-// AllStates lists the states in the order reports show them.
-var AllStates = []State{StatePending, StateRunning, StateDone, StateDropped, StateFailed, StateStale}
 
 // DatabaseFile is the SQLite database's file name in a run directory.
 const DatabaseFile = "swemill.db"
@@ -65,7 +42,7 @@ type Options struct {
 type Store struct {
 	db        database
 	dir       string
-	artifacts *Artifacts
+	artifacts *pipeline.Artifacts
 	log       zerolog.Logger
 	now       func() time.Time
 	closeOnce sync.Once
@@ -106,10 +83,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if adir == "" {
 		adir = filepath.Join(o.Dir, "artifacts")
 	}
-	var arts *Artifacts
+	var arts *pipeline.Artifacts
 	if o.ReadOnly {
-		arts = &Artifacts{dir: adir}
-	} else if arts, err = OpenArtifacts(adir); err != nil {
+		arts = pipeline.ArtifactsAt(adir)
+	} else if arts, err = pipeline.OpenArtifacts(adir); err != nil {
 		db.close()
 		return nil, err
 	}
@@ -123,11 +100,12 @@ func (s *Store) Close() { s.closeOnce.Do(s.db.close) }
 func (s *Store) Dir() string { return s.dir }
 
 // Artifacts returns the run's artifact store.
-func (s *Store) Artifacts() *Artifacts { return s.artifacts }
+func (s *Store) Artifacts() *pipeline.Artifacts { return s.artifacts }
 
-// RiverUIEndpoints are the API endpoints of River's web UI (riverqueue.com/riverui) over the
-// run's database, for `swemill ui`.
-func (s *Store) RiverUIEndpoints() uiendpoints.Bundle { return s.db.uiEndpoints() }
+// RiverClient is the store's River client, for tools that read River's tables (River's web
+// UI): a *river.Client[*sql.Tx] on SQLite, a *river.Client[pgx.Tx] on PostgreSQL. It only
+// inserts; it never works jobs.
+func (s *Store) RiverClient() any { return s.db.riverClient() }
 
 // DatabaseKind returns "sqlite" or "postgres".
 func (s *Store) DatabaseKind() string { return s.db.kind() }
@@ -140,7 +118,7 @@ func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 type stageRow struct {
 	instance   string
 	stage      string
-	state      State
+	state      pipeline.State
 	generation int64
 	attempts   int
 	reason     string
@@ -170,8 +148,8 @@ type change struct {
 	instance   string
 	stage      string
 	generation int64
-	from       State // "" when the instance had no row at the stage
-	to         State
+	from       pipeline.State // "" when the instance had no row at the stage
+	to         pipeline.State
 	reason     string
 	detail     string
 	attempt    int
@@ -236,7 +214,7 @@ func (s *Store) schedule(ctx context.Context, tx txn, instance, stage, reason st
 	}
 	return s.apply(ctx, tx, change{
 		instance: instance, stage: stage, generation: gen,
-		from: cur.state, to: StatePending, reason: reason, jobID: jobID,
+		from: cur.state, to: pipeline.StatePending, reason: reason, jobID: jobID,
 	})
 }
 
@@ -244,17 +222,17 @@ func (s *Store) schedule(ctx context.Context, tx txn, instance, stage, reason st
 // returns how many it changed.
 func (s *Store) invalidateAfter(ctx context.Context, q querier, instance, stage, reason string) (int, error) {
 	n := 0
-	for _, later := range Stages[StageIndex(stage)+1:] {
+	for _, later := range pipeline.Stages[pipeline.StageIndex(stage)+1:] {
 		cur, err := loadStage(ctx, q, s.db.forUpdate(), instance, later)
 		if err != nil {
 			return n, err
 		}
-		if !cur.exists || cur.state == StateStale {
+		if !cur.exists || cur.state == pipeline.StateStale {
 			continue
 		}
 		err = s.apply(ctx, q, change{
 			instance: instance, stage: later, generation: cur.generation,
-			from: cur.state, to: StateStale, reason: reason, attempt: cur.attempts,
+			from: cur.state, to: pipeline.StateStale, reason: reason, attempt: cur.attempts,
 		})
 		if err != nil {
 			return n, err
@@ -266,11 +244,11 @@ func (s *Store) invalidateAfter(ctx context.Context, q querier, instance, stage,
 
 // nextStage returns the stage after stage, or "" after the last.
 func nextStage(stage string) string {
-	i := StageIndex(stage)
-	if i < 0 || i+1 >= len(Stages) {
+	i := pipeline.StageIndex(stage)
+	if i < 0 || i+1 >= len(pipeline.Stages) {
 		return ""
 	}
-	return Stages[i+1]
+	return pipeline.Stages[i+1]
 }
 
 func marshalRecord(v any) ([]byte, error) {

@@ -1,4 +1,4 @@
-package pipeline
+package runstore
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"swemill/pipeline"
 )
 
 // Selector picks the instances a rerun applies to. The state selectors (Failed, Dropped)
@@ -49,8 +51,8 @@ type RerunResult struct {
 // rewrites only the selected instances.
 func (s *Store) Rerun(ctx context.Context, stage string, sel Selector) (RerunResult, error) {
 	var res RerunResult
-	if StageIndex(stage) < 0 {
-		return res, fmt.Errorf("rerun: unknown stage %q (stages are %s)", stage, strings.Join(Stages, ", "))
+	if pipeline.StageIndex(stage) < 0 {
+		return res, fmt.Errorf("rerun: unknown stage %q (stages are %s)", stage, strings.Join(pipeline.Stages, ", "))
 	}
 	if sel.empty() {
 		return res, ErrNoSelector
@@ -60,8 +62,8 @@ func (s *Store) Rerun(ctx context.Context, stage string, sel Selector) (RerunRes
 		return res, err
 	}
 	prev := ""
-	if i := StageIndex(stage); i > 0 {
-		prev = Stages[i-1]
+	if i := pipeline.StageIndex(stage); i > 0 {
+		prev = pipeline.Stages[i-1]
 	}
 	reason := "rerun of " + stage
 	repos := map[string]bool{}
@@ -73,7 +75,7 @@ func (s *Store) Rerun(ctx context.Context, stage string, sel Selector) (RerunRes
 				if err != nil {
 					return err
 				}
-				if p.state != StateDone {
+				if p.state != pipeline.StateDone {
 					res.Waiting = append(res.Waiting, id)
 					continue
 				}
@@ -83,13 +85,13 @@ func (s *Store) Rerun(ctx context.Context, stage string, sel Selector) (RerunRes
 				return err
 			}
 			res.Invalidated += n
-			if stage == StageMine {
-				cur, err := loadStage(ctx, tx, s.db.forUpdate(), id, StageMine)
+			if stage == pipeline.StageMine {
+				cur, err := loadStage(ctx, tx, s.db.forUpdate(), id, pipeline.StageMine)
 				if err != nil {
 					return err
 				}
-				if err := s.apply(ctx, tx, change{instance: id, stage: StageMine, generation: cur.generation,
-					from: cur.state, to: StateStale, reason: reason, attempt: cur.attempts}); err != nil {
+				if err := s.apply(ctx, tx, change{instance: id, stage: pipeline.StageMine, generation: cur.generation,
+					from: cur.state, to: pipeline.StateStale, reason: reason, attempt: cur.attempts}); err != nil {
 					return err
 				}
 				var repo string

@@ -1,4 +1,4 @@
-package pipeline
+package runstore
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/sourcegraph/conc/panics"
+
+	"swemill/pipeline"
 )
 
 // RunConfig configures one `swemill run`.
@@ -23,9 +25,9 @@ type RunConfig struct {
 	// Repos are the repositories ("owner/name") to mine when mine is in Stages.
 	Repos []string
 	// Miner is the mine stage; required when mine is in Stages.
-	Miner Miner
+	Miner pipeline.Miner
 	// Processors are the per-instance stages by name; each stage in Stages needs one.
-	Processors map[string]Processor
+	Processors map[string]pipeline.Processor
 	// Workers is the number of items each stage works at once; a missing stage gets
 	// DefaultWorkers.
 	Workers map[string]int
@@ -63,12 +65,12 @@ const (
 // Validate checks the configuration; errors name the field.
 func (c *RunConfig) Validate() error {
 	for _, s := range c.Stages {
-		if StageIndex(s) < 0 {
-			return fmt.Errorf("stages: unknown stage %q (stages are %s)", s, strings.Join(Stages, ", "))
+		if pipeline.StageIndex(s) < 0 {
+			return fmt.Errorf("stages: unknown stage %q (stages are %s)", s, strings.Join(pipeline.Stages, ", "))
 		}
 	}
 	for _, s := range c.stages() {
-		if s == StageMine {
+		if s == pipeline.StageMine {
 			if c.Miner == nil {
 				return errors.New("stages: mine is selected but no miner is configured")
 			}
@@ -80,7 +82,7 @@ func (c *RunConfig) Validate() error {
 	}
 	for name, m := range map[string]map[string]int{"workers": c.Workers, "attempts": c.Attempts} {
 		for s, n := range m {
-			if StageIndex(s) < 0 {
+			if pipeline.StageIndex(s) < 0 {
 				return fmt.Errorf("%s: unknown stage %q", name, s)
 			}
 			if n < 1 {
@@ -89,7 +91,7 @@ func (c *RunConfig) Validate() error {
 		}
 	}
 	for s, d := range c.Timeouts {
-		if StageIndex(s) < 0 {
+		if pipeline.StageIndex(s) < 0 {
 			return fmt.Errorf("timeouts: unknown stage %q", s)
 		}
 		if d <= 0 {
@@ -106,11 +108,11 @@ func (c *RunConfig) Validate() error {
 
 func (c *RunConfig) stages() []string {
 	if len(c.Stages) == 0 {
-		return Stages
+		return pipeline.Stages
 	}
 	// Chain order, whatever order they were given in.
 	var out []string
-	for _, s := range Stages {
+	for _, s := range pipeline.Stages {
 		if slices.Contains(c.Stages, s) {
 			out = append(out, s)
 		}
@@ -213,7 +215,7 @@ func (r *runner) start(ctx context.Context) (runID int64, resumed bool, err erro
 	if err != nil {
 		return 0, false, fmt.Errorf("starting run: %w", err)
 	}
-	if slices.Contains(r.cfg.stages(), StageMine) {
+	if slices.Contains(r.cfg.stages(), pipeline.StageMine) {
 		for _, repo := range r.cfg.Repos {
 			if err := r.seedRepo(ctx, runID, repo); err != nil {
 				return 0, false, err
@@ -231,7 +233,7 @@ func (r *runner) seedRepo(ctx context.Context, runID int64, repo string) error {
 		if err != nil {
 			return err
 		}
-		if cur.exists && (cur.runID == runID || cur.state == StatePending || cur.state == StateRunning) {
+		if cur.exists && (cur.runID == runID || cur.state == pipeline.StatePending || cur.state == pipeline.StateRunning) {
 			return nil
 		}
 		return s.scheduleMine(ctx, tx, repo, cur, runID, cur.cursor)
@@ -257,7 +259,7 @@ func (r *runner) idle(ctx context.Context) (bool, error) {
 		args[i], ph[i] = st, fmt.Sprintf("$%d", i+1)
 	}
 	repos := "0"
-	if slices.Contains(stages, StageMine) {
+	if slices.Contains(stages, pipeline.StageMine) {
 		repos = `(SELECT count(*) FROM swemill_repos WHERE state IN ('pending', 'running'))`
 	}
 	var n int
@@ -325,7 +327,7 @@ func (r *runner) reconcile(ctx context.Context) error {
 			rows.Close()
 			return fmt.Errorf("reconciling jobs: %w", err)
 		}
-		if slices.Contains(stages, k.stage) && k.stage != StageMine {
+		if slices.Contains(stages, k.stage) && k.stage != pipeline.StageMine {
 			keys = append(keys, k)
 		}
 	}
@@ -336,7 +338,7 @@ func (r *runner) reconcile(ctx context.Context) error {
 	for _, k := range keys {
 		err := r.withTx(ctx, func(tx txn) error {
 			cur, err := loadStage(ctx, tx, s.db.forUpdate(), k.id, k.stage)
-			if err != nil || cur.generation != k.gen || (cur.state != StatePending && cur.state != StateRunning) {
+			if err != nil || cur.generation != k.gen || (cur.state != pipeline.StatePending && cur.state != pipeline.StateRunning) {
 				return err
 			}
 			id, err := tx.insertJob(ctx, newStageJob(k.stage, k.id, k.gen), nil)
@@ -351,7 +353,7 @@ func (r *runner) reconcile(ctx context.Context) error {
 		}
 		r.log.Warn().Str("stage", k.stage).Str("instance", k.id).Msg("re-queued an item whose job was lost")
 	}
-	if !slices.Contains(stages, StageMine) {
+	if !slices.Contains(stages, pipeline.StageMine) {
 		return nil
 	}
 	var repos []repoRow
@@ -373,7 +375,7 @@ func (r *runner) reconcile(ctx context.Context) error {
 	for _, rr := range repos {
 		err := r.withTx(ctx, func(tx txn) error {
 			cur, err := loadRepo(ctx, tx, s.db.forUpdate(), rr.repo)
-			if err != nil || (cur.state != StatePending && cur.state != StateRunning) {
+			if err != nil || (cur.state != pipeline.StatePending && cur.state != pipeline.StateRunning) {
 				return err
 			}
 			id, err := tx.insertJob(ctx, mineJob{Repo: cur.repo, Generation: cur.generation, Page: cur.page}, nil)
@@ -406,10 +408,10 @@ func (r *runner) classify(ctx context.Context, j jobRef, err error) outcome {
 	if err == nil {
 		return outcomeDone
 	}
-	if _, ok := AsDrop(err); ok {
+	if _, ok := pipeline.AsDrop(err); ok {
 		return outcomeDropped
 	}
-	var ra *RetryAfterError
+	var ra *pipeline.RetryAfterError
 	if errors.As(err, &ra) {
 		return outcomeRetryAfter
 	}
@@ -420,6 +422,27 @@ func (r *runner) classify(ctx context.Context, j jobRef, err error) outcome {
 		return outcomeRetry
 	}
 	return outcomeFailed
+}
+
+// transition is where an attempt that did not finish its work leaves a repository or an
+// instance: its next state, the reason and detail recorded with it, and the error handed to
+// River (a snooze, or the error River retries); ret nil means the job is complete.
+func transition(oc outcome, perr error) (to pipeline.State, reason, detail string, ret error) {
+	switch oc {
+	case outcomeDropped:
+		d, _ := pipeline.AsDrop(perr)
+		return pipeline.StateDropped, d.Reason, d.Detail, nil
+	case outcomeRetryAfter:
+		var ra *pipeline.RetryAfterError
+		errors.As(perr, &ra)
+		return pipeline.StatePending, "retry_after", perr.Error(), riverSnooze(ra.Delay)
+	case outcomeHandBack:
+		return pipeline.StatePending, "interrupted", "", riverSnooze(0)
+	case outcomeRetry:
+		return pipeline.StatePending, "retry", perr.Error(), perr
+	default:
+		return pipeline.StateFailed, "", perr.Error(), nil
+	}
 }
 
 // safely calls fn, turning a panic into that item's error.
@@ -442,13 +465,13 @@ func recordCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 func (r *runner) workInstance(ctx context.Context, j jobRef, complete func(ctx context.Context, tx txn) error) error {
 	s := r.s
 	log := r.log.With().Str("stage", j.stage).Str("instance", j.id).Int64("generation", j.gen).Int("attempt", j.attempt).Logger()
-	var item *Item
+	var item *pipeline.Item
 	err := r.withTx(ctx, func(tx txn) error {
 		cur, err := loadStage(ctx, tx, s.db.forUpdate(), j.id, j.stage)
 		if err != nil {
 			return err
 		}
-		if !cur.exists || cur.generation != j.gen || (cur.state != StatePending && cur.state != StateRunning) {
+		if !cur.exists || cur.generation != j.gen || (cur.state != pipeline.StatePending && cur.state != pipeline.StateRunning) {
 			log.Debug().Str("state", string(cur.state)).Msg("skipping a stale job")
 			return complete(ctx, tx)
 		}
@@ -460,7 +483,7 @@ func (r *runner) workInstance(ctx context.Context, j jobRef, complete func(ctx c
 			log.Error().Err(err).Msg("failing an item whose stored record cannot be read")
 			if err := s.apply(ctx, tx, change{
 				instance: j.id, stage: j.stage, generation: j.gen,
-				from: cur.state, to: StateFailed, detail: err.Error(), attempt: j.attempt,
+				from: cur.state, to: pipeline.StateFailed, detail: err.Error(), attempt: j.attempt,
 			}); err != nil {
 				return err
 			}
@@ -476,7 +499,7 @@ func (r *runner) workInstance(ctx context.Context, j jobRef, complete func(ctx c
 		}
 		return s.apply(ctx, tx, change{
 			instance: j.id, stage: j.stage, generation: j.gen,
-			from: cur.state, to: StateRunning, attempt: j.attempt,
+			from: cur.state, to: pipeline.StateRunning, attempt: j.attempt,
 		})
 	})
 	if err != nil || item == nil {
@@ -486,7 +509,7 @@ func (r *runner) workInstance(ctx context.Context, j jobRef, complete func(ctx c
 	log.Debug().Msg("working")
 	proc := r.cfg.Processors[j.stage]
 	start := time.Now()
-	var out Output
+	var out pipeline.Output
 	perr := safely(func() error {
 		var err error
 		out, err = proc.Process(ctx, item)
@@ -503,35 +526,21 @@ func (r *runner) workInstance(ctx context.Context, j jobRef, complete func(ctx c
 		if err != nil {
 			return err
 		}
-		if cur.generation != j.gen || cur.state != StateRunning {
+		if cur.generation != j.gen || cur.state != pipeline.StateRunning {
 			log.Info().Str("state", string(cur.state)).Msg("discarding the result of an item rerun meanwhile")
 			return complete(wctx, tx)
 		}
-		c := change{instance: j.id, stage: j.stage, generation: j.gen, from: StateRunning, attempt: j.attempt, seconds: seconds}
+		c := change{instance: j.id, stage: j.stage, generation: j.gen, from: pipeline.StateRunning, attempt: j.attempt, seconds: seconds}
 		switch oc {
 		case outcomeDone:
 			rec, err := marshalRecord(out.Record)
 			if err != nil {
-				c.to, c.detail = StateFailed, fmt.Sprintf("encoding the %s record: %v", j.stage, err)
+				c.to, c.detail = pipeline.StateFailed, fmt.Sprintf("encoding the %s record: %v", j.stage, err)
 				break
 			}
-			c.to, c.output = StateDone, rec
-		case outcomeDropped:
-			d, _ := AsDrop(perr)
-			c.to, c.reason, c.detail = StateDropped, d.Reason, d.Detail
-		case outcomeRetryAfter:
-			var ra *RetryAfterError
-			errors.As(perr, &ra)
-			c.to, c.reason, c.detail = StatePending, "retry_after", perr.Error()
-			ret = riverSnooze(ra.Delay)
-		case outcomeHandBack:
-			c.to, c.reason = StatePending, "interrupted"
-			ret = riverSnooze(0)
-		case outcomeRetry:
-			c.to, c.reason, c.detail = StatePending, "retry", perr.Error()
-			ret = perr
-		case outcomeFailed:
-			c.to, c.detail = StateFailed, perr.Error()
+			c.to, c.output = pipeline.StateDone, rec
+		default:
+			c.to, c.reason, c.detail, ret = transition(oc, perr)
 		}
 		if err := s.apply(wctx, tx, c); err != nil {
 			return err
@@ -539,7 +548,7 @@ func (r *runner) workInstance(ctx context.Context, j jobRef, complete func(ctx c
 		if err := s.recordArtifacts(wctx, tx, j.id, j.stage, j.gen, out.Artifacts); err != nil {
 			return err
 		}
-		if c.to == StateDone {
+		if c.to == pipeline.StateDone {
 			if next := nextStage(j.stage); next != "" {
 				if err := s.schedule(wctx, tx, j.id, next, ""); err != nil {
 					return err
@@ -560,19 +569,19 @@ func (r *runner) workInstance(ctx context.Context, j jobRef, complete func(ctx c
 	case outcomeFailed:
 		log.Error().Err(perr).Msg("failed on its last attempt")
 	case outcomeDropped:
-		d, _ := AsDrop(perr)
+		d, _ := pipeline.AsDrop(perr)
 		log.Debug().Str("reason", d.Reason).Msg("dropped")
 	}
 	return ret
 }
 
 // loadItem reads an instance and what earlier stages produced for it.
-func (s *Store) loadItem(ctx context.Context, q querier, instance, stage string) (*Item, error) {
+func (s *Store) loadItem(ctx context.Context, q querier, instance, stage string) (*pipeline.Item, error) {
 	var rec string
 	if err := q.queryRow(ctx, `SELECT record FROM swemill_instances WHERE instance_id = $1`, instance).Scan(&rec); err != nil {
 		return nil, fmt.Errorf("reading instance %s: %w", instance, err)
 	}
-	item := &Item{Stage: stage}
+	item := &pipeline.Item{Stage: stage}
 	if err := json.Unmarshal([]byte(rec), &item.Instance); err != nil {
 		return nil, &badRecordError{fmt.Errorf("decoding instance %s: %w", instance, err)}
 	}
@@ -587,16 +596,16 @@ func (s *Store) loadItem(ctx context.Context, q querier, instance, stage string)
 		if err := rows.Scan(&st, &out); err != nil {
 			return nil, err
 		}
-		if StageIndex(st) >= StageIndex(stage) {
+		if pipeline.StageIndex(st) >= pipeline.StageIndex(stage) {
 			continue
 		}
 		var dst any
 		switch st {
-		case StageBuild:
-			item.Environment = new(Environment)
+		case pipeline.StageBuild:
+			item.Environment = new(pipeline.Environment)
 			dst = item.Environment
-		case StageValidate:
-			item.Validation = new(Validation)
+		case pipeline.StageValidate:
+			item.Validation = new(pipeline.Validation)
 			dst = item.Validation
 		default:
 			continue
@@ -615,9 +624,9 @@ func (e *badRecordError) Error() string { return e.err.Error() }
 func (e *badRecordError) Unwrap() error { return e.err }
 
 // recordArtifacts points an instance's stage generation at stored artifacts, in tx.
-func (s *Store) recordArtifacts(ctx context.Context, q querier, instance, stage string, gen int64, refs []ArtifactRef) error {
+func (s *Store) recordArtifacts(ctx context.Context, q querier, instance, stage string, gen int64, refs []pipeline.ArtifactRef) error {
 	for _, a := range refs {
-		if !validDigest(a.Digest) {
+		if !pipeline.ValidDigest(a.Digest) {
 			return fmt.Errorf("artifact %s of %s has invalid digest %q", a.Name, instance, a.Digest)
 		}
 		_, err := q.exec(ctx, `INSERT INTO swemill_artifacts (instance_id, stage, generation, name, digest, size, created_at)
@@ -631,16 +640,16 @@ func (s *Store) recordArtifacts(ctx context.Context, q querier, instance, stage 
 }
 
 // recordedArtifacts lists the artifacts recorded for an instance's stage generation, by name.
-func recordedArtifacts(ctx context.Context, q querier, instance, stage string, gen int64) ([]ArtifactRef, error) {
+func recordedArtifacts(ctx context.Context, q querier, instance, stage string, gen int64) ([]pipeline.ArtifactRef, error) {
 	rows, err := q.query(ctx, `SELECT name, digest, size FROM swemill_artifacts
 		WHERE instance_id = $1 AND stage = $2 AND generation = $3 ORDER BY name`, instance, stage, gen)
 	if err != nil {
 		return nil, fmt.Errorf("reading recorded artifacts of %s: %w", instance, err)
 	}
 	defer rows.Close()
-	var out []ArtifactRef
+	var out []pipeline.ArtifactRef
 	for rows.Next() {
-		var a ArtifactRef
+		var a pipeline.ArtifactRef
 		if err := rows.Scan(&a.Name, &a.Digest, &a.Size); err != nil {
 			return nil, fmt.Errorf("reading recorded artifacts of %s: %w", instance, err)
 		}

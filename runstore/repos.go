@@ -1,4 +1,4 @@
-package pipeline
+package runstore
 
 import (
 	"context"
@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"swemill/pipeline"
 )
 
 // repoRow is a repository's mining state in swemill_repos.
 type repoRow struct {
 	repo       string
-	state      State
+	state      pipeline.State
 	generation int64
 	page       int
 	attempts   int
@@ -71,19 +73,19 @@ func (s *Store) setRepo(ctx context.Context, q querier, r repoRow) error {
 // recorded with the new cursor in one transaction.
 func (r *runner) workMine(ctx context.Context, j jobRef, complete func(ctx context.Context, tx txn) error) error {
 	s := r.s
-	log := r.log.With().Str("stage", StageMine).Str("repo", j.id).Int64("generation", j.gen).Int("page", j.page).Int("attempt", j.attempt).Logger()
-	var job *RepoJob
+	log := r.log.With().Str("stage", pipeline.StageMine).Str("repo", j.id).Int64("generation", j.gen).Int("page", j.page).Int("attempt", j.attempt).Logger()
+	var job *pipeline.RepoJob
 	err := r.withTx(ctx, func(tx txn) error {
 		cur, err := loadRepo(ctx, tx, s.db.forUpdate(), j.id)
 		if err != nil {
 			return err
 		}
-		if !cur.exists || cur.generation != j.gen || cur.page != j.page || (cur.state != StatePending && cur.state != StateRunning) {
+		if !cur.exists || cur.generation != j.gen || cur.page != j.page || (cur.state != pipeline.StatePending && cur.state != pipeline.StateRunning) {
 			log.Debug().Msg("skipping a stale mine job")
 			return complete(ctx, tx)
 		}
-		job = &RepoJob{Repo: j.id, Cursor: cur.cursor, Generation: j.gen, Attempt: j.attempt, Artifacts: s.artifacts, Log: log}
-		cur.state, cur.attempts = StateRunning, j.attempt
+		job = &pipeline.RepoJob{Repo: j.id, Cursor: cur.cursor, Generation: j.gen, Attempt: j.attempt, Artifacts: s.artifacts, Log: log}
+		cur.state, cur.attempts = pipeline.StateRunning, j.attempt
 		return s.setRepo(ctx, tx, cur)
 	})
 	if err != nil || job == nil {
@@ -91,7 +93,7 @@ func (r *runner) workMine(ctx context.Context, j jobRef, complete func(ctx conte
 	}
 
 	log.Debug().Msg("working")
-	var res MineResult
+	var res pipeline.MineResult
 	perr := safely(func() error {
 		var err error
 		res, err = r.cfg.Miner.Mine(ctx, job)
@@ -113,7 +115,7 @@ func (r *runner) workMine(ctx context.Context, j jobRef, complete func(ctx conte
 		if err != nil {
 			return err
 		}
-		if cur.generation != j.gen || cur.page != j.page || cur.state != StateRunning {
+		if cur.generation != j.gen || cur.page != j.page || cur.state != pipeline.StateRunning {
 			return complete(wctx, tx)
 		}
 		switch oc {
@@ -133,9 +135,9 @@ func (r *runner) workMine(ctx context.Context, j jobRef, complete func(ctx conte
 			}
 			cur.cursor, cur.reason, cur.detail = res.Cursor, "", ""
 			if res.Drop != nil {
-				cur.state, cur.reason, cur.detail = StateDropped, res.Drop.Reason, res.Drop.Detail
+				cur.state, cur.reason, cur.detail = pipeline.StateDropped, res.Drop.Reason, res.Drop.Detail
 			} else if res.More {
-				cur.state, cur.page = StatePending, cur.page+1
+				cur.state, cur.page = pipeline.StatePending, cur.page+1
 				id, err := tx.insertJob(wctx, mineJob{Repo: j.id, Generation: j.gen, Page: cur.page}, nil)
 				if err != nil {
 					return err
@@ -144,24 +146,10 @@ func (r *runner) workMine(ctx context.Context, j jobRef, complete func(ctx conte
 					return err
 				}
 			} else {
-				cur.state = StateDone
+				cur.state = pipeline.StateDone
 			}
-		case outcomeDropped:
-			d, _ := AsDrop(perr)
-			cur.state, cur.reason, cur.detail = StateDropped, d.Reason, d.Detail
-		case outcomeRetryAfter:
-			var ra *RetryAfterError
-			errors.As(perr, &ra)
-			cur.state, cur.reason, cur.detail = StatePending, "retry_after", perr.Error()
-			ret = riverSnooze(ra.Delay)
-		case outcomeHandBack:
-			cur.state, cur.reason, cur.detail = StatePending, "interrupted", ""
-			ret = riverSnooze(0)
-		case outcomeRetry:
-			cur.state, cur.reason, cur.detail = StatePending, "retry", perr.Error()
-			ret = perr
-		case outcomeFailed:
-			cur.state, cur.reason, cur.detail = StateFailed, "", perr.Error()
+		default:
+			cur.state, cur.reason, cur.detail, ret = transition(oc, perr)
 		}
 		if err := s.setRepo(wctx, tx, cur); err != nil {
 			return err
@@ -194,7 +182,7 @@ func (r *runner) workMine(ctx context.Context, j jobRef, complete func(ctx conte
 }
 
 // validateMined checks a miner's output before any of it is written.
-func validateMined(repo string, ms []Mined) error {
+func validateMined(repo string, ms []pipeline.Mined) error {
 	seen := make(map[string]bool, len(ms))
 	for i, m := range ms {
 		id := m.Instance.InstanceID
@@ -217,13 +205,13 @@ func validateMined(repo string, ms []Mined) error {
 
 // recordMined writes one mined pull request, unless the instance is already recorded (and
 // not invalidated by a rerun of mine). It reports whether it wrote anything.
-func (s *Store) recordMined(ctx context.Context, tx txn, m Mined, attempt int) (bool, error) {
+func (s *Store) recordMined(ctx context.Context, tx txn, m pipeline.Mined, attempt int) (bool, error) {
 	id := m.Instance.InstanceID
-	cur, err := loadStage(ctx, tx, s.db.forUpdate(), id, StageMine)
+	cur, err := loadStage(ctx, tx, s.db.forUpdate(), id, pipeline.StageMine)
 	if err != nil {
 		return false, err
 	}
-	if cur.exists && cur.state != StateStale {
+	if cur.exists && cur.state != pipeline.StateStale {
 		return false, nil
 	}
 	rec, err := json.Marshal(m.Instance)
@@ -236,15 +224,15 @@ func (s *Store) recordMined(ctx context.Context, tx txn, m Mined, attempt int) (
 	if err != nil {
 		return false, fmt.Errorf("writing instance %s: %w", id, err)
 	}
-	c := change{instance: id, stage: StageMine, generation: cur.generation + 1, from: cur.state, to: StateDone, attempt: attempt}
+	c := change{instance: id, stage: pipeline.StageMine, generation: cur.generation + 1, from: cur.state, to: pipeline.StateDone, attempt: attempt}
 	if m.Drop != nil {
-		c.to, c.reason, c.detail = StateDropped, m.Drop.Reason, m.Drop.Detail
+		c.to, c.reason, c.detail = pipeline.StateDropped, m.Drop.Reason, m.Drop.Detail
 	}
 	if err := s.apply(ctx, tx, c); err != nil {
 		return false, err
 	}
-	if c.to == StateDone {
-		if err := s.schedule(ctx, tx, id, StageBuild, ""); err != nil {
+	if c.to == pipeline.StateDone {
+		if err := s.schedule(ctx, tx, id, pipeline.StageBuild, ""); err != nil {
 			return false, err
 		}
 	}

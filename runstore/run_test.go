@@ -1,4 +1,4 @@
-package pipeline_test
+package runstore_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"swemill/pipeline"
 	"swemill/pipeline/pipelinetest"
+	"swemill/runstore"
 )
 
 func TestMain(m *testing.M) {
@@ -30,28 +31,28 @@ func TestMain(m *testing.M) {
 }
 
 // databases runs f once on SQLite and once on PostgreSQL.
-func databases(t *testing.T, f func(t *testing.T, open func(t *testing.T) *pipeline.Store)) {
+func databases(t *testing.T, f func(t *testing.T, open func(t *testing.T) *runstore.Store)) {
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
-		f(t, func(t *testing.T) *pipeline.Store { return openStore(t, t.TempDir(), "") })
+		f(t, func(t *testing.T) *runstore.Store { return openStore(t, t.TempDir(), "") })
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
 		url := pipelinetest.Postgres(t)
-		f(t, func(t *testing.T) *pipeline.Store { return openStore(t, t.TempDir(), url) })
+		f(t, func(t *testing.T) *runstore.Store { return openStore(t, t.TempDir(), url) })
 	})
 }
 
-func openStore(t *testing.T, dir, url string) *pipeline.Store {
+func openStore(t *testing.T, dir, url string) *runstore.Store {
 	t.Helper()
-	s, err := pipeline.Open(t.Context(), pipeline.Options{Dir: dir, Database: url, Log: zerolog.New(zerolog.NewTestWriter(t))})
+	s, err := runstore.Open(t.Context(), runstore.Options{Dir: dir, Database: url, Log: zerolog.New(zerolog.NewTestWriter(t))})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 	return s
 }
 
-func chainConfig(c pipelinetest.Config, repos ...string) pipeline.RunConfig {
-	return pipeline.RunConfig{
+func chainConfig(c pipelinetest.Config, repos ...string) runstore.RunConfig {
+	return runstore.RunConfig{
 		Repos:        repos,
 		Miner:        pipelinetest.Miner(c),
 		Processors:   pipelinetest.Processors(c),
@@ -62,7 +63,7 @@ func chainConfig(c pipelinetest.Config, repos ...string) pipeline.RunConfig {
 }
 
 // counts turns a Status into stage -> state -> count, without the zeros.
-func counts(st pipeline.Status) map[string]map[pipeline.State]int {
+func counts(st runstore.Status) map[string]map[pipeline.State]int {
 	out := map[string]map[pipeline.State]int{}
 	for _, s := range st.Stages {
 		for state, n := range s.Counts {
@@ -88,7 +89,7 @@ var wantChain = map[string]map[pipeline.State]int{
 
 func TestRunChain(t *testing.T) {
 	t.Parallel()
-	databases(t, func(t *testing.T, open func(t *testing.T) *pipeline.Store) {
+	databases(t, func(t *testing.T, open func(t *testing.T) *runstore.Store) {
 		s := open(t)
 		sum, err := s.Run(t.Context(), chainConfig(pipelinetest.Config{FlakyEvery: 3}, "o/a", "o/b"))
 		require.NoError(t, err)
@@ -96,7 +97,7 @@ func TestRunChain(t *testing.T) {
 		require.Equal(t, wantChain, counts(sum.Status))
 		require.Equal(t, 24, sum.Status.Instances)
 		require.Equal(t, 2, sum.Status.Repos.Counts[pipeline.StateDone])
-		require.Equal(t, []pipeline.ReasonCount{{Reason: "no_linked_issue", Count: 6}}, sum.Status.Stages[0].Drops)
+		require.Equal(t, []runstore.ReasonCount{{Reason: "no_linked_issue", Count: 6}}, sum.Status.Stages[0].Drops)
 		problems, err := s.Verify(t.Context())
 		require.NoError(t, err)
 		require.Empty(t, problems)
@@ -141,7 +142,7 @@ func TestRunDropsAWholeRepository(t *testing.T) {
 	require.Equal(t, 3, sum.Status.Instances, "no instance stands for the dropped repository")
 	require.Equal(t, map[pipeline.State]int{pipeline.StateDone: 1, pipeline.StateDropped: 1},
 		map[pipeline.State]int{pipeline.StateDone: sum.Status.Repos.Counts[pipeline.StateDone], pipeline.StateDropped: sum.Status.Repos.Counts[pipeline.StateDropped]})
-	require.Equal(t, []pipeline.ReasonCount{{Reason: "decontaminated", Count: 1}}, sum.Status.Repos.Drops)
+	require.Equal(t, []runstore.ReasonCount{{Reason: "decontaminated", Count: 1}}, sum.Status.Repos.Drops)
 }
 
 func TestRunStagesAndUntil(t *testing.T) {
@@ -278,7 +279,7 @@ func TestSecondRunIsRefused(t *testing.T) {
 	}
 	other := openStore(t, dir, "")
 	_, err := other.Run(t.Context(), chainConfig(pipelinetest.Config{PRs: 1}, "o/a"))
-	var busy *pipeline.BusyError
+	var busy *runstore.BusyError
 	require.ErrorAs(t, err, &busy)
 	require.Contains(t, err.Error(), "in use by process")
 
@@ -297,18 +298,18 @@ func TestSecondRunIsRefused(t *testing.T) {
 
 func TestOpenRejectsBadPlaces(t *testing.T) {
 	t.Parallel()
-	_, err := pipeline.Open(t.Context(), pipeline.Options{Dir: filepath.Join(t.TempDir(), "nope")})
+	_, err := runstore.Open(t.Context(), runstore.Options{Dir: filepath.Join(t.TempDir(), "nope")})
 	require.ErrorContains(t, err, "does not exist")
 
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, pipeline.DatabaseFile), []byte("this is not a database, it is text"), 0o644))
-	_, err = pipeline.Open(t.Context(), pipeline.Options{Dir: dir})
+	require.NoError(t, os.WriteFile(filepath.Join(dir, runstore.DatabaseFile), []byte("this is not a database, it is text"), 0o644))
+	_, err = runstore.Open(t.Context(), runstore.Options{Dir: dir})
 	require.ErrorContains(t, err, "not a database")
 
-	_, err = pipeline.Open(t.Context(), pipeline.Options{Dir: t.TempDir(), Database: "mysql://x:secret@host/db"})
+	_, err = runstore.Open(t.Context(), runstore.Options{Dir: t.TempDir(), Database: "mysql://x:secret@host/db"})
 	require.ErrorContains(t, err, "only postgres://")
 	require.NotContains(t, err.Error(), "secret")
 
-	_, err = pipeline.Open(t.Context(), pipeline.Options{Dir: t.TempDir(), ReadOnly: true})
+	_, err = runstore.Open(t.Context(), runstore.Options{Dir: t.TempDir(), ReadOnly: true})
 	require.ErrorContains(t, err, "no run database")
 }

@@ -1,4 +1,4 @@
-package pipeline_test
+package runstore_test
 
 import (
 	"testing"
@@ -7,20 +7,21 @@ import (
 
 	"swemill/pipeline"
 	"swemill/pipeline/pipelinetest"
+	"swemill/runstore"
 )
 
 // TestRerunChangesOnlySelected reruns build for two instances and checks, row by row, that
 // no other instance changed, before and after the next run redoes them.
 func TestRerunChangesOnlySelected(t *testing.T) {
 	t.Parallel()
-	databases(t, func(t *testing.T, open func(t *testing.T) *pipeline.Store) {
+	databases(t, func(t *testing.T, open func(t *testing.T) *runstore.Store) {
 		s := open(t)
 		_, err := s.Run(t.Context(), chainConfig(pipelinetest.Config{}, "o/a", "o/b"))
 		require.NoError(t, err)
 		before, err := s.StageRows(t.Context())
 		require.NoError(t, err)
 
-		res, err := s.Rerun(t.Context(), pipeline.StageBuild, pipeline.Selector{Instances: []string{"o__a-1", "o__b-2"}})
+		res, err := s.Rerun(t.Context(), pipeline.StageBuild, runstore.Selector{Instances: []string{"o__a-1", "o__b-2"}})
 		require.NoError(t, err)
 		require.Equal(t, []string{"o__a-1", "o__b-2"}, res.Rerun)
 		require.Equal(t, 4, res.Invalidated)
@@ -65,8 +66,8 @@ func TestRerunChangesOnlySelected(t *testing.T) {
 func TestRerunNeedsASelector(t *testing.T) {
 	t.Parallel()
 	s := openStore(t, t.TempDir(), "")
-	_, err := s.Rerun(t.Context(), pipeline.StageBuild, pipeline.Selector{})
-	require.ErrorIs(t, err, pipeline.ErrNoSelector)
-	_, err = s.Rerun(t.Context(), "polish", pipeline.Selector{All: true})
+	_, err := s.Rerun(t.Context(), pipeline.StageBuild, runstore.Selector{})
+	require.ErrorIs(t, err, runstore.ErrNoSelector)
+	_, err = s.Rerun(t.Context(), "polish", runstore.Selector{All: true})
 	require.ErrorContains(t, err, `unknown stage "polish"`)
 }

@@ -1,4 +1,4 @@
-package pipeline_test
+package runstore_test
 
 import (
 	"regexp"
@@ -6,8 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"swemill/pipeline"
 	"swemill/pipeline/pipelinetest"
+	"swemill/runstore"
 )
 
 // TestWorkerPresence registers a worker in one store and asks about it from another store of
@@ -28,20 +28,20 @@ func TestWorkerPresence(t *testing.T) {
 	})
 }
 
-func checkPresence(t *testing.T, mine, other *pipeline.Store) {
+func checkPresence(t *testing.T, mine, other *runstore.Store) {
 	ctx := t.Context()
-	id := pipeline.NewWorkerID("host.example-42")
+	id := runstore.NewWorkerID("host.example-42")
 	require.Regexp(t, regexp.MustCompile(`^host\.example-42-[0-9a-f]{8}$`), id)
-	require.NotEqual(t, id, pipeline.NewWorkerID("host.example-42"), "a restarted worker is another worker")
+	require.NotEqual(t, id, runstore.NewWorkerID("host.example-42"), "a restarted worker is another worker")
 
 	release, err := mine.RegisterWorker(ctx, id)
 	require.NoError(t, err)
-	for _, s := range []*pipeline.Store{mine, other} {
+	for _, s := range []*runstore.Store{mine, other} {
 		gone, err := s.WorkerGone(ctx, id)
 		require.NoError(t, err)
 		require.False(t, gone, "a registered worker is alive")
 	}
-	for _, never := range []string{pipeline.NewWorkerID("never"), "../../etc/passwd", ""} {
+	for _, never := range []string{runstore.NewWorkerID("never"), "../../etc/passwd", ""} {
 		gone, err := other.WorkerGone(ctx, never)
 		require.NoError(t, err)
 		require.True(t, gone, "%q never registered", never)

@@ -1,4 +1,4 @@
-package pipeline_test
+package runstore_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"swemill/pipeline"
 	"swemill/pipeline/pipelinetest"
+	"swemill/runstore"
 )
 
 // BenchmarkChainSQLite measures the store's throughput: stage transitions per second through
@@ -21,10 +22,10 @@ func BenchmarkChainSQLite(b *testing.B) {
 	var elapsed time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		s, err := pipeline.Open(context.Background(), pipeline.Options{Dir: b.TempDir(), Log: zerolog.Nop()})
+		s, err := runstore.Open(context.Background(), runstore.Options{Dir: b.TempDir(), Log: zerolog.Nop()})
 		require.NoError(b, err)
 		c := pipelinetest.Config{PRs: prs, PageSize: 250, NoWork: true}
-		cfg := pipeline.RunConfig{
+		cfg := runstore.RunConfig{
 			Repos: []string{"o/a"}, Miner: pipelinetest.Miner(c), Processors: pipelinetest.Processors(c),
 			Workers:      map[string]int{pipeline.StageBuild: 4, pipeline.StageValidate: 4, pipeline.StageRollout: 4},
 			PollInterval: 10 * time.Millisecond,
@@ -48,7 +49,7 @@ func BenchmarkChainSQLite(b *testing.B) {
 // BenchmarkStatus100k measures `swemill status` on a store of 100,000 instances, each with a
 // row in every stage.
 func BenchmarkStatus100k(b *testing.B) {
-	s, err := pipeline.Open(context.Background(), pipeline.Options{Dir: b.TempDir(), Log: zerolog.Nop()})
+	s, err := runstore.Open(context.Background(), runstore.Options{Dir: b.TempDir(), Log: zerolog.Nop()})
 	require.NoError(b, err)
 	defer s.Close()
 	require.NoError(b, s.Synthesize(context.Background(), 100_000))

@@ -1,9 +1,11 @@
-package pipeline
+package runstore
 
 import (
 	"fmt"
 
 	"github.com/riverqueue/river"
+
+	"swemill/pipeline"
 )
 
 // River job kinds: one per stage, each on its own queue (named after the stage). Job args
@@ -21,7 +23,7 @@ type mineJob struct {
 func (mineJob) Kind() string { return "swemill_mine" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
-func (mineJob) InsertOpts() river.InsertOpts { return stageInsertOpts(StageMine) }
+func (mineJob) InsertOpts() river.InsertOpts { return stageInsertOpts(pipeline.StageMine) }
 
 // instanceJob is what every per-instance stage's job carries.
 type instanceJob struct {
@@ -37,9 +39,9 @@ func (buildJob) Kind() string    { return "swemill_build" }
 func (validateJob) Kind() string { return "swemill_validate" }
 func (rolloutJob) Kind() string  { return "swemill_rollout" }
 
-func (buildJob) InsertOpts() river.InsertOpts    { return stageInsertOpts(StageBuild) }
-func (validateJob) InsertOpts() river.InsertOpts { return stageInsertOpts(StageValidate) }
-func (rolloutJob) InsertOpts() river.InsertOpts  { return stageInsertOpts(StageRollout) }
+func (buildJob) InsertOpts() river.InsertOpts    { return stageInsertOpts(pipeline.StageBuild) }
+func (validateJob) InsertOpts() river.InsertOpts { return stageInsertOpts(pipeline.StageValidate) }
+func (rolloutJob) InsertOpts() river.InsertOpts  { return stageInsertOpts(pipeline.StageRollout) }
 
 func (j buildJob) job() instanceJob    { return j.instanceJob }
 func (j validateJob) job() instanceJob { return j.instanceJob }
@@ -55,11 +57,11 @@ type stageArgs interface {
 func newStageJob(stage, instance string, gen int64) river.JobArgs {
 	j := instanceJob{Instance: instance, Generation: gen}
 	switch stage {
-	case StageBuild:
+	case pipeline.StageBuild:
 		return buildJob{j}
-	case StageValidate:
+	case pipeline.StageValidate:
 		return validateJob{j}
-	case StageRollout:
+	case pipeline.StageRollout:
 		return rolloutJob{j}
 	}
 	panic(fmt.Sprintf("no per-instance job kind for stage %q", stage))

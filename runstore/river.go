@@ -1,4 +1,4 @@
-package pipeline
+package runstore
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/rs/zerolog"
+
+	"swemill/pipeline"
 )
 
 // run works the chain on this engine's database with a River client.
@@ -21,7 +23,7 @@ func (e *engine[TD, TTx]) run(ctx context.Context, r *runner) (RunSummary, error
 	for _, st := range stages {
 		queues[st] = river.QueueConfig{MaxWorkers: r.cfg.workers(st)}
 	}
-	for _, st := range Stages {
+	for _, st := range pipeline.Stages {
 		if t := r.cfg.timeout(st); minTimeout == 0 || t < minTimeout {
 			minTimeout = t
 		}
@@ -30,9 +32,9 @@ func (e *engine[TD, TTx]) run(ctx context.Context, r *runner) (RunSummary, error
 	// stages' queues are fetched.
 	workers := river.NewWorkers()
 	river.AddWorker[mineJob](workers, &mineWorker[TD, TTx]{r: r})
-	river.AddWorker[buildJob](workers, &instanceWorker[TD, TTx, buildJob]{r: r, stage: StageBuild})
-	river.AddWorker[validateJob](workers, &instanceWorker[TD, TTx, validateJob]{r: r, stage: StageValidate})
-	river.AddWorker[rolloutJob](workers, &instanceWorker[TD, TTx, rolloutJob]{r: r, stage: StageRollout})
+	river.AddWorker[buildJob](workers, &instanceWorker[TD, TTx, buildJob]{r: r, stage: pipeline.StageBuild})
+	river.AddWorker[validateJob](workers, &instanceWorker[TD, TTx, validateJob]{r: r, stage: pipeline.StageValidate})
+	river.AddWorker[rolloutJob](workers, &instanceWorker[TD, TTx, rolloutJob]{r: r, stage: pipeline.StageRollout})
 
 	soft := r.cfg.SoftStopTimeout
 	if soft <= 0 {
@@ -140,12 +142,12 @@ type mineWorker[TD riverdriver.Driver[TTx], TTx any] struct {
 }
 
 func (w *mineWorker[TD, TTx]) Timeout(*river.Job[mineJob]) time.Duration {
-	return w.r.cfg.timeout(StageMine)
+	return w.r.cfg.timeout(pipeline.StageMine)
 }
 
 func (w *mineWorker[TD, TTx]) Work(ctx context.Context, job *river.Job[mineJob]) error {
-	ref := jobRef{stage: StageMine, id: job.Args.Repo, gen: job.Args.Generation, page: job.Args.Page,
-		attempt: job.Attempt, maxTries: w.r.cfg.attempts(StageMine)}
+	ref := jobRef{stage: pipeline.StageMine, id: job.Args.Repo, gen: job.Args.Generation, page: job.Args.Page,
+		attempt: job.Attempt, maxTries: w.r.cfg.attempts(pipeline.StageMine)}
 	return w.r.workMine(ctx, ref, completer[TD, TTx](job))
 }
 

@@ -1,4 +1,4 @@
-package pipeline_test
+package runstore_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"swemill/pipeline"
 	"swemill/pipeline/pipelinetest"
+	"swemill/runstore"
 )
 
 // TestRecordedArtifactsReachRetries fails the first rollout attempt of every instance after
@@ -19,7 +20,7 @@ import (
 // missing piece.
 func TestRecordedArtifactsReachRetries(t *testing.T) {
 	t.Parallel()
-	databases(t, func(t *testing.T, open func(t *testing.T) *pipeline.Store) {
+	databases(t, func(t *testing.T, open func(t *testing.T) *runstore.Store) {
 		s := open(t)
 		cfg := chainConfig(pipelinetest.Config{PRs: 3}, "o/a")
 		var mu sync.Mutex
