@@ -113,6 +113,28 @@ func DiskUsage(images []ImageInfo) int64 {
 	return total
 }
 
+// LayerUsage is the disk used by the images of one layer (base, env, instance).
+type LayerUsage struct {
+	Layer  string
+	Images int
+	Bytes  int64
+}
+
+// UsageByLayer sums the images' unique sizes per layer, base, env and instance in that order
+// (a layer with no image counts zero).
+func UsageByLayer(images []ImageInfo) []LayerUsage {
+	out := []LayerUsage{{Layer: LayerBase}, {Layer: LayerEnv}, {Layer: LayerInstance}}
+	for _, im := range images {
+		for i := range out {
+			if out[i].Layer == im.Layer {
+				out[i].Images++
+				out[i].Bytes += im.UniqueSize
+			}
+		}
+	}
+	return out
+}
+
 // GCOptions says what GC keeps.
 type GCOptions struct {
 	// KeepUnder is the disk use, in bytes, that GC brings the swemill images under.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"swemill/envbuild/sandbox"
+	"swemill/export"
 	"swemill/pipeline"
 	"swemill/runstore"
 )
@@ -218,20 +218,18 @@ func (a *app) exportAfterRun(ctx context.Context, store *runstore.Store, cfg *Co
 	if err != nil {
 		return err
 	}
-	markFile := filepath.Join(store.Dir(), exportMarkFile)
-	want := fmt.Sprintf("transition %d\nout %s\n", mark, cfg.resolve(cfg.Export.Out))
-	if old, err := os.ReadFile(markFile); err == nil && string(old) == want {
-		if _, err := os.Stat(filepath.Join(cfg.resolve(cfg.Export.Out), "manifest.json")); err == nil {
-			fmt.Fprintf(a.stdout, "nothing new since the last export to %s\n", cfg.Export.Out)
-			return nil
-		}
+	markFile := filepath.Join(store.Dir(), export.MarkFile)
+	want := export.Mark{Transition: mark, Out: cfg.resolve(cfg.Export.Out)}
+	if want.Current(markFile) {
+		fmt.Fprintf(a.stdout, "nothing new since the last export to %s\n", cfg.Export.Out)
+		return nil
 	}
 	ec := cfg.Export
 	ec.Out = cfg.resolve(ec.Out)
 	if err := a.export(ctx, store, cfg, ec, log); err != nil {
 		return err
 	}
-	return writeFileAtomic(markFile, []byte(want))
+	return want.Save(markFile)
 }
 
 func applyStageInts(m stageMap, field string, dst *map[string]int) error {
@@ -247,10 +245,6 @@ func applyStageInts(m stageMap, field string, dst *map[string]int) error {
 	}
 	return nil
 }
-
-// exportMarkFile, in the run directory, remembers what the last export of `run` saw, so a
-// scheduled run with nothing new does not write the dataset again.
-const exportMarkFile = "export.mark"
 
 // storeWhere says where the run's record is, without a database password.
 func storeWhere(dir string, cfg *Config) string {

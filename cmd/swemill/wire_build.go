@@ -56,6 +56,8 @@ type BuildConfig struct {
 	DiskBudget Size `yaml:"disk_budget" json:"disk_budget,omitempty"`
 	// GitHubURL is where repositories are cloned from when they are not in mirror_dir.
 	GitHubURL string `yaml:"github_url" json:"github_url,omitempty"`
+	// FetchTimeout bounds one fetch of a repository. Default 10m.
+	FetchTimeout Duration `yaml:"fetch_timeout" json:"fetch_timeout,omitempty"`
 }
 
 // Size is a number of bytes written as "500MB", "4GiB" or plain bytes.
@@ -176,15 +178,26 @@ func newBuilder(env wiringEnv, cli *client.Client) (*envbuild.Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("naming base images: %w", err)
 	}
+	builder, err := envbuild.NewBuilder(cli, env.builderConfig(names), env.log.With().Str("stage", "build").Logger())
+	if err != nil {
+		return nil, usagef("build: %v", err)
+	}
+	return builder, nil
+}
+
+// builderConfig turns the build section into the builder's configuration, over the base
+// images names (by language).
+func (env wiringEnv) builderConfig(names map[string]string) envbuild.Config {
 	b := env.cfg.Build
-	builder, err := envbuild.NewBuilder(cli, envbuild.Config{
+	return envbuild.Config{
 		CacheDir:   env.cacheDir(),
 		PythonBase: names["python"],
 		GoBase:     names["go"],
 		Sources: envbuild.SourceConfig{
-			MirrorDir: env.cfg.mirrorDir(),
-			Mirrors:   env.cfg.importMirrors(),
-			GitHubURL: b.GitHubURL,
+			MirrorDir:    env.cfg.mirrorDir(),
+			Mirrors:      env.cfg.importMirrors(),
+			GitHubURL:    b.GitHubURL,
+			FetchTimeout: time.Duration(b.FetchTimeout),
 		},
 		SpecDir:          env.cfg.resolve(b.SpecDir),
 		Offline:          b.Offline,
@@ -200,11 +213,7 @@ func newBuilder(env wiringEnv, cli *client.Client) (*envbuild.Builder, error) {
 		DiskBudget:       int64(b.DiskBudget),
 		RunID:            env.runID(),
 		Worker:           env.worker,
-	}, env.log.With().Str("stage", "build").Logger())
-	if err != nil {
-		return nil, usagef("build: %v", err)
 	}
-	return builder, nil
 }
 
 // engine loads the configuration and connects to the Docker engine; the caller closes it.
@@ -316,15 +325,8 @@ func imageUsage(ctx context.Context, env wiringEnv) []report.LayerUsage {
 		return nil
 	}
 	var out []report.LayerUsage
-	for _, layer := range []string{"base", "env", "instance"} {
-		u := report.LayerUsage{Layer: layer}
-		for _, im := range list {
-			if im.Layer == layer {
-				u.Images++
-				u.Bytes += im.UniqueSize
-			}
-		}
-		out = append(out, u)
+	for _, u := range envbuild.UsageByLayer(list) {
+		out = append(out, report.LayerUsage(u))
 	}
 	return out
 }

@@ -40,6 +40,9 @@ type MineConfig struct {
 	PagesPerCall int `yaml:"pages_per_call" json:"pages_per_call,omitempty"`
 	// MaxWait is the longest a rate limit is waited out in process.
 	MaxWait Duration `yaml:"max_wait" json:"max_wait,omitempty"`
+	// Retries is how many times a request that failed with a 5xx or a network error is
+	// retried. Default 4; -1: none.
+	Retries int `yaml:"retries" json:"retries,omitempty"`
 	// FollowMentions, ClosedEvents and CrossRepoIssues tune issue linking (see
 	// stages/mine).
 	FollowMentions  bool   `yaml:"follow_mentions" json:"follow_mentions,omitempty"`
@@ -91,6 +94,7 @@ func (env wiringEnv) mineConfig() mine.Config {
 		ImportMirrors:   c.importMirrors(),
 		PagesPerCall:    m.PagesPerCall,
 		MaxWait:         time.Duration(m.MaxWait),
+		Retries:         m.Retries,
 		FollowMentions:  m.FollowMentions,
 		ClosedEvents:    m.ClosedEvents,
 		CrossRepoIssues: m.CrossRepoIssues,

@@ -46,6 +46,20 @@ type RolloutConfig struct {
 	// RolloutTimeout is one rollout's wall clock (default 1h); with samples and parallel it
 	// sets the derived timeouts.rollout.
 	RolloutTimeout Duration `yaml:"rollout_timeout" json:"rollout_timeout,omitempty"`
+	// MaxRetries, RetryDelay, MaxRetryDelay and RequestTimeout shape the retries of the
+	// model server's 429s, 5xx answers and connection failures. Defaults 8, 1s, 1m, 10m.
+	MaxRetries     int      `yaml:"max_retries" json:"max_retries,omitempty"`
+	RetryDelay     Duration `yaml:"retry_delay" json:"retry_delay,omitempty"`
+	MaxRetryDelay  Duration `yaml:"max_retry_delay" json:"max_retry_delay,omitempty"`
+	RequestTimeout Duration `yaml:"request_timeout" json:"request_timeout,omitempty"`
+	// MaxObservationChars cuts the middle of each tool result longer than it. Default 32768.
+	MaxObservationChars int `yaml:"max_observation_chars" json:"max_observation_chars,omitempty"`
+	// MaxFormatErrors ends a rollout (format_error) after this many replies in a row that had
+	// to be corrected. Default 3.
+	MaxFormatErrors int `yaml:"max_format_errors" json:"max_format_errors,omitempty"`
+	// NoExample leaves out the worked example the text protocol puts around the first user
+	// message.
+	NoExample bool `yaml:"no_example" json:"no_example,omitempty"`
 	// Disk bounds what an agent's workspace may write to its container; past it the
 	// workspace is killed and the trajectory flagged workspace_disk_limit. Default
 	// sandbox.disk; -1: none.
@@ -126,6 +140,38 @@ func (env wiringEnv) rolloutRuntime(api rollout.DockerAPI) (*rollout.DockerRunti
 	return rt, nil
 }
 
+// rolloutConfig turns the rollout section into the stage's configuration; the API key comes
+// from OPENAI_API_KEY.
+func (env wiringEnv) rolloutConfig() rollout.Config {
+	rc := env.cfg.Rollout
+	return rollout.Config{
+		Backend:               rc.Backend,
+		Protocol:              rc.Protocol,
+		Model:                 rc.Model,
+		BaseURL:               rc.ModelURL,
+		APIKey:                env.getenv("OPENAI_API_KEY"),
+		Temperature:           rc.Temperature,
+		TopP:                  rc.TopP,
+		Seed:                  rc.Seed,
+		MaxOutputTokens:       rc.MaxOutputTokens,
+		MaxConcurrentRequests: rc.MaxConcurrentRequests,
+		MaxRetries:            rc.MaxRetries,
+		RetryDelay:            time.Duration(rc.RetryDelay),
+		MaxRetryDelay:         time.Duration(rc.MaxRetryDelay),
+		RequestTimeout:        time.Duration(rc.RequestTimeout),
+		Samples:               rc.Samples,
+		Parallel:              rc.Parallel,
+		MaxIterations:         rc.MaxIterations,
+		ContextTokens:         rc.ContextTokens,
+		CommandTimeout:        time.Duration(rc.CommandTimeout),
+		NoChangeTimeout:       time.Duration(rc.NoChangeTimeout),
+		RolloutTimeout:        time.Duration(rc.RolloutTimeout),
+		MaxObservationChars:   rc.MaxObservationChars,
+		MaxFormatErrors:       rc.MaxFormatErrors,
+		NoExample:             rc.NoExample,
+	}
+}
+
 func wireRollout(env wiringEnv, cli *client.Client, sb *sandbox.Sandbox) (*rollout.Stage, error) {
 	rc := env.cfg.Rollout
 	if err := env.cfg.checkRolloutTimeout(); err != nil {
@@ -142,25 +188,7 @@ func wireRollout(env wiringEnv, cli *client.Client, sb *sandbox.Sandbox) (*rollo
 			Msgf("timeouts.rollout fits %d of the %d samples of an instance in one attempt: the others wait for its retries (stored samples are kept)",
 				min(fit, max(rc.Samples, 1)), max(rc.Samples, 1))
 	}
-	st, err := rollout.New(rollout.Config{
-		Backend:               rc.Backend,
-		Protocol:              rc.Protocol,
-		Model:                 rc.Model,
-		BaseURL:               rc.ModelURL,
-		APIKey:                env.getenv("OPENAI_API_KEY"),
-		Temperature:           rc.Temperature,
-		TopP:                  rc.TopP,
-		Seed:                  rc.Seed,
-		MaxOutputTokens:       rc.MaxOutputTokens,
-		MaxConcurrentRequests: rc.MaxConcurrentRequests,
-		Samples:               rc.Samples,
-		Parallel:              rc.Parallel,
-		MaxIterations:         rc.MaxIterations,
-		ContextTokens:         rc.ContextTokens,
-		CommandTimeout:        time.Duration(rc.CommandTimeout),
-		NoChangeTimeout:       time.Duration(rc.NoChangeTimeout),
-		RolloutTimeout:        time.Duration(rc.RolloutTimeout),
-	}, rt, gradeWithValidate(sb, validate.GradeOptions{Timeout: env.cfg.gradeTimeout(), ResultsLimit: int64(env.cfg.Validate.ResultsLimit)}))
+	st, err := rollout.New(env.rolloutConfig(), rt, gradeWithValidate(sb, validate.GradeOptions{Timeout: env.cfg.gradeTimeout(), ResultsLimit: int64(env.cfg.Validate.ResultsLimit)}))
 	if err != nil {
 		return nil, usagef("rollout: %v", err)
 	}

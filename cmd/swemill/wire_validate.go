@@ -51,10 +51,15 @@ func (env wiringEnv) testSandbox(api sandbox.API) (*sandbox.Sandbox, error) {
 	return sb, nil
 }
 
-func wireValidate(env wiringEnv, sb *sandbox.Sandbox) (pipeline.Processor, error) {
+// validateConfig turns the validate section into the stage's configuration.
+func (env wiringEnv) validateConfig() validate.Config {
 	v := env.cfg.Validate
-	st, err := validate.New(sb, validate.Config{Runs: v.Runs, Parallel: v.Parallel, RunTimeout: time.Duration(v.RunTimeout),
-		Reruns: v.Reruns, Jitter: time.Duration(v.Jitter), Shuffle: v.Shuffle, ResultsLimit: int64(v.ResultsLimit)})
+	return validate.Config{Runs: v.Runs, Parallel: v.Parallel, RunTimeout: time.Duration(v.RunTimeout),
+		Reruns: v.Reruns, Jitter: time.Duration(v.Jitter), Shuffle: v.Shuffle, ResultsLimit: int64(v.ResultsLimit)}
+}
+
+func wireValidate(env wiringEnv, sb *sandbox.Sandbox) (pipeline.Processor, error) {
+	st, err := validate.New(sb, env.validateConfig())
 	if err != nil {
 		return nil, usagef("validate: %v", err)
 	}
@@ -72,7 +77,7 @@ func writeValidation(w io.Writer, store *runstore.Store, d *runstore.InstanceDet
 	}
 	if raw == nil {
 		for _, a := range d.Artifacts {
-			if a.Stage == pipeline.StageValidate && a.Name == "validate/validation.json" {
+			if a.Stage == pipeline.StageValidate && a.Name == validate.ValidationArtifact {
 				data, err := store.Artifacts().Read(a.ArtifactRef)
 				if err != nil {
 					return err
