@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -66,18 +65,10 @@ type RolloutConfig struct {
 	Disk Size `yaml:"disk" json:"disk,omitempty"`
 }
 
-// gradeWithValidate grades rollouts with validate's test runner: the same parser and the
-// same test selection that made FAIL_TO_PASS and PASS_TO_PASS.
-func gradeWithValidate(sb *sandbox.Sandbox, opts validate.GradeOptions) rollout.Grader {
-	g := &validate.Grader{Sandbox: sb, Options: opts}
-	return rollout.GraderFunc(func(ctx context.Context, item *pipeline.Item, patch string) (rollout.Grade, error) {
-		r, err := g.Grade(ctx, item, patch)
-		if err != nil {
-			return rollout.Grade{}, err
-		}
-		return rollout.Grade{Applied: r.Applied, Tests: r.Results, Problem: r.Problem, Log: r.Log}, nil
-	})
-}
+// validate's grader is rollout's: the same parser and the same test selection that made
+// FAIL_TO_PASS and PASS_TO_PASS grade the rollouts, and both stages score by the grade
+// package's rule.
+var _ rollout.Grader = (*validate.Grader)(nil)
 
 // gradeTimeout bounds the grading of one rollout: validate.run_timeout, since grading runs
 // the same tests (default 15m).
@@ -188,7 +179,7 @@ func wireRollout(env wiringEnv, cli *client.Client, sb *sandbox.Sandbox) (*rollo
 			Msgf("timeouts.rollout fits %d of the %d samples of an instance in one attempt: the others wait for its retries (stored samples are kept)",
 				min(fit, max(rc.Samples, 1)), max(rc.Samples, 1))
 	}
-	st, err := rollout.New(env.rolloutConfig(), rt, gradeWithValidate(sb, validate.GradeOptions{Timeout: env.cfg.gradeTimeout(), ResultsLimit: int64(env.cfg.Validate.ResultsLimit)}))
+	st, err := rollout.New(env.rolloutConfig(), rt, &validate.Grader{Sandbox: sb, Options: validate.GradeOptions{Timeout: env.cfg.gradeTimeout(), ResultsLimit: int64(env.cfg.Validate.ResultsLimit)}})
 	if err != nil {
 		return nil, usagef("rollout: %v", err)
 	}

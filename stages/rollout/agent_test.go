@@ -304,20 +304,6 @@ func TestConfigValidate(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestScoreGrade(t *testing.T) {
-	t.Parallel()
-	v := &pipeline.Validation{FailToPass: []string{"a", "b"}, PassToPass: []string{"c", "d"}}
-	g := rollout.Grade{Applied: true, Tests: map[string]pipeline.TestStatus{"a": "PASSED", "b": "XFAIL", "c": "PASSED", "d": "PASSED"}}
-	assert.Equal(t, rollout.Score{F2PPassed: 2, F2PTotal: 2, P2PPassed: 2, P2PTotal: 2, Resolved: true}, rollout.ScoreGrade(v, g))
-	g.Tests["b"] = "SKIPPED"
-	delete(g.Tests, "d")
-	assert.Equal(t, rollout.Score{F2PPassed: 1, F2PTotal: 2, P2PPassed: 1, P2PTotal: 2}, rollout.ScoreGrade(v, g))
-	g.Problem = "suite_timeout"
-	assert.Equal(t, rollout.Score{F2PTotal: 2, P2PTotal: 2}, rollout.ScoreGrade(v, g))
-	g.Applied, g.Problem = false, ""
-	assert.Equal(t, rollout.Score{F2PTotal: 2, P2PTotal: 2}, rollout.ScoreGrade(v, g))
-}
-
 // TestWorkspaceGoneIsARuntimeError: a container that dies under the agent ends the rollout
 // with runtime_error; the trajectory is kept.
 func TestWorkspaceGoneIsARuntimeError(t *testing.T) {

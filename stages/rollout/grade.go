@@ -8,34 +8,25 @@ import (
 	"strings"
 
 	"swemill/difftext"
+	"swemill/grade"
 	"swemill/pipeline"
 )
 
 // Grader runs an instance's FAIL_TO_PASS and PASS_TO_PASS tests in a fresh container of
 // its image, after resetting the test files, applying test_patch and then modelPatch,
 // and parses the output with the instance's log parser (item.Validation.LogParser). The
-// validate stage provides the real one.
+// validate stage's Grader is the real one.
 type Grader interface {
 	// Grade returns per-test results. A patch that does not apply is a Grade with Applied
 	// false, not an error; errors are infrastructure failures (the engine, the store).
 	Grade(ctx context.Context, item *pipeline.Item, modelPatch string) (Grade, error)
 }
 
-// Grade is the outcome of one grading run.
-type Grade struct {
-	// Applied is false when test_patch or the model patch did not apply; the tests did not
-	// run then.
-	Applied bool
-	// Tests maps the id of each test that ran (SWE-bench's forms, as in FAIL_TO_PASS) to its
-	// status. A test of FAIL_TO_PASS or PASS_TO_PASS that is missing counts as failed.
-	Tests map[string]pipeline.TestStatus
-	// Problem, when set, says why the tests' results could not be read (a timeout, output
-	// that cannot be parsed...): every test then counts as failed. It becomes a trajectory
-	// flag "grade_problem:<Problem>".
-	Problem string
-	// Log is the run's output (capped), stored as the artifact "rollout/grade-<k>.log".
-	Log []byte
-}
+// Grade is the outcome of one grading run, scored by grade.Resolve against the instance's
+// validation. A Problem becomes a trajectory flag "grade_problem:<Problem>" (or
+// FlagUnsafePatch), a run that did not apply the flag FlagPatchRejected, and Log is stored
+// as the artifact "rollout/grade-<k>.log".
+type Grade = grade.Run
 
 // GraderFunc adapts a function to Grader.
 type GraderFunc func(ctx context.Context, item *pipeline.Item, modelPatch string) (Grade, error)
@@ -43,35 +34,6 @@ type GraderFunc func(ctx context.Context, item *pipeline.Item, modelPatch string
 // Grade calls f.
 func (f GraderFunc) Grade(ctx context.Context, item *pipeline.Item, modelPatch string) (Grade, error) {
 	return f(ctx, item, modelPatch)
-}
-
-// Score counts the FAIL_TO_PASS and PASS_TO_PASS tests that pass, SWE-bench's way (and
-// validate's, testlog.IsPass): a test passes when PASSED or XFAIL; a missing test fails.
-// Resolved means every one of both lists passes.
-type Score struct {
-	F2PPassed, F2PTotal, P2PPassed, P2PTotal int
-	Resolved                                 bool
-}
-
-// ScoreGrade scores g against the instance's validation.
-func ScoreGrade(v *pipeline.Validation, g Grade) Score {
-	s := Score{F2PTotal: len(v.FailToPass), P2PTotal: len(v.PassToPass)}
-	if !g.Applied || g.Problem != "" {
-		return s
-	}
-	pass := func(st pipeline.TestStatus) bool { return st == pipeline.TestPassed || st == pipeline.TestXFail }
-	for _, t := range v.FailToPass {
-		if pass(g.Tests[t]) {
-			s.F2PPassed++
-		}
-	}
-	for _, t := range v.PassToPass {
-		if pass(g.Tests[t]) {
-			s.P2PPassed++
-		}
-	}
-	s.Resolved = s.F2PPassed == s.F2PTotal && s.P2PPassed == s.P2PTotal
-	return s
 }
 
 // cleanPatch drops the sections of binary files (which cannot be applied from text) and

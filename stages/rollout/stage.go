@@ -15,6 +15,7 @@ import (
 	"github.com/sourcegraph/conc/pool"
 
 	"swemill/codeact"
+	"swemill/grade"
 	"swemill/pipeline"
 )
 
@@ -500,18 +501,16 @@ func (s *Stage) rollout(ctx context.Context, item *pipeline.Item, k int) (*pipel
 	flags = append(flags, testFlags(paths, item.Validation)...)
 	flags = append(flags, a.leaks.flags()...)
 
-	var gradeLog []byte
-	score := Score{F2PTotal: len(item.Validation.FailToPass), P2PTotal: len(item.Validation.PassToPass)}
+	var g Grade // the zero Grade, when there is no patch to grade, fails every test
 	if patch == "" {
 		if derr == nil {
 			flags = append(flags, FlagEmptyPatch)
 		}
 	} else {
-		g, err := s.grader.Grade(ctx, item, patch)
-		if err != nil {
+		var err error
+		if g, err = s.grader.Grade(ctx, item, patch); err != nil {
 			return nil, nil, fmt.Errorf("grading %s sample %d: %w", inst.InstanceID, k, err)
 		}
-		gradeLog = g.Log
 		if g.Problem == FlagUnsafePatch {
 			flags = append(flags, FlagUnsafePatch)
 		} else if !g.Applied {
@@ -519,17 +518,17 @@ func (s *Stage) rollout(ctx context.Context, item *pipeline.Item, k int) (*pipel
 		} else if g.Problem != "" {
 			flags = append(flags, FlagGradeProblem+":"+g.Problem)
 		}
-		score = ScoreGrade(item.Validation, g)
 	}
+	score := grade.Resolve(g, item.Validation.FailToPass, item.Validation.PassToPass)
 	sort.Strings(flags)
 	traj.Flags = flags
 	traj.Resolved = score.Resolved
-	traj.F2PPassed, traj.F2PTotal, traj.P2PPassed, traj.P2PTotal = score.F2PPassed, score.F2PTotal, score.P2PPassed, score.P2PTotal
+	traj.F2PPassed, traj.F2PTotal, traj.P2PPassed, traj.P2PTotal = score.Counts()
 	ev := log.Info().Str("exit_status", status).Bool("resolved", traj.Resolved).Int("turns", traj.NumTurns).
 		Int64("prompt_tokens", traj.PromptTokens).Dur("took", time.Since(start)).Strs("flags", flags)
 	if a.note != "" {
 		ev = ev.Str("note", a.note)
 	}
 	ev.Msg("rollout done")
-	return traj, gradeLog, nil
+	return traj, g.Log, nil
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"swemill/envbuild/sandbox"
+	"swemill/grade"
 	"swemill/pipeline"
-	"swemill/testlog"
 )
 
 // GradeOptions tunes Grade. The zero value grades item.Validation's tests within 15 minutes.
@@ -22,13 +22,6 @@ type GradeOptions struct {
 	ResultsLimit int64
 	// Labels are added to the container's labels.
 	Labels map[string]string
-}
-
-// TestsStatus splits a list of tests into those that passed and those that did not, as
-// SWE-bench's tests_status does.
-type TestsStatus struct {
-	Success []string `json:"success"`
-	Failure []string `json:"failure"`
 }
 
 // Grade problems (GradeResult.Problem): why a run's tests could not be read. Each leaves
@@ -50,32 +43,20 @@ const (
 	ProblemIncomplete = ReasonIncomplete
 )
 
-// GradeResult is how a model patch fared.
+// GradeResult is how a model patch fared. Its Run holds whether both the model patch and
+// test_patch applied, all the statuses read from the output (every test of the test files),
+// the Problem that kept the tests from being read (one of the Problem constants; it fails
+// every test) and the run's log (capped by the sandbox's output limit: the script's
+// messages, how each patch applied, then the test output). Its Score is the grade package's
+// verdict on the graded tests: Resolved, each list split, Counts.
 type GradeResult struct {
-	// Resolved is SWE-bench's rule: every FAIL_TO_PASS and every PASS_TO_PASS test passed
-	// (PASSED or XFAIL); a test missing from the output did not.
-	Resolved bool
-	// Applied says both the model patch and test_patch applied, so the tests ran.
-	Applied    bool
-	FailToPass TestsStatus
-	PassToPass TestsStatus
-	// Problem says why the tests could not be read (one of the Problem constants), and
-	// Detail explains; empty when they ran and were read.
-	Problem, Detail string
-	ExitCode        int
-	TimedOut, OOM   bool
-	Seconds         float64
-	// Results are all the statuses read from the output (every test of the test files).
-	Results map[string]pipeline.TestStatus
-	// Log is the run's log, capped by the sandbox's output limit: the script's messages
-	// (how each patch applied), then the test output.
-	Log []byte
-}
-
-// Counts returns how many FAIL_TO_PASS and PASS_TO_PASS tests passed, out of how many.
-func (g GradeResult) Counts() (f2pPassed, f2pTotal, p2pPassed, p2pTotal int) {
-	return len(g.FailToPass.Success), len(g.FailToPass.Success) + len(g.FailToPass.Failure),
-		len(g.PassToPass.Success), len(g.PassToPass.Success) + len(g.PassToPass.Failure)
+	grade.Run
+	grade.Score
+	// Detail explains Problem; empty when the tests ran and were read.
+	Detail        string
+	ExitCode      int
+	TimedOut, OOM bool
+	Seconds       float64
 }
 
 // Grade runs an instance's tests on a model's patch, as SWE-bench's harness does, in a
@@ -109,17 +90,17 @@ func Grade(ctx context.Context, sb *sandbox.Sandbox, item *pipeline.Item, modelP
 	if opts.ResultsLimit == 0 {
 		opts.ResultsLimit = DefaultResultsLimit
 	}
-	g.Results = map[string]pipeline.TestStatus{}
+	g.Tests = map[string]pipeline.TestStatus{}
 	if strings.TrimSpace(modelPatch) == "" {
 		g.Problem, g.Detail = ProblemEmptyPatch, "the model produced no patch"
-		g.score(f2p, p2p)
+		g.Score = grade.Resolve(g.Run, f2p, p2p)
 		return g, nil
 	}
 	if !strings.HasSuffix(modelPatch, "\n") {
 		modelPatch += "\n"
 	}
 	if !gateModelPatch(&g, modelPatch) {
-		g.score(f2p, p2p)
+		g.Score = grade.Resolve(g.Run, f2p, p2p)
 		return g, nil
 	}
 	labels := map[string]string{sandbox.LabelRole: "grade", LabelInstance: item.Instance.InstanceID}
@@ -138,39 +119,27 @@ func Grade(ctx context.Context, sb *sandbox.Sandbox, item *pipeline.Item, modelP
 	g.Applied = r.applyFailed == ""
 	g.ExitCode, g.TimedOut, g.OOM, g.Seconds = r.res.ExitCode, r.res.TimedOut, r.oomKilled(), r.res.Duration.Seconds()
 	g.Log = r.log
-	g.Results = resultStatuses(r.parsed)
+	g.Tests = resultStatuses(r.parsed)
 	if reason, detail := r.problem(); reason != "" {
 		g.Problem, g.Detail = reason, detail
 	}
-	g.score(f2p, p2p)
+	g.Score = grade.Resolve(g.Run, f2p, p2p)
 	return g, nil
 }
 
-// Grader grades with a sandbox and options; its Grade method has the shape of the rollout
-// stage's grading interface, so wiring needs only to convert the result.
+// Grader grades with a sandbox and options. Its Grade method has the shape of the rollout
+// stage's grading interface, so the CLI hands a *Grader to the rollout stage as it is.
 type Grader struct {
 	Sandbox *sandbox.Sandbox
 	Options GradeOptions
 }
 
-// Grade calls the package's Grade with g's sandbox and options.
-func (g *Grader) Grade(ctx context.Context, item *pipeline.Item, modelPatch string) (GradeResult, error) {
-	return Grade(ctx, g.Sandbox, item, modelPatch, g.Options)
-}
-
-// score fills the test lists and Resolved from Results and Problem.
-func (g *GradeResult) score(f2p, p2p []string) {
-	split := func(ids []string) TestsStatus {
-		s := TestsStatus{Success: []string{}, Failure: []string{}}
-		for _, id := range ids {
-			if g.Problem == "" && testlog.IsPass(g.Results[id]) {
-				s.Success = append(s.Success, id)
-			} else {
-				s.Failure = append(s.Failure, id)
-			}
-		}
-		return s
+// Grade calls the package's Grade with g's sandbox and options and returns the run; the
+// caller scores it (grade.Resolve) against the tests it holds the instance to.
+func (g *Grader) Grade(ctx context.Context, item *pipeline.Item, modelPatch string) (grade.Run, error) {
+	r, err := Grade(ctx, g.Sandbox, item, modelPatch, g.Options)
+	if err != nil {
+		return grade.Run{}, err
 	}
-	g.FailToPass, g.PassToPass = split(f2p), split(p2p)
-	g.Resolved = g.Problem == "" && len(g.FailToPass.Failure) == 0 && len(g.PassToPass.Failure) == 0
+	return r.Run, nil
 }
