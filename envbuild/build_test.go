@@ -1,7 +1,6 @@
 package envbuild_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -434,5 +433,3 @@ func TestImagesListAndGC(t *testing.T) {
 	_, err = e.cli.ImageInspect(t.Context(), b.Environment.ImageName)
 	assert.NoError(t, err, "the image in use stays")
 }
-
-var _ = bytes.NewReader

@@ -1,7 +1,6 @@
 package export
 
-// DuckDB is the independent reader: its Parquet reader is C++ and duckdb-go, built without
-// the duckdb_arrow tag, compiles no Arrow Go code.
+// DuckDB is the independent reader (see export/duckreader).
 
 import (
 	"database/sql"
@@ -10,16 +9,15 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/stretchr/testify/require"
+
+	"swemill/export/duckreader"
 )
 
 func openDuck(t testing.TB) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("duckdb", "")
-	require.NoError(t, err)
+	db := duckreader.Open(t)
 	db.SetMaxOpenConns(1)
-	t.Cleanup(func() { db.Close() })
 	return db
 }
 

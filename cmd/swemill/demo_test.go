@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/duckdb/duckdb-go/v2" // the independent Parquet reader (no Arrow Go code)
 	"github.com/stretchr/testify/require"
 
 	"swemill/envbuild/envbuildtest"
 	"swemill/envbuild/sandbox"
+	"swemill/export/duckreader"
 	"swemill/pipeline"
 	"swemill/runstore"
 )
@@ -125,9 +125,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	require.Len(t, kept, 8)
 
 	// The dataset, read back by DuckDB.
-	db, err := sql.Open("duckdb", "")
-	require.NoError(t, err)
-	defer db.Close()
+	db := duckreader.Open(t)
 	tasks := map[string][]string{}
 	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT instance_id, "FAIL_TO_PASS" FROM read_parquet('%s/data/tasks/*.parquet')`, outA))
 	require.NoError(t, err)

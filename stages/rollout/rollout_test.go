@@ -1,7 +1,6 @@
 package rollout_test
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -296,5 +295,3 @@ func mustJSON(t testing.TB, v any) []byte {
 	require.NoError(t, err)
 	return data
 }
-
-var _ = context.Background
