@@ -242,37 +242,21 @@ func (b *Builder) Restore(ctx context.Context, inst pipeline.Instance, env pipel
 	return true, nil
 }
 
-// build is Build with the recipe given (fixed) or found as Build says (nil).
+// build is Build with the recipe given (fixed) or found as Build says (nil): it fetches the
+// repository, checks out the trees, makes (or finds) the env image of the recipe, and then
+// makes (or finds) the instance image on it.
 func (b *Builder) build(ctx context.Context, inst pipeline.Instance, fixed *pipeline.Recipe, log zerolog.Logger) (Result, error) {
 	var res Result
-	start := time.Now()
-	phases := zerolog.Dict()
-	mark := func(name string) {
-		phases.Float64(name, time.Since(start).Seconds())
-	}
+	clock := newPhaseClock()
 	if err := validateInstance(inst); err != nil {
 		return res, err
 	}
-	setup := inst.EnvironmentSetupCommit
-	commits := []string{inst.BaseCommit}
-	if setup != "" && setup != inst.BaseCommit {
-		commits = append(commits, setup)
-	}
-	if err := b.sources.Fetch(ctx, inst.Repo, commits...); err != nil {
-		switch {
-		case errors.Is(err, ErrRepoNotFound):
-			return res, pipeline.Drop("repository_not_found", "%s", err)
-		case errors.Is(err, ErrCommitNotFound):
-			return res, pipeline.Drop("base_commit_not_found", "%s", err)
-		}
-		return res, err
-	}
-	size, err := b.sources.TreeSize(ctx, inst.Repo, inst.BaseCommit)
+	size, err := b.fetch(ctx, inst)
 	if err != nil {
 		return res, err
 	}
 	res.CheckoutBytes = size
-	mark("fetched")
+	clock.mark("fetched")
 	if size > b.cfg.MaxCheckoutBytes {
 		return res, pipeline.Drop("repo_too_large", "checkout of %s@%s is %d bytes, over the limit of %d",
 			inst.Repo, inst.BaseCommit, size, b.cfg.MaxCheckoutBytes)
@@ -283,90 +267,163 @@ func (b *Builder) build(ctx context.Context, inst pipeline.Instance, fixed *pipe
 		return res, err
 	}
 	defer os.RemoveAll(tmp)
-	checkout := filepath.Join(tmp, "testbed")
-	if err := b.sources.Checkout(ctx, inst.Repo, inst.BaseCommit, checkout); err != nil {
+	tree, err := b.checkOut(ctx, inst, fixed, tmp)
+	if err != nil {
 		return res, err
 	}
-	mark("checked_out")
-	var recipe pipeline.Recipe
-	if fixed != nil {
-		recipe = *fixed
-	} else if recipe, err = b.recipe(inst.Repo, checkout); err != nil {
-		return res, err
-	}
-	envDir := checkout
-	if setup != "" && setup != inst.BaseCommit {
-		envDir = filepath.Join(tmp, "setup")
-		if err := b.sources.Checkout(ctx, inst.Repo, setup, envDir); err != nil {
-			return res, err
-		}
-	}
+	clock.mark("checked_out")
 
 	var buildLog bytes.Buffer
-	env, err := b.ensureEnv(ctx, recipe, envDir, &buildLog, log)
+	env, err := b.ensureEnv(ctx, tree.recipe, tree.envDir, &buildLog, log)
 	res.Log = buildLog.Bytes()
 	if err != nil {
 		return res, err
 	}
 	res.EnvCacheHit = !env.built
-	mark("env_ready")
+	clock.mark("env_ready")
+
 	out := pipeline.Environment{
-		EnvImage: env.name, BaseImage: env.base, Recipe: recipe, WorkDir: b.cfg.WorkDir,
+		EnvImage: env.name, BaseImage: env.base, Recipe: tree.recipe, WorkDir: b.cfg.WorkDir,
 	}
 	instKey := hashOf("swemill instance", "script="+layerScriptVersion, "env="+env.key,
-		"repo="+inst.Repo, "commit="+inst.BaseCommit, "recipe="+recipeJSON(recipe), "workdir="+b.cfg.WorkDir)
-	name := "swemill/inst." + slug(inst.InstanceID) + ":" + instKey[:16]
-	out.ImageName = name
-
+		"repo="+inst.Repo, "commit="+inst.BaseCommit, "recipe="+recipeJSON(tree.recipe), "workdir="+b.cfg.WorkDir)
+	out.ImageName = "swemill/inst." + slug(inst.InstanceID) + ":" + instKey[:16]
 	unlock, err := lockFile(ctx, filepath.Join(b.cfg.CacheDir, "locks", instKey+".lock"))
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
-	if id, ok, err := b.findImage(ctx, name, instKey); err != nil {
+	if id, ok, err := b.findImage(ctx, out.ImageName, instKey); err != nil {
 		return res, err
 	} else if ok {
-		out.ImageID, out.CacheHit = id, true
-		out.SizeBytes, err = b.layerSize(ctx, id, env.id)
-		if err != nil {
+		if out, err = b.reuseInstance(ctx, out, id, env, log); err != nil {
 			return res, err
 		}
-		// The limit holds for an image an earlier run built under another limit too.
-		if out.SizeBytes > b.cfg.MaxInstanceBytes {
-			return res, pipeline.Drop("image_too_large", "instance layer of %s adds %d bytes, over the limit of %d",
-				name, out.SizeBytes, b.cfg.MaxInstanceBytes)
-		}
-		b.touch(id, env.id)
 		res.Environment = out
-		log.Debug().Str("image", name).Msg("instance image cache hit")
 		return res, nil
 	}
+	if out, err = b.makeInstance(ctx, inst, tree, env, out, instKey, &buildLog, &res, clock, log); err != nil {
+		return res, err
+	}
+	if b.cfg.DiskBudget > 0 {
+		if _, err := GC(ctx, b.api, GCOptions{KeepUnder: b.cfg.DiskBudget, UsageDir: b.usageDir(), Protect: []string{out.ImageID}}, log); err != nil {
+			log.Warn().Err(err).Msg("keeping the disk budget")
+		}
+	}
+	res.Environment = out
+	return res, nil
+}
 
+// phaseClock times the phases of one build, for its log line.
+type phaseClock struct {
+	start  time.Time
+	phases *zerolog.Event
+}
+
+func newPhaseClock() *phaseClock { return &phaseClock{start: time.Now(), phases: zerolog.Dict()} }
+
+// mark records that a phase ended now (seconds since the build started).
+func (c *phaseClock) mark(name string) { c.phases.Float64(name, time.Since(c.start).Seconds()) }
+
+// fetch brings the commits an instance needs into the shared clone and returns the size of
+// its checkout.
+func (b *Builder) fetch(ctx context.Context, inst pipeline.Instance) (int64, error) {
+	commits := []string{inst.BaseCommit}
+	if setup := inst.EnvironmentSetupCommit; setup != "" && setup != inst.BaseCommit {
+		commits = append(commits, setup)
+	}
+	if err := b.sources.Fetch(ctx, inst.Repo, commits...); err != nil {
+		switch {
+		case errors.Is(err, ErrRepoNotFound):
+			return 0, pipeline.Drop("repository_not_found", "%s", err)
+		case errors.Is(err, ErrCommitNotFound):
+			return 0, pipeline.Drop("base_commit_not_found", "%s", err)
+		}
+		return 0, err
+	}
+	return b.sources.TreeSize(ctx, inst.Repo, inst.BaseCommit)
+}
+
+// trees are an instance's checkouts in a build's temporary directory, and its recipe.
+type trees struct {
+	// checkout is the base commit's tree; envDir the tree the env image is made from (the
+	// environment setup commit's, else checkout).
+	checkout, envDir string
+	recipe           pipeline.Recipe
+}
+
+// checkOut checks an instance's trees out under tmp and finds its recipe (fixed, when given).
+func (b *Builder) checkOut(ctx context.Context, inst pipeline.Instance, fixed *pipeline.Recipe, tmp string) (trees, error) {
+	t := trees{checkout: filepath.Join(tmp, "testbed")}
+	if err := b.sources.Checkout(ctx, inst.Repo, inst.BaseCommit, t.checkout); err != nil {
+		return t, err
+	}
+	if fixed != nil {
+		t.recipe = *fixed
+	} else {
+		var err error
+		if t.recipe, err = b.recipe(inst.Repo, t.checkout); err != nil {
+			return t, err
+		}
+	}
+	t.envDir = t.checkout
+	if setup := inst.EnvironmentSetupCommit; setup != "" && setup != inst.BaseCommit {
+		t.envDir = filepath.Join(tmp, "setup")
+		if err := b.sources.Checkout(ctx, inst.Repo, setup, t.envDir); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// reuseInstance takes an instance image found in the engine (id), if its layer is within the
+// limit (which holds for an image an earlier run built under another limit too).
+func (b *Builder) reuseInstance(ctx context.Context, out pipeline.Environment, id string, env envImage, log zerolog.Logger) (pipeline.Environment, error) {
+	var err error
+	out.ImageID, out.CacheHit = id, true
+	if out.SizeBytes, err = b.layerSize(ctx, id, env.id); err != nil {
+		return out, err
+	}
+	if out.SizeBytes > b.cfg.MaxInstanceBytes {
+		return out, pipeline.Drop("image_too_large", "instance layer of %s adds %d bytes, over the limit of %d",
+			out.ImageName, out.SizeBytes, b.cfg.MaxInstanceBytes)
+	}
+	b.touch(id, env.id)
+	log.Debug().Str("image", out.ImageName).Msg("instance image cache hit")
+	return out, nil
+}
+
+// makeInstance makes the instance image on the env image: the checkout as one layer, the
+// recipe's install commands' changes as another, loaded into the engine with the instance's
+// labels. res.Log follows the build log.
+func (b *Builder) makeInstance(ctx context.Context, inst pipeline.Instance, tree trees, env envImage, out pipeline.Environment,
+	instKey string, buildLog *bytes.Buffer, res *Result, clock *phaseClock, log zerolog.Logger) (pipeline.Environment, error) {
+	name, recipe := out.ImageName, tree.recipe
 	envInfo, err := b.api.ImageInspect(ctx, env.id)
 	if err != nil {
-		return res, fmt.Errorf("inspecting env image %s: %w", env.name, err)
+		return out, fmt.Errorf("inspecting env image %s: %w", env.name, err)
 	}
 	buildLog.WriteString("# instance image " + name + "\n")
 	checkoutLayer, err := newLayer(b.tmpDir(), SandboxUID, SandboxUID, func(c *contextWriter) error {
-		return c.tree(checkout, strings.TrimPrefix(b.cfg.WorkDir, "/"), nil)
+		return c.tree(tree.checkout, strings.TrimPrefix(b.cfg.WorkDir, "/"), nil)
 	})
 	if err != nil {
-		return res, err
+		return out, err
 	}
 	defer os.Remove(checkoutLayer.path)
-	mark("checkout_layer")
+	clock.mark("checkout_layer")
 	layers, comments := []layerFile{checkoutLayer}, []string{"checkout of " + inst.Repo + "@" + inst.BaseCommit}
 	if len(recipe.PreInstall)+len(recipe.Install) > 0 {
 		installLayer, err := b.capture(ctx, env.id, []layerFile{checkoutLayer}, []string{"SWEMILL_COMMANDS=" + commandsArg(recipe)},
-			&buildLog, log, captureLimit{what: "install layer of " + name, layer: b.cfg.MaxInstanceBytes, field: "Config.MaxInstanceBytes"},
+			buildLog, log, captureLimit{what: "install layer of " + name, layer: b.cfg.MaxInstanceBytes, field: "Config.MaxInstanceBytes"},
 			libDir+"/run-commands.sh")
 		res.Log = buildLog.Bytes()
 		if err != nil {
-			return res, b.buildFailure(ctx, "install_failed", name, err)
+			return out, b.buildFailure(ctx, "install_failed", name, err)
 		}
 		defer os.Remove(installLayer.path)
 		layers, comments = append(layers, installLayer), append(comments, "install")
-		mark("installed")
+		clock.mark("installed")
 	}
 	labels := map[string]string{
 		LabelLayer: LayerInstance, LabelKey: instKey, LabelParent: env.name, LabelVersion: b.cfg.Version,
@@ -380,29 +437,22 @@ func (b *Builder) build(ctx context.Context, inst pipeline.Instance, fixed *pipe
 	})
 	res.Log = buildLog.Bytes()
 	if err != nil {
-		return res, err
+		return out, err
 	}
-	out.ImageID, out.BuildSeconds = id, time.Since(start).Seconds()
-	out.SizeBytes, err = b.layerSize(ctx, id, env.id)
-	if err != nil {
-		return res, err
+	out.ImageID, out.BuildSeconds = id, time.Since(clock.start).Seconds()
+	if out.SizeBytes, err = b.layerSize(ctx, id, env.id); err != nil {
+		return out, err
 	}
 	if out.SizeBytes > b.cfg.MaxInstanceBytes {
 		_, _ = b.api.ImageRemove(context.WithoutCancel(ctx), name, image.RemoveOptions{PruneChildren: true})
-		return res, pipeline.Drop("image_too_large", "instance layer of %s adds %d bytes, over the limit of %d",
+		return out, pipeline.Drop("image_too_large", "instance layer of %s adds %d bytes, over the limit of %d",
 			name, out.SizeBytes, b.cfg.MaxInstanceBytes)
 	}
 	b.touch(id, env.id)
-	mark("loaded")
+	clock.mark("loaded")
 	log.Info().Str("image", name).Float64("seconds", out.BuildSeconds).Int64("layer_bytes", out.SizeBytes).
-		Dict("phases", phases).Msg("instance image built")
-	if b.cfg.DiskBudget > 0 {
-		if _, err := GC(ctx, b.api, GCOptions{KeepUnder: b.cfg.DiskBudget, UsageDir: b.usageDir(), Protect: []string{id}}, log); err != nil {
-			log.Warn().Err(err).Msg("keeping the disk budget")
-		}
-	}
-	res.Environment = out
-	return res, nil
+		Dict("phases", clock.phases).Msg("instance image built")
+	return out, nil
 }
 
 func validateInstance(inst pipeline.Instance) error {
