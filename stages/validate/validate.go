@@ -157,9 +157,10 @@ func LogArtifact(side string, index int) string {
 	return "validate/" + side + "-" + strconv.Itoa(index) + ".log"
 }
 
-// Labels on validate's containers, besides the sandbox's.
+// Labels on validate's containers, besides the sandbox's and sandbox.LabelInstance.
 const (
-	LabelInstance = "swemill.instance"
+	// LabelInstance is sandbox.LabelInstance, which the sandbox defines for every stage.
+	LabelInstance = sandbox.LabelInstance
 	LabelSide     = "swemill.side"
 )
 
@@ -489,7 +490,7 @@ func (s *Stage) labels(item *pipeline.Item, side string) map[string]string {
 	for k, v := range s.cfg.Labels {
 		l[k] = v
 	}
-	l[sandbox.LabelRole], l[LabelInstance], l[LabelSide] = "validate", item.Instance.InstanceID, side
+	l[sandbox.LabelRole], l[sandbox.LabelInstance], l[LabelSide] = "validate", item.Instance.InstanceID, side
 	return l
 }
 
