@@ -21,6 +21,13 @@
 // inferred from the repository (InferRecipe); with Config.Offline, inference emits nothing
 // that needs a package index (the recipe records what it left out, Recipe.Skipped) and
 // build containers have no network. Repositories come from one shared bare clone
-// each (Sources). Stage adapts Builder to pipeline.Processor. ListImages and GC manage disk.
-// The sandbox sub-package runs commands in confined containers.
+// each (Sources). Stage adapts Builder to pipeline.Processor. ListImages, ImageExists and GC
+// manage images and disk.
+//
+// envbuild is where swemill's Docker code lives: Connect returns the engine client, which the
+// rest of swemill holds as an Engine and hands back to envbuild and its sub-packages. The
+// sandbox sub-package runs commands in confined containers (one command, execs, or the
+// persistent shells of a Workspace) and writes and reads sizes as the Docker CLI does;
+// envbuildtest holds the shared Docker set-up of tests and their engine queries (Containers,
+// ContainerEvents).
 package envbuild

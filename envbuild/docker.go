@@ -31,6 +31,16 @@ type dockerAPI interface {
 
 var _ dockerAPI = (*client.Client)(nil)
 
+// Engine is a connection to a Docker engine, as Connect returns it: the calls envbuild and
+// its sandbox make, and Close. Callers outside envbuild hold the connection as an Engine and
+// hand it to envbuild and sandbox functions; they make no Engine call of their own.
+type Engine interface {
+	dockerAPI
+	Close() error
+}
+
+var _ Engine = (*client.Client)(nil)
+
 // Connect returns a client for the engine at host ("" means the default socket,
 // unix:///var/run/docker.sock), negotiating the API version (engines as old as 20.10 / API
 // 1.41 work) and checking that the engine answers. The caller closes the client.
@@ -59,7 +69,7 @@ const (
 	LabelVersion    = "swemill.version"     // swemill version that built it
 	LabelLanguage   = "swemill.language"    // python or go
 	LabelRepo       = "swemill.repo"        // owner/name (instance images)
-	LabelInstance   = "swemill.instance"    // instance id (instance images)
+	LabelInstance   = sandbox.LabelInstance // instance id (instance images; containers too)
 	LabelBaseCommit = "swemill.base_commit" // base commit (instance images)
 	LabelRecipe     = "swemill.recipe"      // recipe JSON (env and instance images)
 )

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -41,6 +42,18 @@ type ImageInfo struct {
 	// containers, or with child images, is in use.
 	Containers int
 	InUse      bool
+}
+
+// ImageExists says whether the engine holds the image name (a name or an id). Errors are
+// the engine's, unwrapped.
+func ImageExists(ctx context.Context, api dockerAPI, name string) (bool, error) {
+	if _, err := api.ImageInspect(ctx, name); err != nil {
+		if errdefs.IsNotFound(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // ListImages lists the swemill images in the engine: bases first, then envs, then

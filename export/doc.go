@@ -7,4 +7,8 @@
 // Rows stream from a Source, which the run store implements, into Arrow record batches and
 // zstd-compressed Parquet row groups bounded by bytes, with the page index written. The
 // same Source and Config give byte-identical files.
+//
+// Export is where swemill's Arrow code lives: the sub-package parquetjson reads Parquet files
+// back as rows of JSON values (the miner's import of SWE-bench-format task files uses it),
+// and parquetjsontest writes small Parquet files for tests.
 package export

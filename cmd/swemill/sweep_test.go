@@ -13,9 +13,6 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -179,11 +176,10 @@ func TestLiveWorkerSweepsGoneWorkersContainers(t *testing.T) {
 					return ""
 				}}
 			run := env.runID()
-			ofRun := filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+run))
 			t.Cleanup(func() {
-				list, _ := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: ofRun})
+				list, _ := envbuildtest.Containers(context.Background(), cli, true, map[string]string{sandbox.LabelRun: run})
 				for _, c := range list {
-					_ = cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
+					_ = envbuildtest.RemoveContainer(context.Background(), cli, c.ID)
 				}
 			})
 			sb, err := env.testSandbox(cli)
@@ -209,8 +205,7 @@ func TestLiveWorkerSweepsGoneWorkersContainers(t *testing.T) {
 			require.NoError(t, err)
 			defer func() { require.NoError(t, foreign.Remove(context.WithoutCancel(ctx))) }()
 
-			evs, evErrs := cli.Events(ctx, events.ListOptions{Filters: filters.NewArgs(
-				filters.Arg("type", "container"), filters.Arg("event", "destroy"))})
+			evs, evErrs := envbuildtest.ContainerEvents(ctx, cli, "destroy", nil)
 			stop, err := sweepGone(ctx, store, env.worker, sb, 100*time.Millisecond, log)
 			require.NoError(t, err)
 			defer stop()

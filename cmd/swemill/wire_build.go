@@ -11,12 +11,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/containerd/errdefs"
-	"github.com/docker/docker/client"
-	units "github.com/docker/go-units"
 	"gopkg.in/yaml.v3"
 
 	"swemill/envbuild"
+	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
 	"swemill/report"
 	"swemill/runstore"
@@ -78,7 +76,7 @@ func parseSize(v string) (int64, error) {
 	if strings.TrimSpace(v) == "-1" {
 		return -1, nil
 	}
-	b, err := units.RAMInBytes(v)
+	b, err := sandbox.ParseBytes(v)
 	if err != nil || b < 0 {
 		return 0, fmt.Errorf("%q is not a size (like 500MB or 4GiB)", v)
 	}
@@ -142,7 +140,7 @@ func (env wiringEnv) baseConfig() envbuild.BaseConfig {
 }
 
 // docker connects to the Docker engine (DOCKER_HOST or the configuration's docker_host).
-func (env wiringEnv) docker(ctx context.Context) (*client.Client, error) {
+func (env wiringEnv) docker(ctx context.Context) (envbuild.Engine, error) {
 	cli, err := envbuild.Connect(ctx, env.cfg.DockerHost)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the Docker engine: %w", err)
@@ -152,17 +150,18 @@ func (env wiringEnv) docker(ctx context.Context) (*client.Client, error) {
 
 // wireBuild makes the build stage over builder. The base images must exist already (swemill
 // base build).
-func wireBuild(ctx context.Context, env wiringEnv, cli *client.Client, builder *envbuild.Builder) (pipeline.Processor, error) {
+func wireBuild(ctx context.Context, env wiringEnv, cli envbuild.Engine, builder *envbuild.Builder) (pipeline.Processor, error) {
 	names, err := envbuild.BaseNames(env.baseConfig())
 	if err != nil {
 		return nil, fmt.Errorf("naming base images: %w", err)
 	}
 	for lang, name := range names {
-		if _, err := cli.ImageInspect(ctx, name); err != nil {
-			if errdefs.IsNotFound(err) {
-				return nil, fmt.Errorf("the %s base image %s is missing: run `swemill base build` (or `make base`) first", lang, name)
-			}
+		ok, err := envbuild.ImageExists(ctx, cli, name)
+		if err != nil {
 			return nil, fmt.Errorf("inspecting base image %s: %w", name, err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("the %s base image %s is missing: run `swemill base build` (or `make base`) first", lang, name)
 		}
 	}
 	return envbuild.NewStage(builder), nil
@@ -170,7 +169,7 @@ func wireBuild(ctx context.Context, env wiringEnv, cli *client.Client, builder *
 
 // newBuilder makes the image builder of the run's configuration: the build stage builds with
 // it, and the later stages restore with it the instance images that are gone.
-func newBuilder(env wiringEnv, cli *client.Client) (*envbuild.Builder, error) {
+func newBuilder(env wiringEnv, cli envbuild.Engine) (*envbuild.Builder, error) {
 	if err := env.cfg.checkMirrors(); err != nil {
 		return nil, err
 	}
@@ -217,7 +216,7 @@ func (env wiringEnv) builderConfig(names map[string]string) envbuild.Config {
 }
 
 // engine loads the configuration and connects to the Docker engine; the caller closes it.
-func (a *app) engine(ctx context.Context) (wiringEnv, *client.Client, error) {
+func (a *app) engine(ctx context.Context) (wiringEnv, envbuild.Engine, error) {
 	cfg, log, err := a.setup()
 	if err != nil {
 		return wiringEnv{}, nil, err
@@ -290,9 +289,9 @@ func cmdImages(ctx context.Context, a *app, args []string) error {
 			verb = "would remove"
 		}
 		for _, im := range res.Removed {
-			fmt.Fprintf(a.stdout, "%s %s (%s)\n", verb, im.Name, units.HumanSize(float64(im.UniqueSize)))
+			fmt.Fprintf(a.stdout, "%s %s (%s)\n", verb, im.Name, sandbox.FormatSize(im.UniqueSize))
 		}
-		fmt.Fprintf(a.stdout, "swemill images: %s before, %s after\n", units.HumanSize(float64(res.Before)), units.HumanSize(float64(res.After)))
+		fmt.Fprintf(a.stdout, "swemill images: %s before, %s after\n", sandbox.FormatSize(res.Before), sandbox.FormatSize(res.After))
 		return nil
 	}
 	list, err := envbuild.ListImages(ctx, cli, usage)
@@ -305,10 +304,10 @@ func cmdImages(ctx context.Context, a *app, args []string) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "layer\timage\tadds\tlast used\tin use")
 	for _, im := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", im.Layer, im.Name, units.HumanSize(float64(im.UniqueSize)), im.LastUsed.Local().Format(time.DateTime), im.InUse)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", im.Layer, im.Name, sandbox.FormatSize(im.UniqueSize), im.LastUsed.Local().Format(time.DateTime), im.InUse)
 	}
 	tw.Flush()
-	fmt.Fprintf(a.stdout, "total %s\n", units.HumanSize(float64(envbuild.DiskUsage(list))))
+	fmt.Fprintf(a.stdout, "total %s\n", sandbox.FormatSize(envbuild.DiskUsage(list)))
 	return nil
 }
 

@@ -4,8 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/docker/docker/client"
-
+	"swemill/envbuild"
 	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
 	"swemill/stages/rollout"
@@ -116,7 +115,7 @@ func (c *Config) checkRolloutTimeout() error {
 // rolloutRuntime is the Docker runtime of the agent's workspaces, in the sandbox of every
 // container that runs repository code (the sandbox section's limits; rollout.disk, when
 // set, instead of sandbox.disk).
-func (env wiringEnv) rolloutRuntime(api rollout.DockerAPI) (*rollout.DockerRuntime, error) {
+func (env wiringEnv) rolloutRuntime(api sandbox.API) (*rollout.DockerRuntime, error) {
 	sc := env.sandboxConfig()
 	switch d := env.cfg.Rollout.Disk; {
 	case d == -1:
@@ -163,7 +162,7 @@ func (env wiringEnv) rolloutConfig() rollout.Config {
 	}
 }
 
-func wireRollout(env wiringEnv, cli *client.Client, sb *sandbox.Sandbox) (*rollout.Stage, error) {
+func wireRollout(env wiringEnv, cli envbuild.Engine, sb *sandbox.Sandbox) (*rollout.Stage, error) {
 	rc := env.cfg.Rollout
 	if err := env.cfg.checkRolloutTimeout(); err != nil {
 		return nil, usageError{err.Error()}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	units "github.com/docker/go-units"
 	"github.com/rs/zerolog"
 
 	"swemill/envbuild/sandbox"
@@ -47,7 +46,7 @@ type deprecatedField struct {
 
 func (c *Config) deprecatedSandboxFields() []deprecatedField {
 	v, s := c.Validate, c.Sandbox
-	size := func(n Size) string { return units.BytesSize(float64(n)) }
+	size := func(n Size) string { return sandbox.FormatBytes(int64(n)) }
 	return []deprecatedField{
 		{"validate.memory", "sandbox.memory", v.Memory != 0, s.Memory != 0, v.Memory == s.Memory, size(v.Memory), size(s.Memory)},
 		{"validate.cpus", "sandbox.cpus", v.CPUs != 0, s.CPUs != 0, v.CPUs == s.CPUs, fmt.Sprint(v.CPUs), fmt.Sprint(s.CPUs)},
@@ -67,7 +66,7 @@ func (c *Config) checkSandbox() error {
 	s := c.sandboxLimits()
 	switch {
 	case s.Memory != 0 && s.Memory < 16<<20:
-		return fmt.Errorf("sandbox.memory: %s is below 16MiB", units.BytesSize(float64(s.Memory)))
+		return fmt.Errorf("sandbox.memory: %s is below 16MiB", sandbox.FormatBytes(int64(s.Memory)))
 	case s.CPUs < 0:
 		return fmt.Errorf("sandbox.cpus: %v is negative", s.CPUs)
 	case s.Pids < 0:
@@ -75,9 +74,9 @@ func (c *Config) checkSandbox() error {
 	case s.TmpSize < 0:
 		return fmt.Errorf("sandbox.tmp_size: %d is negative", s.TmpSize)
 	case s.Disk < -1 || s.Disk > 0 && s.Disk < 16<<20:
-		return fmt.Errorf("sandbox.disk: %s: want at least 16MiB, or -1 for no limit", units.BytesSize(float64(s.Disk)))
+		return fmt.Errorf("sandbox.disk: %s: want at least 16MiB, or -1 for no limit", sandbox.FormatBytes(int64(s.Disk)))
 	case c.Rollout.Disk < -1 || c.Rollout.Disk > 0 && c.Rollout.Disk < 16<<20:
-		return fmt.Errorf("rollout.disk: %s: want at least 16MiB, or -1 for no limit", units.BytesSize(float64(c.Rollout.Disk)))
+		return fmt.Errorf("rollout.disk: %s: want at least 16MiB, or -1 for no limit", sandbox.FormatBytes(int64(c.Rollout.Disk)))
 	}
 	if err := (sandbox.Config{RunID: "check", Runtime: s.Runtime}).Validate(); err != nil {
 		return fmt.Errorf("sandbox.runtime: %q is not a runtime name", s.Runtime)

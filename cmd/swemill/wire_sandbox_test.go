@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -53,8 +51,7 @@ func TestRolloutContainersGetTheSandbox(t *testing.T) {
 	ctx := t.Context()
 	run := env.runID()
 	t.Cleanup(func() {
-		list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true,
-			Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+run))})
+		list, err := envbuildtest.Containers(context.Background(), cli, true, map[string]string{sandbox.LabelRun: run})
 		require.NoError(t, err)
 		assert.Empty(t, list, "containers of the run left behind")
 	})
@@ -73,7 +70,7 @@ func TestRolloutContainersGetTheSandbox(t *testing.T) {
 		assert.Equal(t, []string{"ALL"}, []string(h.CapDrop), what)
 		assert.Empty(t, h.CapAdd, what)
 		assert.Contains(t, h.SecurityOpt, "no-new-privileges", what)
-		assert.Equal(t, container.NetworkMode("none"), h.NetworkMode, what)
+		assert.Equal(t, "none", string(h.NetworkMode), what)
 		assert.Contains(t, h.Tmpfs["/tmp"], "size=67108864", what)
 		assert.False(t, ins.Config.NetworkDisabled, what+": network mode none, with loopback and /etc/hosts")
 		assert.Equal(t, run, ins.Config.Labels[sandbox.LabelRun], what)
@@ -83,11 +80,10 @@ func TestRolloutContainersGetTheSandbox(t *testing.T) {
 	rt, err := env.rolloutRuntime(cli)
 	require.NoError(t, err)
 	ws, err := rt.Start(ctx, rollout.WorkspaceSpec{Image: img, WorkDir: "/testbed", Lifetime: 5 * time.Minute,
-		Labels: map[string]string{rollout.LabelInstance: "acme__sandbox-1", rollout.LabelSample: "0"}})
+		Labels: map[string]string{sandbox.LabelInstance: "acme__sandbox-1", rollout.LabelSample: "0"}})
 	require.NoError(t, err)
 	defer ws.Close(context.WithoutCancel(ctx))
-	list, err := cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("label", sandbox.LabelRun+"="+run), filters.Arg("label", sandbox.LabelRole+"="+rollout.RoleRollout))})
+	list, err := envbuildtest.Containers(ctx, cli, false, map[string]string{sandbox.LabelRun: run, sandbox.LabelRole: rollout.RoleRollout})
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 	check("rollout workspace", list[0].ID)
@@ -120,7 +116,7 @@ func TestRolloutWorkspaceDiskLimit(t *testing.T) {
 	rt, err := env.rolloutRuntime(cli)
 	require.NoError(t, err)
 	ws, err := rt.Start(ctx, rollout.WorkspaceSpec{Image: img, WorkDir: "/testbed", Lifetime: 5 * time.Minute,
-		Labels: map[string]string{rollout.LabelInstance: "acme__disk-1", rollout.LabelSample: "0"}})
+		Labels: map[string]string{sandbox.LabelInstance: "acme__disk-1", rollout.LabelSample: "0"}})
 	require.NoError(t, err)
 	defer ws.Close(context.WithoutCancel(ctx))
 	_, err = ws.Shell(ctx, rollout.ShellRequest{Command: "for i in $(seq 1 400); do head -c 1048576 /dev/zero > /var/tmp/fill-$i; done; sleep 60",

@@ -1,6 +1,8 @@
 // Package envbuildtest is the shared set-up of tests that need a Docker engine and swemill's
 // base images: one engine client and one base-image build per test binary, from the
-// debootstrap cache in CacheDir (a cold cache costs a few minutes, a warm one seconds).
+// debootstrap cache in CacheDir (a cold cache costs a few minutes, a warm one seconds), and
+// the engine queries tests make about what the code under test did (Containers,
+// ContainerEvents, RemoveContainer), so that no test outside envbuild uses the Docker client.
 package envbuildtest
 
 import (

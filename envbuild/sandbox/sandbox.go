@@ -8,8 +8,16 @@
 //
 // A container's life: Create, CopyIn files, Run the command once, ReadFile / CopyOut
 // results, Remove. Sandbox.Run does all of it in one call. For many commands in one
-// container (an agent's shell), Create with a long-running command (sleep infinity), Start,
-// then Exec each command.
+// container, Create with a long-running command (sleep infinity), Start, then Exec each
+// command. For an agent's workspace, StartWorkspace starts a container that lives for a
+// while, with its disk guarded (GuardDisk), whose commands run in persistent bash sessions
+// (Workspace.OpenShell): a Shell keeps its directory and variables from one command to the
+// next, returns each command's output (capped) and status, and can interrupt or kill what
+// it runs. A workspace whose container stopped is ErrWorkspaceGone.
+//
+// The stages run containers through the sandbox only, and make no Engine call of their own
+// (API declares the sandbox's); sizes are written and read as the Docker CLI does
+// (FormatBytes, FormatSize, ParseBytes).
 package sandbox
 
 import (
@@ -58,11 +66,13 @@ type API interface {
 
 var _ API = (*client.Client)(nil)
 
-// Labels on sandbox containers.
+// Labels on sandbox containers. The sandbox sets LabelRun, LabelRole and LabelWorker; the
+// stages add LabelInstance (and envbuild puts it on instance images too).
 const (
-	LabelRun    = "swemill.run"    // the run id
-	LabelRole   = "swemill.role"   // "sandbox" or "build"
-	LabelWorker = "swemill.worker" // the worker process that made it (Config.Worker)
+	LabelRun      = "swemill.run"      // the run id
+	LabelRole     = "swemill.role"     // "sandbox", "build", "workspace" or a stage's role
+	LabelWorker   = "swemill.worker"   // the worker process that made it (Config.Worker)
+	LabelInstance = "swemill.instance" // the id of the instance whose code it holds
 )
 
 // Config sets the limits of every container of a Sandbox.

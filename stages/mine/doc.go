@@ -88,7 +88,8 @@
 // Import files are SWE-bench rows: instance_id, repo, base_commit, patch, test_patch,
 // problem_statement, hints_text, created_at, version, environment_setup_commit, and
 // FAIL_TO_PASS / PASS_TO_PASS as JSON-encoded strings or lists (Parquet list<string> columns
-// too). Every other column is kept in Instance.Extra as JSON. Rows are checked, not filtered:
+// too: Parquet files are read by export/parquetjson, which renders every value as JSON, so
+// the miner has no Arrow code). Every other column is kept in Instance.Extra as JSON. Rows are checked, not filtered:
 // the base commit must be in the mirror and both patches must pass the patch gate and apply
 // (import_invalid, commits_unavailable, unsafe_patch, patch_does_not_apply). A repository is cloned from its
 // Config.ImportMirrors entry, else from the first of OWNER/NAME.git, OWNER/NAME,

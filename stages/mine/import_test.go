@@ -9,14 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/stretchr/testify/require"
 
 	"swemill/difftext"
+	"swemill/export/parquetjson/parquetjsontest"
 )
 
 // importRows returns SWE-bench rows over the fixture repository: a good one per test-list
@@ -130,73 +126,52 @@ func TestImportJSONL(t *testing.T) {
 func TestImportParquet(t *testing.T) {
 	t.Parallel()
 	rows := importRows(t)
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
 
 	// SWE-bench's columns as strings, FAIL_TO_PASS as list<string> (nebius style), plus an
 	// extra column, as the Hub's Parquet files have them.
-	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "instance_id", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "repo", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "base_commit", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "patch", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "test_patch", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "problem_statement", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "hints_text", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "created_at", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "version", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "FAIL_TO_PASS", Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true},
-		{Name: "PASS_TO_PASS", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "difficulty", Type: arrow.BinaryTypes.String, Nullable: true},
-	}, nil)
-	bld := array.NewRecordBuilder(mem, schema)
-	defer bld.Release()
-	str := func(i int, v any) {
+	columns := []string{"instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement", "hints_text",
+		"created_at", "version", "FAIL_TO_PASS", "PASS_TO_PASS", "difficulty"}
+	str := func(v any) any {
 		s, ok := v.(string)
 		if !ok {
 			b, _ := json.Marshal(v)
 			s = string(b)
 		}
-		bld.Field(i).(*array.StringBuilder).Append(s)
+		return s
 	}
+	var values [][]any
 	for _, r := range rows {
-		for i, name := range []string{"instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement", "hints_text", "created_at", "version"} {
-			str(i, r[name])
-		}
-		lb := bld.Field(9).(*array.ListBuilder)
-		var f2p []string
-		switch v := r["FAIL_TO_PASS"].(type) {
-		case []string:
-			f2p = v
-		case string:
-			if json.Unmarshal([]byte(v), &f2p) != nil {
-				f2p = nil
+		var row []any
+		for _, name := range columns {
+			if name != "FAIL_TO_PASS" {
+				row = append(row, str(r[name]))
+				continue
+			}
+			var f2p []string
+			switch v := r[name].(type) {
+			case []string:
+				f2p = v
+			case string:
+				if json.Unmarshal([]byte(v), &f2p) != nil {
+					f2p = nil
+				}
+			}
+			if f2p == nil {
+				row = append(row, nil)
+			} else {
+				row = append(row, f2p)
 			}
 		}
-		if f2p == nil {
-			lb.AppendNull()
-		} else {
-			lb.Append(true)
-			for _, s := range f2p {
-				lb.ValueBuilder().(*array.StringBuilder).Append(s)
-			}
-		}
-		str(10, r["PASS_TO_PASS"])
-		str(11, r["difficulty"])
+		values = append(values, row)
 	}
-	rec := bld.NewRecordBatch()
-	defer rec.Release()
 	path := filepath.Join(t.TempDir(), "test-00000-of-00001.parquet")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithAllocator(mem)), pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
-	require.NoError(t, err)
-	require.NoError(t, w.Write(rec))
-	require.NoError(t, w.Close())
+	parquetjsontest.WriteFile(t, path, columns, values)
 
-	got, err := readParquetWith(path, mem)
+	got, err := readParquet(path)
 	require.NoError(t, err)
 	require.Len(t, got, len(rows))
+	require.Equal(t, path, got[0].file)
+	require.Equal(t, 5, got[4].line)
 	require.JSONEq(t, `["tests/test_calc.py::test_add"]`, string(got[0].raw["FAIL_TO_PASS"]))
 	// Row 5's FAIL_TO_PASS was not a list: a null in Parquet, an empty list once decoded.
 	require.Equal(t, "null", string(got[4].raw["FAIL_TO_PASS"]))

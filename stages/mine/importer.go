@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"swemill/export/parquetjson"
 	"swemill/pipeline"
 )
 
@@ -145,6 +146,22 @@ func readJSONArray(path string) ([]importRow, error) {
 		rows[i] = importRow{file: path, line: i + 1, raw: r}
 	}
 	return rows, nil
+}
+
+// readParquet reads a SWE-bench-format Parquet file (as the Hugging Face Hub serves them):
+// every column of every row, rendered as JSON by parquetjson so that rows from Parquet and
+// JSONL are handled alike (a list<string> FAIL_TO_PASS becomes a JSON list, a struct column
+// a JSON object).
+func readParquet(path string) ([]importRow, error) {
+	rows, err := parquetjson.ReadFile(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []importRow
+	for i, raw := range rows {
+		out = append(out, importRow{file: path, line: i + 1, raw: raw})
+	}
+	return out, nil
 }
 
 // rawString decodes a JSON string, or renders a number as its text; anything else is "".

@@ -12,7 +12,7 @@
 //
 // Wiring, in the CLI:
 //
-//	rt, _ := rollout.NewDockerRuntime(cli, rollout.DockerConfig{Sandbox: sandbox.Config{RunID: run}}, log)
+//	rt, _ := rollout.NewDockerRuntime(cli, rollout.DockerConfig{Sandbox: sandbox.Config{RunID: run}}, log) // cli: envbuild.Connect's
 //	rt.Sweep(ctx)                    // once per run: removes what a killed process left
 //	stage, _ := rollout.New(rollout.Config{
 //		Backend: "openai", Protocol: "text",
@@ -23,14 +23,16 @@
 //	defer stage.Close()
 //	// stage is a pipeline.Processor for pipeline.StageRollout.
 //
-// One rollout: a container of the instance image with two persistent bash sessions (the
-// agent's and a private one for file operations and the diff) is started; the model is
-// called until it calls finish or a limit ends the rollout (exit status finish,
-// max_iterations, context_limit, format_error, runtime_error or timeout); the patch is
-// `git add -A && git diff --cached <base_commit>` without binary sections; the container is
-// removed; the Grader runs FAIL_TO_PASS and PASS_TO_PASS in a fresh container; the
-// trajectory is resolved iff every one passes. Trajectories that edit test files, or read
-// outside the work directory a copy of a file the gold patch changes, are flagged.
+// One rollout: a workspace of the sandbox (sandbox.Sandbox.StartWorkspace: a container of
+// the instance image in the sandbox's limits) with two persistent bash sessions
+// (sandbox.Shell: the agent's, and a private one for file operations and the diff) is
+// started; the model is called until it calls finish or a limit ends the rollout (exit
+// status finish, max_iterations, context_limit, format_error, runtime_error or timeout);
+// the patch is `git add -A && git diff --cached <base_commit>` without binary sections; the
+// container is removed; the Grader runs FAIL_TO_PASS and PASS_TO_PASS in a fresh container;
+// the trajectory is resolved iff every one passes. Trajectories that edit test files, or
+// read outside the work directory a copy of a file the gold patch changes, are flagged. The
+// stage makes no Engine call itself: containers, execs and shells are the sandbox's.
 //
 // Samples are independent: one failing leaves the others to finish and be stored, and the
 // item's retry (same generation) reuses every stored sample and rolls out only the missing

@@ -13,8 +13,6 @@ import (
 
 	"swemill/envbuild/envbuildtest"
 
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -105,9 +103,7 @@ func TestKilledRolloutLeavesNoContainerAndResumes(t *testing.T) {
 
 	evCtx, stopEvents := context.WithCancel(t.Context())
 	defer stopEvents()
-	evs, evErrs := cli.Events(evCtx, events.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("type", "container"), filters.Arg("event", "exec_start"),
-		filters.Arg("label", sandbox.LabelRun+"="+run))})
+	evs, evErrs := envbuildtest.ContainerEvents(evCtx, cli, "exec_start", map[string]string{sandbox.LabelRun: run})
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", childRun+"="+run, childItem+"="+string(data))

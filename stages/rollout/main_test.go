@@ -16,7 +16,6 @@ import (
 
 	"swemill/envbuild/envbuildtest"
 
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -178,7 +177,7 @@ func fixtureItem(t testing.TB, name string) *pipeline.Item {
 	return newItem(t, f.inst, f.env, f.val)
 }
 
-func buildFixture(cli *client.Client, names map[string]string, name string, f *builtFixture) error {
+func buildFixture(cli envbuild.Engine, names map[string]string, name string, f *builtFixture) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "rollout-fixture-")

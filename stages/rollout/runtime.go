@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"swemill/envbuild/sandbox"
 )
 
 // Runtime starts the workspaces agents work in. The Docker implementation (NewDockerRuntime)
@@ -115,6 +117,7 @@ type FileError struct {
 
 func (e *FileError) Error() string { return e.Path + ": " + e.Msg }
 
-// ErrWorkspaceGone says the workspace's container stopped (killed, out of memory) and no
-// longer runs commands.
-var ErrWorkspaceGone = errors.New("workspace container is not running")
+// ErrWorkspaceGone says the workspace's container stopped (killed, out of memory, past its
+// disk limit) and no longer runs commands. It is sandbox.ErrWorkspaceGone, which the Docker
+// runtime's workspaces return.
+var ErrWorkspaceGone = sandbox.ErrWorkspaceGone

@@ -15,6 +15,7 @@ import (
 	"github.com/sourcegraph/conc/pool"
 
 	"swemill/codeact"
+	"swemill/envbuild/sandbox"
 	"swemill/grade"
 	"swemill/pipeline"
 )
@@ -449,7 +450,7 @@ func (s *Stage) rollout(ctx context.Context, item *pipeline.Item, k int) (*pipel
 
 	ws, err := s.rt.Start(ctx, WorkspaceSpec{Image: env.ImageName, WorkDir: env.WorkDir,
 		Lifetime: s.cfg.RolloutTimeout + 15*time.Minute,
-		Labels:   map[string]string{LabelInstance: inst.InstanceID, LabelSample: strconv.Itoa(k)}})
+		Labels:   map[string]string{sandbox.LabelInstance: inst.InstanceID, LabelSample: strconv.Itoa(k)}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting the workspace of %s sample %d: %w", inst.InstanceID, k, err)
 	}

@@ -10,8 +10,6 @@ import (
 	"swemill/envbuild/envbuildtest"
 
 	"github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -31,10 +29,9 @@ func newDockerRuntime(t testing.TB, run string, mutate func(*rollout.DockerConfi
 }
 
 // runContainers lists the containers of a run.
-func runContainers(t testing.TB, run string) []container.Summary {
+func runContainers(t testing.TB, run string) []envbuildtest.Container {
 	t.Helper()
-	list, err := envbuildtest.Docker(t).ContainerList(context.Background(), container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+run))})
+	list, err := envbuildtest.Containers(context.Background(), envbuildtest.Docker(t), true, map[string]string{sandbox.LabelRun: run})
 	require.NoError(t, err)
 	return list
 }
@@ -54,7 +51,7 @@ func TestDockerWorkspace(t *testing.T) {
 	run := "rollout-ws-" + nonce()
 	rt := newDockerRuntime(t, run, func(c *rollout.DockerConfig) { c.OutputLimit, c.MaxFileBytes = 4096, 1<<20 })
 	ws, err := rt.Start(t.Context(), rollout.WorkspaceSpec{Image: item.Environment.ImageName, WorkDir: "/testbed",
-		Lifetime: 10 * time.Minute, Labels: map[string]string{rollout.LabelInstance: item.Instance.InstanceID}})
+		Lifetime: 10 * time.Minute, Labels: map[string]string{sandbox.LabelInstance: item.Instance.InstanceID}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ws.Close(context.Background()) })
 	minute := time.Minute

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -41,11 +39,7 @@ func TestUnsafePatchesStartNoContainer(t *testing.T) {
 	cli := envbuildtest.Docker(t)
 	evCtx, stop := context.WithCancel(t.Context())
 	defer stop()
-	args := filters.NewArgs(filters.Arg("type", "container"), filters.Arg("event", "create"))
-	for k, v := range labels {
-		args.Add("label", k+"="+v)
-	}
-	msgs, errs := cli.Events(evCtx, events.ListOptions{Filters: args})
+	msgs, errs := envbuildtest.ContainerEvents(evCtx, cli, "create", labels)
 
 	sb := newSandbox(t, sandbox.Config{})
 	stage := newStage(t, sb, validate.Config{Runs: 1, Labels: labels})

@@ -103,7 +103,7 @@ func Grade(ctx context.Context, sb *sandbox.Sandbox, item *pipeline.Item, modelP
 		g.Score = grade.Resolve(g.Run, f2p, p2p)
 		return g, nil
 	}
-	labels := map[string]string{sandbox.LabelRole: "grade", LabelInstance: item.Instance.InstanceID}
+	labels := map[string]string{sandbox.LabelRole: "grade", sandbox.LabelInstance: item.Instance.InstanceID}
 	for k, v := range opts.Labels {
 		labels[k] = v
 	}

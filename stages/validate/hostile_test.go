@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -224,8 +222,7 @@ func killFromOutside(t *testing.T, instanceID string) (stop func()) {
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			list, _ := cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(
-				filters.Arg("label", sandbox.LabelRun+"="+runID), filters.Arg("label", validate.LabelInstance+"="+instanceID))})
+			list, _ := envbuildtest.Containers(ctx, cli, false, map[string]string{sandbox.LabelRun: runID, sandbox.LabelInstance: instanceID})
 			for _, c := range list {
 				_ = cli.ContainerKill(ctx, c.ID, "KILL")
 			}

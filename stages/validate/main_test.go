@@ -12,9 +12,6 @@ import (
 
 	"swemill/envbuild/envbuildtest"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -105,7 +102,7 @@ func instanceOf(t testing.TB, name string, description []byte) (pipeline.Instanc
 	return f.inst, f.env
 }
 
-func buildFixture(cli *client.Client, names map[string]string, name string, description []byte, f *fixture) error {
+func buildFixture(cli envbuild.Engine, names map[string]string, name string, description []byte, f *fixture) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	mirror := filepath.Join(workDir, "mirror")
@@ -205,19 +202,19 @@ func testLabels() map[string]string {
 var testSeq atomic.Int64
 
 // containersWith lists the containers of this process's run that carry labels.
-func containersWith(t testing.TB, labels map[string]string) []container.Summary {
+func containersWith(t testing.TB, labels map[string]string) []envbuildtest.Container {
 	t.Helper()
-	args := filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+runID))
+	all := map[string]string{sandbox.LabelRun: runID}
 	for k, v := range labels {
-		args.Add("label", k+"="+v)
+		all[k] = v
 	}
-	list, err := envbuildtest.Docker(t).ContainerList(context.Background(), container.ListOptions{All: true, Filters: args})
+	list, err := envbuildtest.Containers(context.Background(), envbuildtest.Docker(t), true, all)
 	require.NoError(t, err)
 	return list
 }
 
 // leftContainers lists what this test process left behind (nothing, without an engine).
-func leftContainers() ([]container.Summary, error) {
+func leftContainers() ([]envbuildtest.Container, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cli, err := envbuild.Connect(ctx, "")
@@ -225,8 +222,7 @@ func leftContainers() ([]container.Summary, error) {
 		return nil, nil
 	}
 	defer cli.Close()
-	return cli.ContainerList(ctx, container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+runID))})
+	return envbuildtest.Containers(ctx, cli, true, map[string]string{sandbox.LabelRun: runID})
 }
 
 // readArtifact reads a stored artifact as text.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	units "github.com/docker/go-units"
 
 	"swemill/envbuild/sandbox"
 	"swemill/pipeline"
@@ -193,7 +192,7 @@ func (r runResult) problem() (reason, detail string) {
 	case r.res.TimedOut:
 		return "suite_timeout", "the tests ran out of time"
 	case r.res.DiskLimited:
-		return ReasonDiskLimit, fmt.Sprintf("the run wrote %s to its container, past the sandbox's disk limit, and was killed", units.BytesSize(float64(r.res.DiskUsed)))
+		return ReasonDiskLimit, fmt.Sprintf("the run wrote %s to its container, past the sandbox's disk limit, and was killed", sandbox.FormatBytes(r.res.DiskUsed))
 	case r.suiteOOM():
 		return "suite_oom", fmt.Sprintf("the tests were killed for memory (exit code %d)", r.res.ExitCode)
 	case r.suiteKilled():
@@ -296,7 +295,7 @@ func run(ctx context.Context, sb *sandbox.Sandbox, spec runSpec) (out runResult,
 		fmt.Fprintf(&log, "swemill: the run timed out after %s and was killed\n", spec.timeout)
 	}
 	if res.DiskLimited {
-		fmt.Fprintf(&log, "swemill: the run wrote %s to its container, past the disk limit, and was killed\n", units.BytesSize(float64(res.DiskUsed)))
+		fmt.Fprintf(&log, "swemill: the run wrote %s to its container, past the disk limit, and was killed\n", sandbox.FormatBytes(res.DiskUsed))
 	}
 	if m := oomKillRe.FindSubmatch(res.Stderr); m != nil {
 		out.oomKills, _ = strconv.Atoi(string(m[1]))

@@ -157,11 +157,9 @@ func LogArtifact(side string, index int) string {
 	return "validate/" + side + "-" + strconv.Itoa(index) + ".log"
 }
 
-// Labels on validate's containers, besides the sandbox's.
-const (
-	LabelInstance = "swemill.instance"
-	LabelSide     = "swemill.side"
-)
+// LabelSide is on validate's containers, besides the sandbox's labels and
+// sandbox.LabelInstance: "before" or "after" the fix.
+const LabelSide = "swemill.side"
 
 // errAborted cancels the runs still going once one run has decided the instance's fate.
 var errAborted = errors.New("another run already decided the outcome")
@@ -489,7 +487,7 @@ func (s *Stage) labels(item *pipeline.Item, side string) map[string]string {
 	for k, v := range s.cfg.Labels {
 		l[k] = v
 	}
-	l[sandbox.LabelRole], l[LabelInstance], l[LabelSide] = "validate", item.Instance.InstanceID, side
+	l[sandbox.LabelRole], l[sandbox.LabelInstance], l[LabelSide] = "validate", item.Instance.InstanceID, side
 	return l
 }
 

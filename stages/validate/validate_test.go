@@ -176,7 +176,7 @@ func TestValidateFixtures(t *testing.T) {
 			assert.Regexp(t, `(?m)^  `+regexpQuote(e.flaky[0])+` +PFP( FPFPF)? +PFP( FPFPF)? +flaky`, table.String())
 			t.Logf("\n%s", table.String())
 
-			assert.Empty(t, containersWith(t, map[string]string{labelTest: labels[labelTest], validate.LabelInstance: it.Instance.InstanceID}),
+			assert.Empty(t, containersWith(t, map[string]string{labelTest: labels[labelTest], sandbox.LabelInstance: it.Instance.InstanceID}),
 				"no container is left")
 		})
 	}

@@ -1,4 +1,4 @@
-package rollout
+package sandbox
 
 import (
 	"bytes"
@@ -99,15 +99,16 @@ func (s *shell) signal() {
 	}
 }
 
-// marker is what one marker line said.
-type marker struct {
-	status int
-	python string
-	cwd    string
+// Marker is what a Shell reported after a command: its exit status, the shell's directory
+// and the python on PATH ("" if none).
+type Marker struct {
+	Status int
+	Python string
+	Cwd    string
 }
 
-// errShellExited says the shell's output ended before a command's marker.
-var errShellExited = errors.New("shell exited")
+// ErrShellExited says the shell's output ended before a command's marker.
+var ErrShellExited = errors.New("shell exited")
 
 // init starts the protocol: output merged into one stream, the scratch directory made, and a
 // first marker that carries the shell's pid.
@@ -126,7 +127,7 @@ func (s *shell) init(ctx context.Context, timeout time.Duration) error {
 	if timedOut {
 		return errors.New("starting shell: no answer")
 	}
-	s.pid = m.status
+	s.pid = m.Status
 	return nil
 }
 
@@ -138,17 +139,17 @@ const markerCmd = `printf '\n%s%s %d %s\037' "$__swemill_m1" "$__swemill_m2" "$_
 // argument and is written with builtins only, so no process is started but the command's
 // own.
 func (s *shell) send(command string) error {
-	line := `[ -d "$__swemill_d" ] || mkdir -p "$__swemill_d"; printf '%b' '` + escapeB(command) + `' > "$__swemill_d/cmd"` + "\n" +
+	line := `[ -d "$__swemill_d" ] || mkdir -p "$__swemill_d"; printf '%b' '` + EscapePrintf(command) + `' > "$__swemill_d/cmd"` + "\n" +
 		`. "$__swemill_d/cmd" < /dev/null` + "\n" +
 		`__swemill_rc=$?; ` + markerCmd + "\n"
 	_, err := io.WriteString(s.stdin, line)
 	return err
 }
 
-// escapeB escapes s for a single-quoted argument of printf %b: backslashes, quotes, newlines
+// EscapePrintf escapes s for a single-quoted argument of printf %b: backslashes, quotes, newlines
 // and control bytes become escapes, so the argument is one line and printf writes s back
 // byte for byte (NUL included).
-func escapeB(s string) string {
+func EscapePrintf(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + len(s)/8)
 	for i := 0; i < len(s); i++ {
@@ -170,26 +171,26 @@ func escapeB(s string) string {
 // wait waits for the next marker, at most timeout. It returns the output before the marker
 // (head and tail when it was too long, with the number of bytes left out), the marker, and
 // timedOut when none came in time. When the shell exits first it returns the output so far
-// and errShellExited.
-func (s *shell) wait(ctx context.Context, timeout time.Duration) (out output, m marker, timedOut bool, err error) {
+// and ErrShellExited.
+func (s *shell) wait(ctx context.Context, timeout time.Duration) (out ShellOutput, m Marker, timedOut bool, err error) {
 	out, m, st, err := s.waitUntil(ctx, time.Now().Add(timeout), 0)
-	return out, m, st == waitTimedOut, err
+	return out, m, st == WaitTimedOut, err
 }
 
-// waitStatus says how waitUntil returned.
-type waitStatus int
+// WaitStatus says how Shell.WaitUntil returned.
+type WaitStatus int
 
 const (
-	waitDone     waitStatus = iota // the marker came (or the shell exited: see the error)
-	waitTimedOut                   // the deadline passed first
-	waitQuiet                      // nothing new for quiet: the output so far is returned
+	WaitDone     WaitStatus = iota // the marker came (or the shell exited: see the error)
+	WaitTimedOut                   // the deadline passed first
+	WaitQuiet                      // nothing new for quiet: the output so far is returned
 )
 
 // waitUntil waits for the next marker until deadline. When quiet is positive and no output
 // arrives for that long, it returns what the command printed so far (holding back what may
-// be the start of the marker line) with waitQuiet; the command goes on, and a later call
+// be the start of the marker line) with WaitQuiet; the command goes on, and a later call
 // returns the rest.
-func (s *shell) waitUntil(ctx context.Context, deadline time.Time, quiet time.Duration) (out output, m marker, st waitStatus, err error) {
+func (s *shell) waitUntil(ctx context.Context, deadline time.Time, quiet time.Duration) (out ShellOutput, m Marker, st WaitStatus, err error) {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	var quietC <-chan time.Time
@@ -206,7 +207,7 @@ func (s *shell) waitUntil(ctx context.Context, deadline time.Time, quiet time.Du
 			s.buf = s.buf[end.next:]
 			s.scan = 0
 			s.mu.Unlock()
-			return out, mk, waitDone, nil
+			return out, mk, WaitDone, nil
 		}
 		if s.eof {
 			out = s.take(len(s.buf))
@@ -214,9 +215,9 @@ func (s *shell) waitUntil(ctx context.Context, deadline time.Time, quiet time.Du
 			rerr := s.readErr
 			s.mu.Unlock()
 			if rerr != nil {
-				return out, m, waitDone, fmt.Errorf("%w: reading output: %v", errShellExited, rerr)
+				return out, m, WaitDone, fmt.Errorf("%w: reading output: %v", ErrShellExited, rerr)
 			}
-			return out, m, waitDone, errShellExited
+			return out, m, WaitDone, ErrShellExited
 		}
 		s.mu.Unlock()
 		select {
@@ -230,11 +231,11 @@ func (s *shell) waitUntil(ctx context.Context, deadline time.Time, quiet time.Du
 			out = s.take(n)
 			s.buf, s.scan = s.buf[n:], 0
 			s.mu.Unlock()
-			return out, m, waitQuiet, nil
+			return out, m, WaitQuiet, nil
 		case <-timer.C:
-			return output{}, m, waitTimedOut, nil
+			return ShellOutput{}, m, WaitTimedOut, nil
 		case <-ctx.Done():
-			return output{}, m, waitDone, context.Cause(ctx)
+			return ShellOutput{}, m, WaitDone, context.Cause(ctx)
 		}
 	}
 }
@@ -254,66 +255,66 @@ func (s *shell) safeEnd() int {
 type markerPos struct{ start, next int }
 
 // findMarker looks for a complete marker line in buf from scan on. Called with mu held.
-func (s *shell) findMarker() (markerPos, marker, bool) {
+func (s *shell) findMarker() (markerPos, Marker, bool) {
 	pat := "\n" + s.m1 + s.m2 + " "
 	from := max(0, s.scan)
 	i := bytes.Index(s.buf[from:], []byte(pat))
 	if i < 0 {
 		s.scan = max(0, len(s.buf)-len(pat))
-		return markerPos{}, marker{}, false
+		return markerPos{}, Marker{}, false
 	}
 	start := from + i
 	nl := bytes.IndexByte(s.buf[start+len(pat):], '\n')
 	if nl < 0 {
 		s.scan = start // the line is not complete yet
-		return markerPos{}, marker{}, false
+		return markerPos{}, Marker{}, false
 	}
 	line := string(s.buf[start+len(pat) : start+len(pat)+nl])
 	next := start + len(pat) + nl + 1
-	var mk marker
+	var mk Marker
 	status, rest, _ := strings.Cut(line, " ")
-	mk.status, _ = strconv.Atoi(status)
-	mk.cwd, mk.python, _ = strings.Cut(rest, "\x1f")
+	mk.Status, _ = strconv.Atoi(status)
+	mk.Cwd, mk.Python, _ = strings.Cut(rest, "\x1f")
 	return markerPos{start: start, next: next}, mk, true
 }
 
-// output is a command's output as kept: all of it (head), or its head and tail with the
-// number of bytes left out between them.
-type output struct {
-	head, tail []byte
-	dropped    int64
+// ShellOutput is a command's output as a Shell kept it: all of it (Head), or its head and
+// tail with the number of bytes left out between them (Dropped).
+type ShellOutput struct {
+	Head, Tail []byte
+	Dropped    int64
 }
 
 // take returns buf[:n] as an output, at most limit bytes, and resets the count of dropped
 // bytes. Called with mu held.
-func (s *shell) take(n int) output {
+func (s *shell) take(n int) ShellOutput {
 	half := s.limit / 2
-	var o output
+	var o ShellOutput
 	switch {
 	case s.dropped > 0: // Write already cut the middle, right after the head
-		o.head = append([]byte(nil), s.buf[:min(half, n)]...)
+		o.Head = append([]byte(nil), s.buf[:min(half, n)]...)
 		rest := s.buf[min(half, n):n]
-		o.dropped = s.dropped
+		o.Dropped = s.dropped
 		if len(rest) > half {
-			o.dropped += int64(len(rest) - half)
+			o.Dropped += int64(len(rest) - half)
 			rest = rest[len(rest)-half:]
 		}
-		o.tail = append([]byte(nil), rest...)
+		o.Tail = append([]byte(nil), rest...)
 	case n > s.limit:
-		o.head = append([]byte(nil), s.buf[:half]...)
-		o.tail = append([]byte(nil), s.buf[n-half:n]...)
-		o.dropped = int64(n - 2*half)
+		o.Head = append([]byte(nil), s.buf[:half]...)
+		o.Tail = append([]byte(nil), s.buf[n-half:n]...)
+		o.Dropped = int64(n - 2*half)
 	default:
-		o.head = append([]byte(nil), s.buf[:n]...)
+		o.Head = append([]byte(nil), s.buf[:n]...)
 	}
 	s.dropped = 0
 	return o
 }
 
-// text renders the output, marking where bytes were left out.
-func (o output) text() (string, bool) {
-	if o.dropped == 0 {
-		return string(o.head) + string(o.tail), false
+// Text renders the output, marking where bytes were left out, and says whether any were.
+func (o ShellOutput) Text() (string, bool) {
+	if o.Dropped == 0 {
+		return string(o.Head) + string(o.Tail), false
 	}
-	return string(o.head) + fmt.Sprintf("\n[... %d bytes of output left out ...]\n", o.dropped) + string(o.tail), true
+	return string(o.Head) + fmt.Sprintf("\n[... %d bytes of output left out ...]\n", o.Dropped) + string(o.Tail), true
 }

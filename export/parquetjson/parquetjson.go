@@ -1,4 +1,8 @@
-package mine
+// Package parquetjson reads Parquet files as rows of JSON values. The miner's import reads
+// SWE-bench-format task files with it (as the Hugging Face Hub serves them), so that rows
+// from Parquet and from JSONL are handled alike; like the rest of package export, it is
+// where swemill's Arrow code lives.
+package parquetjson
 
 import (
 	"context"
@@ -11,14 +15,17 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
-// readParquet reads a SWE-bench-format Parquet file (as the Hugging Face Hub serves them):
-// every column of every row, rendered as JSON so rows from Parquet and JSONL are handled alike
-// (a list<string> FAIL_TO_PASS becomes a JSON list, a struct column a JSON object).
-func readParquet(path string) ([]importRow, error) {
-	return readParquetWith(path, memory.NewGoAllocator())
-}
+// Row is one row of a file: each column's name and its value as JSON ("null" for a null).
+// A list column becomes a JSON list (a list<string> FAIL_TO_PASS reads as ["a", "b"]), a
+// struct column a JSON object.
+type Row map[string]json.RawMessage
 
-func readParquetWith(path string, mem memory.Allocator) ([]importRow, error) {
+// ReadFile reads every column of every row of the Parquet file at path, in order. mem
+// allocates the Arrow buffers; nil means a Go allocator. The rows hold no Arrow memory.
+func ReadFile(path string, mem memory.Allocator) ([]Row, error) {
+	if mem == nil {
+		mem = memory.NewGoAllocator()
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -38,12 +45,12 @@ func readParquetWith(path string, mem memory.Allocator) ([]importRow, error) {
 		return nil, fmt.Errorf("reading parquet rows: %w", err)
 	}
 	defer rr.Release()
-	var rows []importRow
+	var rows []Row
 	schema := rr.Schema()
 	for rr.Next() {
 		rec := rr.RecordBatch()
 		for i := 0; i < int(rec.NumRows()); i++ {
-			raw := make(map[string]json.RawMessage, int(rec.NumCols()))
+			raw := make(Row, int(rec.NumCols()))
 			for c := 0; c < int(rec.NumCols()); c++ {
 				col := rec.Column(c)
 				if col.IsNull(i) {
@@ -56,7 +63,7 @@ func readParquetWith(path string, mem memory.Allocator) ([]importRow, error) {
 				}
 				raw[schema.Field(c).Name] = b
 			}
-			rows = append(rows, importRow{file: path, line: len(rows) + 1, raw: raw})
+			rows = append(rows, raw)
 		}
 	}
 	if err := rr.Err(); err != nil {

@@ -1,0 +1,152 @@
+package sandbox
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// localShell runs the shell protocol over a bash process of this machine, as a Workspace
+// runs it over an exec stream: the protocol does not depend on the container.
+func localShell(t *testing.T, limit int) *shell {
+	t.Helper()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash on this machine")
+	}
+	cmd := exec.Command(bash, "--noprofile", "--norc")
+	cmd.Dir = t.TempDir()
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	sh := newShell(stdin, limit)
+	cmd.Stdout = sh
+	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = nil // the status is the test's to check
+		}
+		sh.closeOutput(err)
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		<-exited
+		_ = os.RemoveAll(sh.dir)
+	})
+	require.NoError(t, sh.init(t.Context(), 30*time.Second))
+	return sh
+}
+
+// run sends command and waits for its end.
+func run(t *testing.T, sh *shell, command string) (string, Marker) {
+	t.Helper()
+	require.NoError(t, sh.send(command))
+	out, m, timedOut, err := sh.wait(t.Context(), 30*time.Second)
+	require.NoError(t, err, command)
+	require.False(t, timedOut, command)
+	text, _ := out.Text()
+	return text, m
+}
+
+// TestShellProtocol drives the persistent shell's protocol: state that lasts between
+// commands, merged output, statuses, no input, capped output, quiet returns, timeouts and
+// the shell's exit.
+func TestShellProtocol(t *testing.T) {
+	t.Parallel()
+	sh := localShell(t, 4096)
+	assert.Greater(t, sh.pid, 1, "the first marker carries the shell's pid")
+
+	dir := t.TempDir()
+	out, m := run(t, sh, "cd "+dir+" && export FOO=bar")
+	assert.Equal(t, "", out)
+	assert.Equal(t, 0, m.Status)
+	assert.Equal(t, dir, m.Cwd)
+	out, m = run(t, sh, "echo $FOO; pwd; echo err >&2")
+	assert.Equal(t, "bar\n"+dir+"\nerr\n", out)
+	assert.Equal(t, dir, m.Cwd)
+
+	// Commands cannot read the protocol's input, and a syntax error does not hang the shell.
+	out, _ = run(t, sh, "cat; echo after-cat")
+	assert.Equal(t, "after-cat\n", out)
+	out, m = run(t, sh, `echo "unterminated`)
+	assert.NotEqual(t, 0, m.Status)
+	assert.Contains(t, out, "unexpected EOF")
+	out, m = run(t, sh, "echo still $FOO; false")
+	assert.Equal(t, "still bar\n", out)
+	assert.Equal(t, 1, m.Status)
+
+	// Long output keeps its head and tail.
+	require.NoError(t, sh.send(`head -c 100000 /dev/zero | tr '\0' a; echo; echo END`))
+	o, _, _, err := sh.wait(t.Context(), 30*time.Second)
+	require.NoError(t, err)
+	text, truncated := o.Text()
+	assert.True(t, truncated)
+	assert.Positive(t, o.Dropped)
+	assert.LessOrEqual(t, len(text), 4096+100)
+	assert.True(t, strings.HasPrefix(text, "aaaa"))
+	assert.True(t, strings.HasSuffix(text, "a\nEND\n"), "tail kept: %q", text[len(text)-20:])
+	assert.Contains(t, text, "bytes of output left out")
+
+	// A quiet command returns what it printed so far and goes on; a later wait has the rest.
+	require.NoError(t, sh.send("echo one; sleep 1; echo two"))
+	o, _, st, err := sh.waitUntil(t.Context(), time.Now().Add(30*time.Second), 300*time.Millisecond)
+	require.NoError(t, err)
+	assert.Equal(t, WaitQuiet, st)
+	assert.Equal(t, "one\n", string(o.Head))
+	o, m, st, err = sh.waitUntil(t.Context(), time.Now().Add(30*time.Second), 0)
+	require.NoError(t, err)
+	assert.Equal(t, WaitDone, st)
+	assert.Equal(t, "two\n", string(o.Head))
+	assert.Equal(t, 0, m.Status)
+
+	// A wait that times out leaves the command running; its end comes with the next wait.
+	require.NoError(t, sh.send("sleep 1; echo done"))
+	_, _, timedOut, err := sh.wait(t.Context(), 100*time.Millisecond)
+	require.NoError(t, err)
+	assert.True(t, timedOut)
+	o, m, timedOut, err = sh.wait(t.Context(), 30*time.Second)
+	require.NoError(t, err)
+	assert.False(t, timedOut)
+	assert.Equal(t, "done\n", string(o.Head))
+	assert.Equal(t, 0, m.Status)
+
+	// exit ends the shell: the output so far, then ErrShellExited.
+	require.NoError(t, sh.send("echo bye; exit 7"))
+	o, _, _, err = sh.wait(t.Context(), 30*time.Second)
+	assert.ErrorIs(t, err, ErrShellExited)
+	assert.Equal(t, "bye\n", string(o.Head))
+}
+
+// TestEscapePrintf writes bytes through printf %b, as the rollout's editor writes files, and
+// reads them back unchanged.
+func TestEscapePrintf(t *testing.T) {
+	t.Parallel()
+	sh := localShell(t, 4096)
+	dir := t.TempDir()
+	for i, s := range []string{
+		"plain text\n",
+		"it's \"quoted\"\n\ttab\\n and a backslash\\",
+		"\x00\x01\xff'\\n\n\x7f end",
+		"%s %b %% \\0101 \\c not the end",
+		"",
+	} {
+		p := filepath.Join(dir, "f")
+		_, m := run(t, sh, "printf '%b' '"+EscapePrintf(s)+"' > "+p)
+		require.Equal(t, 0, m.Status, "case %d", i)
+		got, err := os.ReadFile(p)
+		require.NoError(t, err)
+		assert.Equal(t, s, string(got), "case %d", i)
+		assert.NotContains(t, EscapePrintf(s), "\n", "case %d: one line", i)
+	}
+}
