@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -38,9 +35,8 @@ func TestOracleWithValidateGrader(t *testing.T) {
 	env.log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
 	env.worker = runstore.NewWorkerID("wire")
 	run := env.runID()
-	containers := func(t *testing.T) []container.Summary {
-		list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true,
-			Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+run))})
+	containers := func(t *testing.T) []envbuildtest.Container {
+		list, err := envbuildtest.Containers(context.Background(), cli, true, map[string]string{sandbox.LabelRun: run})
 		require.NoError(t, err)
 		return list
 	}
@@ -84,7 +80,7 @@ func TestOracleWithValidateGrader(t *testing.T) {
 // commit (the pull request's), with the fix commit's diff split into the gold patch and the
 // test patch as the miner does, and returns it as an item validate kept with the given
 // FAIL_TO_PASS and PASS_TO_PASS.
-func validatedFixture(t *testing.T, cli *client.Client, bases map[string]string, name string, f2p, p2p []string) *pipeline.Item {
+func validatedFixture(t *testing.T, cli envbuild.Engine, bases map[string]string, name string, f2p, p2p []string) *pipeline.Item {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
 	defer cancel()
