@@ -14,7 +14,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 	units "github.com/docker/go-units"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"swemill/envbuild"
 	"swemill/pipeline"
