@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"swemill/difftext"
+	"swemill/gitexec"
 )
 
 // importRows returns SWE-bench rows over the fixture repository: a good one per test-list
@@ -57,7 +58,7 @@ func importConfig(t *testing.T, files ...string) Config {
 	t.Helper()
 	repo := calcFixture(t)
 	mirrors := t.TempDir()
-	_, err := difftext.Git(t.Context(), mirrors, nil, "", "clone", "--quiet", "--mirror", "file://"+repo.Dir, filepath.Join(mirrors, "octo", "calc.git"))
+	_, err := gitexec.Run(t.Context(), mirrors, "clone", "--quiet", "--mirror", "file://"+repo.Dir, filepath.Join(mirrors, "octo", "calc.git"))
 	require.NoError(t, err)
 	return Config{
 		Source: SourceImport, ImportFiles: files, ImportMirrorDir: mirrors,
