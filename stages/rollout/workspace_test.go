@@ -11,7 +11,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -33,10 +32,7 @@ func newDockerRuntime(t testing.TB, run string, mutate func(*rollout.DockerConfi
 // runContainers lists the containers of a run.
 func runContainers(t testing.TB, run string) []container.Summary {
 	t.Helper()
-	list, err := envbuildtest.Docker(t).ContainerList(context.Background(), container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+run))})
-	require.NoError(t, err)
-	return list
+	return envbuildtest.Containers(t, run, nil)
 }
 
 func shell(t *testing.T, ws rollout.Workspace, cmd string, timeout time.Duration) rollout.ShellResult {

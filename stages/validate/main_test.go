@@ -13,11 +13,9 @@ import (
 	"swemill/envbuild/envbuildtest"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"swemill/difftext"
 	"swemill/envbuild"
@@ -45,21 +43,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	os.RemoveAll(workDir)
-	if left, err := leftContainers(); err != nil || len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "containers left behind by this test process (run %s): %d, %v\n", runID, len(left), err)
-		code = 1
-	}
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait")); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	envbuildtest.Main(m, envbuildtest.Setup{RunID: runID, After: func() { os.RemoveAll(workDir) }})
 }
 
 // fixture is a fixture repository built into an instance.
@@ -207,26 +191,7 @@ var testSeq atomic.Int64
 // containersWith lists the containers of this process's run that carry labels.
 func containersWith(t testing.TB, labels map[string]string) []container.Summary {
 	t.Helper()
-	args := filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+runID))
-	for k, v := range labels {
-		args.Add("label", k+"="+v)
-	}
-	list, err := envbuildtest.Docker(t).ContainerList(context.Background(), container.ListOptions{All: true, Filters: args})
-	require.NoError(t, err)
-	return list
-}
-
-// leftContainers lists what this test process left behind (nothing, without an engine).
-func leftContainers() ([]container.Summary, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cli, err := envbuild.Connect(ctx, "")
-	if err != nil {
-		return nil, nil
-	}
-	defer cli.Close()
-	return cli.ContainerList(ctx, container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelRun+"="+runID))})
+	return envbuildtest.Containers(t, runID, labels)
 }
 
 // readArtifact reads a stored artifact as text.
