@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"swemill/gitexec"
 	"swemill/repotest"
 )
 
@@ -256,13 +257,13 @@ func TestGitDiffRebuildsTree(t *testing.T) {
 	// bytes of the non-UTF-8 file included.
 	idx := filepath.Join(t.TempDir(), "index")
 	env := []string{"GIT_INDEX_FILE=" + idx}
-	_, err = Git(ctx, r.Dir, env, "", "read-tree", base)
+	_, err = gitexec.RunWith(ctx, r.Dir, gitexec.Options{Env: env}, "read-tree", base)
 	require.NoError(t, err)
-	_, err = Git(ctx, r.Dir, env, diff, "apply", "--cached", "-")
+	_, err = gitexec.RunWith(ctx, r.Dir, gitexec.Options{Env: env, Stdin: diff}, "apply", "--cached", "-")
 	require.NoError(t, err)
-	tree, err := Git(ctx, r.Dir, env, "", "write-tree")
+	tree, err := gitexec.RunWith(ctx, r.Dir, gitexec.Options{Env: env}, "write-tree")
 	require.NoError(t, err)
-	want, err := Git(ctx, r.Dir, nil, "", "rev-parse", fix+"^{tree}")
+	want, err := gitexec.Run(ctx, r.Dir, "rev-parse", fix+"^{tree}")
 	require.NoError(t, err)
 	require.Equal(t, strings.TrimSpace(want), strings.TrimSpace(tree))
 }

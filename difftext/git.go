@@ -1,15 +1,15 @@
 package difftext
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"swemill/gitexec"
 )
 
 // ErrNotUTF8 is returned by GitDiff when the diff cannot be made valid UTF-8 (a file name that
@@ -33,7 +33,7 @@ func (e *ApplyError) Error() string {
 // as git apply wants it: renames detected, binary files as "GIT binary patch" sections with
 // full indexes. Text files whose content is not valid UTF-8 are shown as binary too, so the
 // result is always valid UTF-8 (JSON and Parquet keep it unchanged) and still applies byte for
-// byte. It uses no user or system git configuration.
+// byte. Git runs as gitexec runs it (no user or system configuration).
 func GitDiff(ctx context.Context, gitDir string, revs ...string) (string, error) {
 	for _, r := range revs {
 		if strings.HasPrefix(r, "-") {
@@ -41,7 +41,7 @@ func GitDiff(ctx context.Context, gitDir string, revs ...string) (string, error)
 		}
 	}
 	args := append(append([]string{"diff", "--no-color", "--no-ext-diff", "--binary", "-M"}, revs...), "--")
-	out, err := Git(ctx, gitDir, nil, "", args...)
+	out, err := gitexec.Run(ctx, gitDir, args...)
 	if err != nil {
 		return "", err
 	}
@@ -69,7 +69,7 @@ func GitDiff(ctx context.Context, gitDir string, revs ...string) (string, error)
 	if err := attrs.Close(); err != nil {
 		return "", fmt.Errorf("writing attributes file: %w", err)
 	}
-	out, err = Git(ctx, gitDir, nil, "", append([]string{"-c", "core.attributesFile=" + attrs.Name()}, args...)...)
+	out, err = gitexec.Run(ctx, gitDir, append([]string{"-c", "core.attributesFile=" + attrs.Name()}, args...)...)
 	if err != nil {
 		return "", err
 	}
@@ -137,14 +137,15 @@ func CheckApplies(ctx context.Context, gitDir, commit string, patches ...string)
 	}
 	defer os.RemoveAll(dir)
 	env := []string{"GIT_INDEX_FILE=" + filepath.Join(dir, "index")}
-	if _, err := Git(ctx, gitDir, env, "", "read-tree", commit); err != nil {
+	if _, err := gitexec.RunWith(ctx, gitDir, gitexec.Options{Env: env}, "read-tree", commit); err != nil {
 		return err
 	}
 	// Sections of different files apply independently, so when the patches (which touch
 	// different files, as a split's halves do) apply together each applies alone: one git
 	// run instead of one per patch in the common case.
 	if len(patches) > 1 {
-		if _, err := Git(ctx, gitDir, env, strings.Join(patches, ""), "apply", "--check", "--cached", "-"); err == nil {
+		if _, err := gitexec.RunWith(ctx, gitDir, gitexec.Options{Env: env, Stdin: strings.Join(patches, "")},
+			"apply", "--check", "--cached", "-"); err == nil {
 			return nil
 		}
 	}
@@ -152,8 +153,8 @@ func CheckApplies(ctx context.Context, gitDir, commit string, patches ...string)
 		if patch == "" {
 			continue
 		}
-		_, err = Git(ctx, gitDir, env, patch, "apply", "--check", "--cached", "-")
-		var ge *GitError
+		_, err = gitexec.RunWith(ctx, gitDir, gitexec.Options{Env: env, Stdin: patch}, "apply", "--check", "--cached", "-")
+		var ge *gitexec.Error
 		if errors.As(err, &ge) && ge.ExitCode != -1 {
 			return &ApplyError{Commit: commit, Index: i, Output: ge.Stderr}
 		}
@@ -162,49 +163,6 @@ func CheckApplies(ctx context.Context, gitDir, commit string, patches ...string)
 		}
 	}
 	return nil
-}
-
-// GitError is a git command that failed.
-type GitError struct {
-	Args     []string
-	ExitCode int // -1 when git did not run or was killed
-	Stderr   string
-}
-
-func (e *GitError) Error() string {
-	return fmt.Sprintf("git %s: exit %d: %s", strings.Join(e.Args, " "), e.ExitCode, e.Stderr)
-}
-
-// Git runs git with args in the repository at gitDir (GIT_DIR for a bare repository, the work
-// tree otherwise), with extra environment variables and stdin, and returns its standard
-// output. User and system configuration are ignored so results are the same everywhere.
-func Git(ctx context.Context, gitDir string, env []string, stdin string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = gitDir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
-	cmd.Env = append(cmd.Env, env...)
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		code := -1
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.Exited() {
-			code = ee.ExitCode()
-		}
-		stderr := strings.TrimSpace(errb.String())
-		if len(stderr) > 2000 {
-			stderr = stderr[:2000] + "..."
-		}
-		return out.String(), &GitError{Args: args, ExitCode: code, Stderr: stderr}
-	}
-	return out.String(), nil
 }
 
 // CheckGitDir says why p is not a git directory (bare, or a work tree holding .git), or

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"swemill/gitexec"
 )
 
 // Rule names a reason for which CheckPatch refuses a patch.
@@ -146,7 +148,8 @@ func CheckPatch(text string) error {
 // symbolic link (RuleSymlink: a hunk without mode lines still rewrites a link's target) or
 // a submodule (RuleMode), or lies beneath one. A patch that passes CheckPatch only read
 // loosely (Parse refuses it) is refused with Parse's *SyntaxError, since its paths cannot be
-// known; other errors are git's (*GitError) or ctx's.
+// known; other errors are git's (*gitexec.Error, which wraps ctx's
+// cause when ctx ended).
 func CheckPatchAt(ctx context.Context, gitDir, commit, patch string) error {
 	if err := CheckPatch(patch); err != nil || strings.TrimSpace(patch) == "" {
 		return err
@@ -179,7 +182,7 @@ func CheckPatchAt(ctx context.Context, gitDir, commit, patch string) error {
 	const chunk = 500
 	for len(paths) > 0 {
 		n := min(chunk, len(paths))
-		out, err := Git(ctx, gitDir, env, "", append([]string{"ls-tree", "-z", commit, "--"}, paths[:n]...)...)
+		out, err := gitexec.RunWith(ctx, gitDir, gitexec.Options{Env: env}, append([]string{"ls-tree", "-z", commit, "--"}, paths[:n]...)...)
 		if err != nil {
 			return fmt.Errorf("listing the paths of a patch at %s: %w", commit, err)
 		}

@@ -1,13 +1,10 @@
 package envbuild_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,8 +21,6 @@ import (
 	"swemill/pipeline"
 	"swemill/runstore"
 )
-
-const childEnv = "SWEMILL_ENVBUILD_TEST_CHILD"
 
 func eventsFor(id, action string) events.ListOptions {
 	return events.ListOptions{Filters: filters.NewArgs(filters.Arg("type", "container"),
@@ -99,23 +94,8 @@ func TestKillMidBuildLeavesNoOrphans(t *testing.T) {
 	evs, evErrs := cli.Events(evCtx, events.ListOptions{Filters: filters.NewArgs(
 		filters.Arg("type", "container"), filters.Arg("event", "start"))})
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", childRun+"="+run, childWorker+"="+worker, childCache+"="+filepath.Join(dir, "cache"),
+	child := envbuildtest.StartChild(t, childRun+"="+run, childWorker+"="+worker, childCache+"="+filepath.Join(dir, "cache"),
 		childMirror+"="+mirror, childSpec+"="+specDir, childCommit+"="+repo.Commits["base"], childPython+"="+names["python"])
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	childLog := make(chan string, 1)
-	go func() {
-		var sb strings.Builder
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			sb.WriteString(sc.Text() + "\n")
-		}
-		childLog <- sb.String()
-	}()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 
 	sawSandbox, sawBuild := false, false
 	deadline := time.After(10 * time.Minute)
@@ -134,14 +114,13 @@ func TestKillMidBuildLeavesNoOrphans(t *testing.T) {
 			}
 		case err := <-evErrs:
 			t.Fatalf("watching engine events: %v", err)
-		case err := <-exited:
-			t.Fatalf("child exited early: %v\n%s", err, <-childLog)
+		case <-child.Exited():
+			t.Fatalf("child exited early: %v\n%s", child.Err(), child.Log())
 		case <-deadline:
 			t.Fatal("the child never got mid-build")
 		}
 	}
-	require.NoError(t, cmd.Process.Kill())
-	<-exited
+	child.Kill(t)
 
 	// The next start: the sweep removes both orphans, and nothing of the run remains.
 	n, err := newSandbox(t, sandbox.Config{RunID: run}).Sweep(t.Context())

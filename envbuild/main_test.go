@@ -24,10 +24,7 @@ import (
 // cache costs a few minutes (debootstrap); a warm one seconds.
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) != "" {
-		os.Exit(runChild())
-	}
-	os.Exit(m.Run())
+	envbuildtest.Main(m, envbuildtest.Setup{Child: runChild})
 }
 
 // fixture materialises testdata/repos/<name>.txtar as repository acme/<name> in a mirror

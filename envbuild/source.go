@@ -1,21 +1,19 @@
 package envbuild
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"swemill/difftext"
+	"swemill/gitexec"
 )
 
 // ErrRepoNotFound says that a repository does not exist at its source.
@@ -124,11 +122,11 @@ func (s *Sources) Fetch(ctx context.Context, repo string, commits ...string) err
 		return fmt.Errorf("fetching %s: %w", repo, err)
 	}
 	if _, err := os.Stat(filepath.Join(bare, "HEAD")); err != nil {
-		if _, err := git(ctx, "", "init", "-q", "--bare", bare); err != nil {
+		if _, err := gitexec.Run(ctx, "", "init", "-q", "--bare", bare); err != nil {
 			return err
 		}
 		// Lets checkouts fetch a single commit by hash from this clone.
-		if _, err := git(ctx, bare, "config", "uploadpack.allowAnySHA1InWant", "true"); err != nil {
+		if _, err := gitexec.Run(ctx, bare, "config", "uploadpack.allowAnySHA1InWant", "true"); err != nil {
 			return err
 		}
 	}
@@ -138,7 +136,7 @@ func (s *Sources) Fetch(ctx context.Context, repo string, commits ...string) err
 	// GitHub and local mirrors serve commits by hash: fetch just those (and their history),
 	// so a mirror whose other refs are broken or absent still serves the commits it holds.
 	args := append([]string{"fetch", "-q", "--no-tags", remote}, missing...)
-	if _, err := git(fctx, bare, args...); err != nil {
+	if _, err := gitexec.Run(fctx, bare, args...); err != nil {
 		if notFound(err) {
 			return fmt.Errorf("fetching %s: %w", repo, ErrRepoNotFound)
 		}
@@ -149,13 +147,13 @@ func (s *Sources) Fetch(ctx context.Context, repo string, commits ...string) err
 		// A mirror that lacks an object of the history (a partial snapshot) can still serve
 		// the commits' own trees: a checkout needs nothing more.
 		args := append([]string{"fetch", "-q", "--no-tags", "--depth", "1", remote}, missing...)
-		if _, err := git(fctx, bare, args...); err != nil {
+		if _, err := gitexec.Run(fctx, bare, args...); err != nil {
 			s.log.Debug().Err(err).Str("repo", repo).Msg("fetching the commits alone failed; fetching all branches")
 		}
 		missing = s.missing(ctx, bare, missing)
 	}
 	if len(missing) > 0 {
-		if _, err := git(fctx, bare, "fetch", "-q", "--no-tags", remote,
+		if _, err := gitexec.Run(fctx, bare, "fetch", "-q", "--no-tags", remote,
 			"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"); err != nil {
 			if notFound(err) {
 				return fmt.Errorf("fetching %s: %w", repo, ErrRepoNotFound)
@@ -175,7 +173,7 @@ func (s *Sources) Fetch(ctx context.Context, repo string, commits ...string) err
 	}
 	// A ref per wanted commit keeps a commit fetched by hash from being pruned by git gc.
 	for _, c := range commits {
-		if _, err := git(ctx, bare, "update-ref", "refs/swemill/"+c, c); err != nil {
+		if _, err := gitexec.Run(ctx, bare, "update-ref", "refs/swemill/"+c, c); err != nil {
 			return err
 		}
 	}
@@ -185,7 +183,7 @@ func (s *Sources) Fetch(ctx context.Context, repo string, commits ...string) err
 func (s *Sources) missing(ctx context.Context, bare string, commits []string) []string {
 	var out []string
 	for _, c := range commits {
-		if _, err := git(ctx, bare, "cat-file", "-e", c+"^{commit}"); err != nil {
+		if _, err := gitexec.Run(ctx, bare, "cat-file", "-e", c+"^{commit}"); err != nil {
 			out = append(out, c)
 		}
 	}
@@ -215,8 +213,14 @@ func (s *Sources) remote(repo string) (string, error) {
 	return "", fmt.Errorf("%w in mirror %s", ErrRepoNotFound, s.cfg.MirrorDir)
 }
 
+// notFound reports whether git's failure says that the repository does not exist (GitHub
+// answers a missing or private repository by asking for credentials, which git may not ask).
 func notFound(err error) bool {
-	msg := strings.ToLower(err.Error())
+	var ge *gitexec.Error
+	if !errors.As(err, &ge) {
+		return false
+	}
+	msg := strings.ToLower(ge.Stderr)
 	for _, s := range []string{"repository not found", "could not read username", "does not appear to be a git repository"} {
 		if strings.Contains(msg, s) && !strings.Contains(msg, "could not resolve host") {
 			return true
@@ -227,7 +231,7 @@ func notFound(err error) bool {
 
 // TreeSize returns the total size of the files of commit in repo (which must be fetched).
 func (s *Sources) TreeSize(ctx context.Context, repo, commit string) (int64, error) {
-	out, err := git(ctx, s.BarePath(repo), "ls-tree", "-r", "-l", "--full-tree", commit)
+	out, err := gitexec.Run(ctx, s.BarePath(repo), "ls-tree", "-r", "-l", "--full-tree", commit)
 	if err != nil {
 		return 0, fmt.Errorf("sizing %s@%s: %w", repo, commit, err)
 	}
@@ -252,13 +256,13 @@ func (s *Sources) TreeSize(ctx context.Context, repo, commit string) (int64, err
 // (a shallow, single-commit history, so the commit keeps its hash and `git diff <commit>`
 // works), checked out on a detached HEAD, with no remote.
 func (s *Sources) Checkout(ctx context.Context, repo, commit, dst string) error {
-	if _, err := git(ctx, "", "init", "-q", dst); err != nil {
+	if _, err := gitexec.Run(ctx, "", "init", "-q", dst); err != nil {
 		return err
 	}
-	if _, err := git(ctx, dst, "fetch", "-q", "--depth", "1", "--no-tags", "file://"+s.BarePath(repo), commit); err != nil {
+	if _, err := gitexec.Run(ctx, dst, "fetch", "-q", "--depth", "1", "--no-tags", "file://"+s.BarePath(repo), commit); err != nil {
 		return fmt.Errorf("checking out %s@%s: %w", repo, commit, err)
 	}
-	if _, err := git(ctx, dst, "checkout", "-q", "--detach", commit); err != nil {
+	if _, err := gitexec.Run(ctx, dst, "checkout", "-q", "--detach", commit); err != nil {
 		return fmt.Errorf("checking out %s@%s: %w", repo, commit, err)
 	}
 	for _, p := range []string{"FETCH_HEAD", "logs"} {
@@ -269,21 +273,4 @@ func (s *Sources) Checkout(ctx context.Context, repo, commit, dst string) error 
 		_ = os.Remove(h)
 	}
 	return nil
-}
-
-// git runs git in dir with a configuration independent of the machine's, never prompting.
-func git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false", "LC_ALL=C")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, tail(errb.Bytes(), 500))
-	}
-	return strings.TrimSpace(out.String()), nil
 }

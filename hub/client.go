@@ -15,11 +15,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"swemill/retry"
 )
 
 // DefaultEndpoint is the public Hub.
@@ -52,7 +53,8 @@ type Config struct {
 	// transport error. Default 6.
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the wait between tries, which doubles from MinBackoff
-	// (default 1s) up to MaxBackoff (default 1m); a Retry-After header wins, up to MaxBackoff.
+	// (default 1s) up to MaxBackoff (default 1m), each wait shortened at random by up to a
+	// quarter; a Retry-After header wins, up to MaxBackoff (see package retry).
 	MinBackoff, MaxBackoff time.Duration
 	// Wait waits d or until ctx ends; tests replace it. Default a timer.
 	Wait func(ctx context.Context, d time.Duration) error
@@ -201,29 +203,24 @@ func retryable(code int) bool {
 // do sends r, retrying 5xx, 429 and transport errors with backoff, and returns the response
 // of a 2xx (the caller closes its body), or an error.
 func (c *client) do(ctx context.Context, r request) (*http.Response, error) {
-	backoff := c.cfg.MinBackoff
-	for attempt := 1; ; attempt++ {
-		resp, wait, err := c.try(ctx, r)
-		if err == nil {
-			return resp, nil
-		}
-		if wait < 0 || attempt >= c.cfg.MaxAttempts || ctx.Err() != nil {
-			if attempt > 1 && wait >= 0 && ctx.Err() == nil {
-				err = fmt.Errorf("giving up after %d tries: %w", attempt, err)
-			}
-			return nil, err
-		}
-		d := backoff
-		if wait > 0 {
-			d = wait
-		}
-		d = min(d, c.cfg.MaxBackoff)
-		c.log.Warn().Str("op", r.op).Int("attempt", attempt).Dur("wait", d).Str("error", c.redact(err.Error())).Msg("retrying")
-		if err := c.cfg.Wait(ctx, d); err != nil {
-			return nil, err
-		}
-		backoff = min(2*backoff, c.cfg.MaxBackoff)
+	var resp *http.Response
+	var wait time.Duration // try's verdict on its failure
+	p := retry.Policy{
+		Attempts: c.cfg.MaxAttempts, Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff, Sleep: c.cfg.Wait,
+		Retryable: func(error) (bool, time.Duration) { return wait >= 0, wait },
+		OnRetry: func(try int, d time.Duration, err error) {
+			c.log.Warn().Str("op", r.op).Int("attempt", try).Dur("wait", d).Str("error", c.redact(err.Error())).Msg("retrying")
+		},
 	}
+	err := p.Do(ctx, func(ctx context.Context) error {
+		var err error
+		resp, wait, err = c.try(ctx, r)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // try sends r once. wait is -1 when the error is final, 0 to back off, or the server's
@@ -280,14 +277,7 @@ func (c *client) try(ctx context.Context, r request) (*http.Response, time.Durat
 	if !retryable(resp.StatusCode) {
 		return nil, -1, serr
 	}
-	var wait time.Duration
-	if s := resp.Header.Get("Retry-After"); s != "" {
-		if secs, err := strconv.Atoi(s); err == nil && secs > 0 {
-			wait = time.Duration(secs) * time.Second
-		} else if t, err := http.ParseTime(s); err == nil {
-			wait = max(time.Until(t), 0)
-		}
-	}
+	wait, _ := retry.ParseRetryAfter(resp.Header, time.Now())
 	return nil, wait, serr
 }
 

@@ -304,7 +304,7 @@ func TestPushRetriesServerErrors(t *testing.T) {
 	require.NoError(t, err)
 	checkRepo(t, s, dir)
 	require.NotEmpty(t, w.d)
-	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second}, w.d[:2], "preupload backs off exponentially")
+	assertBackoffs(t, []time.Duration{time.Second, 2 * time.Second}, w.d[:2], "preupload backs off exponentially")
 	assert.Equal(t, 7*time.Second, w.d[2], "the 429's Retry-After is honoured")
 	assert.Equal(t, 2+1+7+1, len(w.d), "2 preupload, 1 batch, 7 first part or object PUTs, 1 commit")
 	assert.NotContains(t, logs.String(), token)
@@ -324,7 +324,18 @@ func TestPushGivesUp(t *testing.T) {
 	assert.Equal(t, http.StatusInternalServerError, serr.StatusCode)
 	assert.Contains(t, err.Error(), "giving up after 3 tries")
 	assert.Len(t, s.Requests(), 3)
-	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second}, w.d)
+	assertBackoffs(t, []time.Duration{time.Second, 2 * time.Second}, w.d)
+}
+
+// assertBackoffs checks waits against backoffs: each wait is its backoff less its jitter (up
+// to a quarter).
+func assertBackoffs(t *testing.T, want, got []time.Duration, msgAndArgs ...any) {
+	t.Helper()
+	require.Len(t, got, len(want), msgAndArgs...)
+	for i := range want {
+		assert.LessOrEqual(t, got[i], want[i], msgAndArgs...)
+		assert.GreaterOrEqual(t, got[i], want[i]*3/4, msgAndArgs...)
+	}
 }
 
 func TestPushCreatePR(t *testing.T) {

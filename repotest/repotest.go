@@ -13,15 +13,17 @@ package repotest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/rogpeppe/go-internal/txtar"
+
+	"swemill/gitexec"
 )
 
 // Repo is a materialised repository.
@@ -257,15 +259,6 @@ func (g gitRunner) run(env []string, args ...string) (string, error) {
 }
 
 func (g gitRunner) runInput(env []string, input string, args ...string) (string, error) {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = g.dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stdin = strings.NewReader(input)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
-	}
-	return strings.TrimSpace(out.String()), nil
+	out, err := gitexec.RunWith(context.Background(), g.dir, gitexec.Options{Env: env, Stdin: input}, args...)
+	return strings.TrimSpace(out), err
 }

@@ -1,15 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"swemill/gitexec"
 )
 
 // Row is one task in SWE-bench's format, as swemill's import source reads it. FAIL_TO_PASS
@@ -101,12 +101,6 @@ func buildRow(ctx context.Context, mirror string, k Case) (Row, error) {
 type gitDir string
 
 func (g gitDir) run(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", string(g), "-c", "core.quotepath=off"}, args...)...)
-	cmd.Env = append(os.Environ(), "GIT_LITERAL_PATHSPECS=1", "LC_ALL=C")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
+	return gitexec.RunWith(ctx, string(g), gitexec.Options{Env: []string{"GIT_LITERAL_PATHSPECS=1"}},
+		append([]string{"-c", "core.quotepath=off"}, args...)...)
 }

@@ -14,7 +14,7 @@ import (
 	"slices"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // runConfig is the part of swemill.yaml a fidelity run sets; everything else keeps swemill's

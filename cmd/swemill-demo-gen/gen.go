@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/go-github/v62/github"
 
-	"swemill/difftext"
+	"swemill/gitexec"
 	"swemill/repotest"
 )
 
@@ -124,7 +124,7 @@ func generateRepo(ctx context.Context, spec *repoSpec, index int, src, out strin
 	}
 	b := &built{dir: r.Dir, sha: r.Commits, date: map[string]time.Time{}, adate: map[string]time.Time{}}
 	for label, h := range r.Commits {
-		o, err := difftext.Git(ctx, r.Dir, nil, "", "show", "-s", "--format=%cI %aI", h)
+		o, err := gitexec.Run(ctx, r.Dir, "show", "-s", "--format=%cI %aI", h)
 		if err != nil {
 			return er, err
 		}
@@ -146,7 +146,7 @@ func generateRepo(ctx context.Context, spec *repoSpec, index int, src, out strin
 		if err != nil {
 			return er, err
 		}
-		if _, err := difftext.Git(ctx, r.Dir, nil, "", "tag", t, h); err != nil {
+		if _, err := gitexec.Run(ctx, r.Dir, "tag", t, h); err != nil {
 			return er, err
 		}
 	}
@@ -224,8 +224,8 @@ var versionRE = regexp.MustCompile(`^v?(\d+)\.(\d+)`)
 
 // version is MAJOR.MINOR of the nearest tag reachable from commit, or "0.0".
 func version(ctx context.Context, dir, commit string) (string, error) {
-	out, err := difftext.Git(ctx, dir, nil, "", "describe", "--tags", "--abbrev=0", commit)
-	var ge *difftext.GitError
+	out, err := gitexec.Run(ctx, dir, "describe", "--tags", "--abbrev=0", commit)
+	var ge *gitexec.Error
 	if errors.As(err, &ge) {
 		return "0.0", nil
 	}
@@ -241,7 +241,7 @@ func version(ctx context.Context, dir, commit string) (string, error) {
 // writeBundle bundles every ref of the repository at dir into tmp, and moves it to dst
 // unless dst already holds the same refs (the same hashes mean the same content).
 func writeBundle(ctx context.Context, dir, tmp, dst string) error {
-	if _, err := difftext.Git(ctx, dir, nil, "", "-c", "pack.threads=1", "bundle", "create", "--quiet", tmp, "--all"); err != nil {
+	if _, err := gitexec.Run(ctx, dir, "-c", "pack.threads=1", "bundle", "create", "--quiet", tmp, "--all"); err != nil {
 		return fmt.Errorf("bundling: %w", err)
 	}
 	want, err := BundleHeads(ctx, tmp)
@@ -267,7 +267,7 @@ func BundleHeads(ctx context.Context, bundle string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return difftext.Git(ctx, filepath.Dir(abs), nil, "", "bundle", "list-heads", abs)
+	return gitexec.Run(ctx, filepath.Dir(abs), "bundle", "list-heads", abs)
 }
 
 func writeJSON(path string, v any) error {

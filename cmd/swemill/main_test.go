@@ -14,6 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/stretchr/testify/require"
 
+	"swemill/envbuild/envbuildtest"
 	"swemill/hub/hubtest"
 	"swemill/pipeline/pipelinetest"
 	"swemill/repotest"
@@ -38,9 +39,12 @@ func TestMain(m *testing.M) {
 type cleanupM struct{ m *testing.M }
 
 func (c cleanupM) Run() int {
-	code := c.m.Run()
-	pipelinetest.StopPostgres()
-	return code
+	return envbuildtest.Run(c.m, envbuildtest.Setup{
+		After: pipelinetest.StopPostgres,
+		// The in-process runs (River clients, riverui, database pools) have not been audited
+		// for goroutines that outlive them.
+		NoLeakCheck: true,
+	})
 }
 
 // testWiring wires pipelinetest's stages when SWEMILL_TEST_CHAIN is set, and the

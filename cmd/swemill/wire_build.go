@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"swemill/envbuild"
 	"swemill/envbuild/sandbox"

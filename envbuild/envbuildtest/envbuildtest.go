@@ -1,8 +1,14 @@
 // Package envbuildtest is the shared set-up of tests that need a Docker engine and swemill's
-// base images: one engine client and one base-image build per test binary, from the
-// debootstrap cache in CacheDir (a cold cache costs a few minutes, a warm one seconds), and
-// the engine queries tests make about what the code under test did (Containers,
-// ContainerEvents, RemoveContainer), so that no test outside envbuild uses the Docker client.
+// base images, in every package that has them (envbuild, stages/validate, stages/rollout,
+// cmd/swemill), so that no test outside envbuild uses the Docker client:
+//   - Docker: one engine client per test binary, and the one skip rule (a test is skipped,
+//     loudly, only when no engine answers and CI is unset);
+//   - Bases: one base-image build per test binary, from the debootstrap cache in CacheDir (a
+//     cold cache costs a few minutes, a warm one seconds);
+//   - Main: the TestMain (child processes, containers left behind, goleak with LeakOptions);
+//   - StartChild: the child process a kill test kills mid-work;
+//   - Containers, ContainerEvents, RemoveContainer: what the code under test left in the
+//     engine, and what it did there.
 package envbuildtest
 
 import (

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"swemill/difftext"
+	"swemill/gitexec"
 	"swemill/pipeline"
 )
 
@@ -193,6 +194,9 @@ func (r *repoRun) candidate(ctx context.Context, pr *github.PullRequest) (pipeli
 		diffText, err = difftext.GitDiff(ctx, r.mirror.dir, base+"..."+head)
 		if errors.Is(err, difftext.ErrNotUTF8) {
 			return drop(DropDiffUnreadable, "the diff is not valid UTF-8 even with binary files")
+		}
+		if errors.Is(err, gitexec.ErrOutputTooLarge) {
+			return drop(DropTooLarge, "the diff is larger than %d MiB", gitexec.DefaultMaxOutput>>20)
 		}
 		if err != nil {
 			return pipeline.Mined{}, fmt.Errorf("diffing pull request %d: %w", pr.GetNumber(), err)

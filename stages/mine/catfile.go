@@ -8,11 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"time"
+
+	"swemill/gitexec"
 )
 
 // catFile reads commits through one `git cat-file --batch` process, so a Mine call spends one
@@ -37,9 +38,7 @@ type commitObj struct {
 var errMissing = errors.New("object missing")
 
 func startCatFile(ctx context.Context, gitDir string) (*catFile, error) {
-	cmd := exec.CommandContext(ctx, "git", "cat-file", "--batch")
-	cmd.Dir = gitDir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C")
+	cmd := gitexec.Command(ctx, gitDir, "cat-file", "--batch")
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"swemill/pipeline"
+	"swemill/retry"
 )
 
 // Stats counts the requests a Miner sent to GitHub. It is safe to read at any time.
@@ -77,7 +77,7 @@ type ghClient struct {
 	newGH   func(*http.Client) (*github.Client, error)
 	clock   Clock
 	maxWait time.Duration
-	retries int
+	retry   retry.Policy // of transient failures (5xx, network)
 	stats   *counters
 	seq     atomic.Int64
 	log     zerolog.Logger
@@ -89,8 +89,16 @@ type recordFunc func(req *http.Request, status int, body []byte)
 
 func newGHClient(cfg Config, stats *counters, record recordFunc) (*ghClient, error) {
 	c := &ghClient{
-		clock: cfg.Clock, maxWait: cfg.MaxWait, retries: cfg.Retries, stats: stats,
+		clock: cfg.Clock, maxWait: cfg.MaxWait, stats: stats,
 		log: cfg.Log.With().Str("component", "github").Logger(),
+	}
+	c.retry = retry.Policy{
+		Attempts: max(cfg.Retries, 0) + 1, Min: time.Second, Max: time.Minute, Sleep: cfg.Clock.Sleep,
+		Retryable: func(err error) (bool, time.Duration) { return transient(err), 0 },
+		OnRetry: func(_ int, wait time.Duration, err error) {
+			stats.retried.Add(1)
+			c.log.Warn().Err(err).Dur("backoff", wait).Msg("transient GitHub failure; retrying")
+		},
 	}
 	c.newGH = func(hc *http.Client) (*github.Client, error) {
 		gh := github.NewClient(hc)
@@ -185,14 +193,38 @@ type call func(ctx context.Context, gh *github.Client) (*github.Response, error)
 
 // do runs fn with a token from the pool and returns the token's fingerprint. It waits for
 // rate limits up to maxWait (beyond that it returns a *pipeline.RetryAfterError), switches
-// tokens when one is limited, and retries 5xx and network failures with backoff.
+// tokens when one is limited, and retries 5xx and network failures with backoff (c.retry);
+// past its retries such a failure is handed to the runner as a *pipeline.RetryAfterError.
 func (c *ghClient) do(ctx context.Context, prefer map[string]string, fn call) (string, error) {
-	failures := 0
-	limits := 0
+	var fp string
+	limits := 0 // rate limits met, over every try
+	err := c.retry.Do(ctx, func(ctx context.Context) error {
+		var err error
+		fp, err = c.try(ctx, prefer, fn, &limits)
+		return err
+	})
+	switch {
+	case err == nil:
+		return fp, nil
+	case ctx.Err() != nil:
+		return "", context.Cause(ctx)
+	case transient(err):
+		var gu *retry.GiveUpError
+		if errors.As(err, &gu) {
+			err = gu.Err
+		}
+		return "", pipeline.RetryAfter(c.retry.Backoff(max(c.retry.Attempts, 1)), err)
+	}
+	return fp, err
+}
+
+// try runs fn once with a token from the pool, waiting for rate limits up to maxWait and
+// switching tokens when one is limited; limits counts the rate limits met.
+func (c *ghClient) try(ctx context.Context, prefer map[string]string, fn call, limits *int) (string, error) {
 	for {
 		t, wait := c.pick(prefer)
 		if t == nil {
-			if c.maxWait < 0 || wait > c.maxWait || limits > 20 {
+			if c.maxWait < 0 || wait > c.maxWait || *limits > 20 {
 				return "", pipeline.RetryAfter(wait, errRateLimited)
 			}
 			c.log.Info().Dur("wait", wait).Msg("every token is rate limited; waiting")
@@ -222,24 +254,11 @@ func (c *ghClient) do(ctx context.Context, prefer map[string]string, fn call) (s
 			return "", context.Cause(ctx)
 		}
 		if until, ok := c.limitedUntil(err); ok {
-			limits++
+			*limits++
 			c.stats.rateLimited.Add(1)
 			c.block(t, until)
 			c.log.Warn().Str("token", t.fp).Time("until", until).Msg("token rate limited; switching or waiting")
 			continue
-		}
-		if transient(err) && failures < c.retries {
-			backoff := time.Second << failures
-			failures++
-			c.stats.retried.Add(1)
-			c.log.Warn().Err(err).Dur("backoff", backoff).Msg("transient GitHub failure; retrying")
-			if err := c.clock.Sleep(ctx, backoff); err != nil {
-				return "", err
-			}
-			continue
-		}
-		if transient(err) {
-			return "", pipeline.RetryAfter(time.Second<<failures, err)
 		}
 		return t.fp, err
 	}
@@ -277,7 +296,7 @@ func (c *ghClient) limitedUntil(err error) (time.Time, bool) {
 		if rl.Rate.Reset.Time.After(now) {
 			return rl.Rate.Reset.Time, true
 		}
-		if d, ok := retryAfterHeader(rl.Response); ok {
+		if d, ok := retryAfterHeader(rl.Response, now); ok {
 			return now.Add(d), true
 		}
 		return now.Add(time.Minute), true
@@ -293,7 +312,7 @@ func (c *ghClient) limitedUntil(err error) (time.Time, bool) {
 	if errors.As(err, &er) && er.Response != nil {
 		code := er.Response.StatusCode
 		if code == http.StatusTooManyRequests || (code == http.StatusForbidden && er.Response.Header.Get("Retry-After") != "") {
-			if d, ok := retryAfterHeader(er.Response); ok {
+			if d, ok := retryAfterHeader(er.Response, now); ok {
 				return now.Add(d), true
 			}
 			if er.Response.Header.Get("X-RateLimit-Remaining") == "0" {
@@ -309,31 +328,20 @@ func (c *ghClient) limitedUntil(err error) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func retryAfterHeader(resp *http.Response) (time.Duration, bool) {
+func retryAfterHeader(resp *http.Response, now time.Time) (time.Duration, bool) {
 	if resp == nil {
 		return 0, false
 	}
-	v := resp.Header.Get("Retry-After")
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
-	}
-	return 0, false
+	return retry.ParseRetryAfter(resp.Header, now)
 }
 
-// transient reports whether err is worth retrying: a 5xx or a network failure.
+// transient reports whether err is worth retrying: a 5xx or a failure of the connection.
 func transient(err error) bool {
 	var er *github.ErrorResponse
 	if errors.As(err, &er) && er.Response != nil {
 		return er.Response.StatusCode >= 500
 	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+	return retry.ConnectionFailure(err)
 }
 
 // statusOf returns the HTTP status of a go-github error, or 0.

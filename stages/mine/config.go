@@ -71,7 +71,8 @@ type Config struct {
 	// 1 minute; a negative value means never wait in process.
 	MaxWait time.Duration
 	// Retries is how many times a request that failed with a 5xx or a network error is
-	// retried, with exponential backoff from one second; 0 means 4, negative means none.
+	// retried, with exponential backoff from one second up to one minute, less up to a
+	// quarter of jitter (package retry); 0 means 4, negative means none.
 	Retries int
 
 	Filter Filter

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"swemill/difftext"
+	"swemill/gitexec"
 	"swemill/pipeline"
 	"swemill/repotest"
 	"swemill/stages/mine/githubtest"
@@ -61,7 +62,7 @@ func calcFixture(t testing.TB) *repotest.Repo {
 		}
 		calcRepo, calcErr = repotest.BuildFile(filepath.Join(calcTmp, "calc"), filepath.Join(fixtureRoot, "octo", "calc", "repo.txtar"))
 		if calcErr == nil {
-			_, calcErr = difftext.Git(context.Background(), calcRepo.Dir, nil, "", "tag", "v1.4.2", calcRepo.Commits["init"])
+			_, calcErr = gitexec.Run(context.Background(), calcRepo.Dir, "tag", "v1.4.2", calcRepo.Commits["init"])
 		}
 	})
 	require.NoError(t, calcErr)
@@ -75,7 +76,7 @@ func snapshotDir(t testing.TB) string {
 	repo := calcFixture(t)
 	dir := t.TempDir()
 	require.NoError(t, copyTree(fixtureRoot, dir))
-	_, err := difftext.Git(t.Context(), dir, nil, "", "clone", "--quiet", "--mirror", "file://"+repo.Dir, filepath.Join(dir, "octo", "calc", "repo.git"))
+	_, err := gitexec.Run(t.Context(), dir, "clone", "--quiet", "--mirror", "file://"+repo.Dir, filepath.Join(dir, "octo", "calc", "repo.git"))
 	require.NoError(t, err)
 	return dir
 }

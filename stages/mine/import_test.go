@@ -13,6 +13,7 @@ import (
 
 	"swemill/difftext"
 	"swemill/export/parquetjson/parquetjsontest"
+	"swemill/gitexec"
 )
 
 // importRows returns SWE-bench rows over the fixture repository: a good one per test-list
@@ -53,7 +54,7 @@ func importConfig(t *testing.T, files ...string) Config {
 	t.Helper()
 	repo := calcFixture(t)
 	mirrors := t.TempDir()
-	_, err := difftext.Git(t.Context(), mirrors, nil, "", "clone", "--quiet", "--mirror", "file://"+repo.Dir, filepath.Join(mirrors, "octo", "calc.git"))
+	_, err := gitexec.Run(t.Context(), mirrors, "clone", "--quiet", "--mirror", "file://"+repo.Dir, filepath.Join(mirrors, "octo", "calc.git"))
 	require.NoError(t, err)
 	return Config{
 		Source: SourceImport, ImportFiles: files, ImportMirrorDir: mirrors,

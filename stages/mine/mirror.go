@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"swemill/difftext"
+	"swemill/gitexec"
 )
 
 // mirror is a bare mirror of one repository under Config.MirrorDir, cloned on first use and
@@ -38,8 +38,8 @@ func isDir(p string) bool {
 	return err == nil && st.IsDir()
 }
 
-func (m *mirror) git(ctx context.Context, stdin string, args ...string) (string, error) {
-	return difftext.Git(ctx, m.dir, nil, stdin, args...)
+func (m *mirror) git(ctx context.Context, args ...string) (string, error) {
+	return gitexec.Run(ctx, m.dir, args...)
 }
 
 // open clones the mirror if it does not exist yet.
@@ -63,7 +63,7 @@ func (m *mirror) open(ctx context.Context) error {
 		return fmt.Errorf("creating mirror directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := difftext.Git(ctx, filepath.Dir(m.dir), nil, "", "clone", "--quiet", "--mirror", "--", src, tmp); err != nil {
+	if _, err := gitexec.Run(ctx, filepath.Dir(m.dir), "clone", "--quiet", "--mirror", "--", src, tmp); err != nil {
 		return fmt.Errorf("cloning mirror of %s: %w", redactURL(src), err)
 	}
 	if err := os.Rename(tmp, m.dir); err != nil {
@@ -140,7 +140,7 @@ func (m *mirror) ensure(ctx context.Context, shas ...string) ([]string, error) {
 	}
 	m.fetched = true
 	m.close() // the reader would not see the fetched packs
-	if _, err := m.git(ctx, "", "fetch", "--quiet", "--prune", "origin"); err != nil {
+	if _, err := m.git(ctx, "fetch", "--quiet", "--prune", "origin"); err != nil {
 		return nil, fmt.Errorf("fetching mirror %s: %w", m.dir, err)
 	}
 	return m.missing(ctx, shas...)
@@ -187,8 +187,8 @@ var versionRE = regexp.MustCompile(`([0-9]+)\.([0-9]+)`)
 
 // version returns MAJOR.MINOR of the nearest tag reachable from sha, or "0.0".
 func (m *mirror) version(ctx context.Context, sha string) string {
-	out, err := m.git(ctx, "", "describe", "--tags", "--abbrev=0", sha)
-	var ge *difftext.GitError
+	out, err := m.git(ctx, "describe", "--tags", "--abbrev=0", sha)
+	var ge *gitexec.Error
 	if err != nil && !errors.As(err, &ge) {
 		return "0.0"
 	}

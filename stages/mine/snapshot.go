@@ -18,7 +18,7 @@ import (
 
 	"github.com/google/go-github/v62/github"
 
-	"swemill/difftext"
+	"swemill/gitexec"
 	"swemill/pipeline"
 )
 
@@ -327,17 +327,17 @@ func (m *Miner) recordRepo(ctx context.Context, repo string, rec *recorder, opts
 		}
 	}
 	if opts.Bundle {
-		_, err := difftext.Git(ctx, mirrorDir, nil, "", "bundle", "create", "--quiet", filepath.Join(dst, "repo.bundle"), "--all")
+		_, err := gitexec.Run(ctx, mirrorDir, "bundle", "create", "--quiet", filepath.Join(dst, "repo.bundle"), "--all")
 		if err != nil {
 			return fmt.Errorf("bundling %s: %w", repo, err)
 		}
 		return nil
 	}
-	if _, err := difftext.Git(ctx, dst, nil, "", "clone", "--quiet", "--mirror", "--", mirrorDir, filepath.Join(dst, "repo.git")); err != nil {
+	if _, err := gitexec.Run(ctx, dst, "clone", "--quiet", "--mirror", "--", mirrorDir, filepath.Join(dst, "repo.git")); err != nil {
 		return fmt.Errorf("copying mirror of %s: %w", repo, err)
 	}
 	// The copy's origin is this machine's mirror; a snapshot names no local paths.
-	_, err := difftext.Git(ctx, filepath.Join(dst, "repo.git"), nil, "", "remote", "remove", "origin")
+	_, err := gitexec.Run(ctx, filepath.Join(dst, "repo.git"), "remote", "remove", "origin")
 	return err
 }
 

@@ -1,13 +1,10 @@
 package rollout_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +22,6 @@ import (
 )
 
 const (
-	childEnv  = "SWEMILL_ROLLOUT_TEST_CHILD"
 	childRun  = "SWEMILL_ROLLOUT_CHILD_RUN"
 	childItem = "SWEMILL_ROLLOUT_CHILD_ITEM"
 )
@@ -105,22 +101,7 @@ func TestKilledRolloutLeavesNoContainerAndResumes(t *testing.T) {
 	defer stopEvents()
 	evs, evErrs := envbuildtest.ContainerEvents(evCtx, cli, "exec_start", map[string]string{sandbox.LabelRun: run})
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", childRun+"="+run, childItem+"="+string(data))
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	childLog := make(chan string, 1)
-	go func() {
-		var sb strings.Builder
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			sb.WriteString(sc.Text() + "\n")
-		}
-		childLog <- sb.String()
-	}()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	child := envbuildtest.StartChild(t, childRun+"="+run, childItem+"="+string(data))
 
 	// Both shells of the workspace started: the rollout is under way.
 	execs := 0
@@ -133,15 +114,13 @@ func TestKilledRolloutLeavesNoContainerAndResumes(t *testing.T) {
 			}
 		case err := <-evErrs:
 			t.Fatalf("watching engine events: %v", err)
-		case err := <-exited:
-			t.Fatalf("child exited early: %v\n%s", err, <-childLog)
+		case <-child.Exited():
+			t.Fatalf("child exited early: %v\n%s", child.Err(), child.Log())
 		case <-deadline:
 			t.Fatal("the child never started its rollout")
 		}
 	}
-	require.NoError(t, cmd.Process.Kill())
-	<-exited
-	<-childLog
+	child.Kill(t)
 	require.NotEmpty(t, runContainers(t, run), "the killed rollout's container is an orphan until the next run")
 
 	// The next run: sweep, then roll out from scratch.

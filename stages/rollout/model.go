@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 	"github.com/openai/openai-go/v3/shared"
 
 	"swemill/pipeline"
+	"swemill/retry"
 )
 
 // Model answers chat requests: an OpenAI-compatible server (OpenAIClient) or a built-in
@@ -167,97 +165,59 @@ func (c *OpenAIClient) Name() string { return c.cfg.Model }
 // Close releases idle connections.
 func (c *OpenAIClient) Close() { c.http.CloseIdleConnections() }
 
-// Complete sends req, retrying 429s, 5xx answers and connection failures with backoff.
+// Complete sends req, retrying 429s, 408s, 5xx answers and connection failures with
+// backoff (package retry).
 func (c *OpenAIClient) Complete(ctx context.Context, req *Request) (*Reply, error) {
 	params, err := c.params(req)
 	if err != nil {
 		return nil, err
 	}
+	p := retry.Policy{Attempts: c.cfg.MaxRetries + 1, Min: c.cfg.RetryDelay, Max: c.cfg.MaxRetryDelay, Retryable: retryable}
 	attempts := 0
-	for {
+	var resp *openai.ChatCompletion
+	err = p.Do(ctx, func(ctx context.Context) error {
 		attempts++
-		var resp *openai.ChatCompletion
 		select {
 		case c.sem <- struct{}{}:
 		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+			return context.Cause(ctx)
 		}
+		defer func() { <-c.sem }()
+		var err error
 		resp, err = c.client.Chat.Completions.New(ctx, params)
-		<-c.sem
-		if err == nil {
-			r, err := reply(resp)
-			if err != nil {
-				return nil, err
-			}
-			r.Attempts = attempts
-			return r, nil
-		}
+		return err
+	})
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
-		delay, retry := c.retryable(err, attempts)
-		if !retry {
-			return nil, c.redact(err)
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, context.Cause(ctx)
-		}
+		return nil, c.redact(err)
 	}
+	r, err := reply(resp)
+	if err != nil {
+		return nil, err
+	}
+	r.Attempts = attempts
+	return r, nil
 }
 
-// retryable says whether err is worth another attempt, and after how long.
-func (c *OpenAIClient) retryable(err error, attempts int) (time.Duration, bool) {
-	if c.cfg.MaxRetries < 0 || attempts > c.cfg.MaxRetries {
-		return 0, false
-	}
-	backoff := c.cfg.RetryDelay << min(attempts-1, 20)
-	if backoff > c.cfg.MaxRetryDelay || backoff <= 0 {
-		backoff = c.cfg.MaxRetryDelay
-	}
-	if backoff > 0 {
-		backoff -= time.Duration(rand.Int64N(int64(backoff)/4 + 1))
-	}
+// retryable says whether err is worth another attempt and how long the server asked to
+// wait: a 429, a 408 or a 5xx answer, or a failure of the connection.
+func retryable(err error) (bool, time.Duration) {
 	var apiErr *openai.Error
 	if errors.As(err, &apiErr) {
 		code := apiErr.StatusCode
 		if code != http.StatusTooManyRequests && code != http.StatusRequestTimeout && code < 500 {
-			return 0, false
+			return false, 0
 		}
 		if apiErr.Response != nil {
-			if d, ok := retryAfter(apiErr.Response.Header); ok {
-				return min(d, c.cfg.MaxRetryDelay), true
+			if d, ok := retry.ParseRetryAfter(apiErr.Response.Header, time.Now()); ok {
+				return true, d
 			}
 		}
-		return backoff, true
+		return true, 0
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) || errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection") ||
-		strings.Contains(err.Error(), "EOF") {
-		return backoff, true
-	}
-	return 0, false
-}
-
-// retryAfter reads Retry-After-Ms or Retry-After (seconds or an HTTP date).
-func retryAfter(h http.Header) (time.Duration, bool) {
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 {
-			return time.Duration(ms * float64(time.Millisecond)), true
-		}
-	}
-	if v := h.Get("Retry-After"); v != "" {
-		if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-			return time.Duration(s * float64(time.Second)), true
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return max(0, time.Until(t)), true
-		}
-	}
-	return 0, false
+	return retry.ConnectionFailure(err), 0
 }
 
 // redact turns a client error into one that names the failure (and for a context-length

@@ -31,9 +31,7 @@ func newDockerRuntime(t testing.TB, run string, mutate func(*rollout.DockerConfi
 // runContainers lists the containers of a run.
 func runContainers(t testing.TB, run string) []envbuildtest.Container {
 	t.Helper()
-	list, err := envbuildtest.Containers(context.Background(), envbuildtest.Docker(t), true, map[string]string{sandbox.LabelRun: run})
-	require.NoError(t, err)
-	return list
+	return envbuildtest.RunContainers(t, run, nil)
 }
 
 func shell(t *testing.T, ws rollout.Workspace, cmd string, timeout time.Duration) rollout.ShellResult {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"swemill/difftext"
 	"swemill/envbuild"
@@ -42,21 +41,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	os.RemoveAll(workDir)
-	if left, err := leftContainers(); err != nil || len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "containers left behind by this test process (run %s): %d, %v\n", runID, len(left), err)
-		code = 1
-	}
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait")); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	envbuildtest.Main(m, envbuildtest.Setup{RunID: runID, After: func() { os.RemoveAll(workDir) }})
 }
 
 // fixture is a fixture repository built into an instance.
@@ -204,25 +189,7 @@ var testSeq atomic.Int64
 // containersWith lists the containers of this process's run that carry labels.
 func containersWith(t testing.TB, labels map[string]string) []envbuildtest.Container {
 	t.Helper()
-	all := map[string]string{sandbox.LabelRun: runID}
-	for k, v := range labels {
-		all[k] = v
-	}
-	list, err := envbuildtest.Containers(context.Background(), envbuildtest.Docker(t), true, all)
-	require.NoError(t, err)
-	return list
-}
-
-// leftContainers lists what this test process left behind (nothing, without an engine).
-func leftContainers() ([]envbuildtest.Container, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cli, err := envbuild.Connect(ctx, "")
-	if err != nil {
-		return nil, nil
-	}
-	defer cli.Close()
-	return envbuildtest.Containers(ctx, cli, true, map[string]string{sandbox.LabelRun: runID})
+	return envbuildtest.RunContainers(t, runID, labels)
 }
 
 // readArtifact reads a stored artifact as text.
