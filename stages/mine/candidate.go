@@ -88,7 +88,9 @@ type linkCandidate struct {
 }
 
 // candidate turns one listed pull request into a candidate instance or a drop. Errors are
-// left for infrastructure failures (GitHub unreachable past retries, a broken mirror).
+// left for infrastructure failures (GitHub unreachable past retries, a broken mirror). The
+// steps go from free to costly: the pull request's own fields, its references and commits
+// (from the mirror), its diff and the diff filters, and only then the issues (requests).
 func (r *repoRun) candidate(ctx context.Context, pr *github.PullRequest) (pipeline.Mined, error) {
 	inst := pipeline.Instance{
 		InstanceID: InstanceID(r.repo, pr.GetNumber()),
@@ -99,163 +101,207 @@ func (r *repoRun) candidate(ctx context.Context, pr *github.PullRequest) (pipeli
 		License:    r.meta.License,
 		Language:   strings.ToLower(r.meta.Language),
 	}
-	drop := func(reason, format string, args ...any) (pipeline.Mined, error) {
-		return pipeline.Mined{Instance: inst, Drop: pipeline.Drop(reason, format, args...)}, nil
+	result := func(d *pipeline.DropError, err error) (pipeline.Mined, error) {
+		if err != nil {
+			return pipeline.Mined{}, err
+		}
+		return pipeline.Mined{Instance: inst, Drop: d}, nil
 	}
 	if r.m.excludedInstance[inst.InstanceID] {
-		return drop(DropDecontaminated, "instance is on the exclude list")
+		return result(pipeline.Drop(DropDecontaminated, "instance is on the exclude list"), nil)
 	}
 	if pr.MergedAt == nil {
-		return drop(DropNotMerged, "closed without merging")
+		return result(pipeline.Drop(DropNotMerged, "closed without merging"), nil)
 	}
-	base, head, merge := pr.GetBase().GetSHA(), pr.GetHead().GetSHA(), pr.GetMergeCommitSHA()
-	inst.BaseCommit = base
+	inst.BaseCommit = pr.GetBase().GetSHA()
 
-	// References in the title and body cost nothing; the commits come from the mirror.
-	cands := map[string]*linkCandidate{}
-	var order []string
-	add := func(text, evidence string) {
-		for _, ref := range r.m.refs.extract(text) {
-			repo := ref.Repo
-			if repo == "" {
-				repo = r.repo
-			}
-			key := strings.ToLower(repo) + "#" + itoa(ref.Number)
-			c, ok := cands[key]
-			if !ok {
-				c = &linkCandidate{repo: repo, number: ref.Number}
-				cands[key] = c
-				order = append(order, key)
-			}
-			c.pull = c.pull || ref.Pull
-			if ref.Closing {
-				c.closing = true
-				if !contains(c.evidence, evidence) {
-					c.evidence = append(c.evidence, evidence)
-				}
+	links, d, err := r.links(ctx, pr, inst.CreatedAt)
+	if d != nil || err != nil {
+		return result(d, err)
+	}
+	linked := links.linked(r.m.cfg.FollowMentions || r.eager)
+	if len(linked) == 0 {
+		return result(pipeline.Drop(DropNoLinkedIssue, "no closing reference in the title, body or commits"), nil)
+	}
+	if r.eager {
+		r.firstCommit = links.firstCommit
+		if _, _, err := r.resolveIssues(ctx, linked, links.prCommits, true); err != nil {
+			return result(nil, err)
+		}
+	}
+
+	diffText, d, err := r.diff(ctx, pr, links.headOK)
+	if d != nil || err != nil {
+		return result(d, err)
+	}
+	split, err := difftext.SplitDiff(diffText)
+	if err != nil {
+		return result(pipeline.Drop(DropDiffUnreadable, "%v", err), nil)
+	}
+	if mined, ok := r.filterDiff(inst, split); !ok {
+		return mined, nil
+	}
+	inst.Patch, inst.TestPatch = split.Patch, split.TestPatch
+	if reason, detail, err := checkHalves(ctx, r.mirror.dir, inst.BaseCommit, inst.Patch, inst.TestPatch); err != nil || reason != "" {
+		if err != nil {
+			return result(nil, err)
+		}
+		return result(pipeline.Drop(reason, "%s", detail), nil)
+	}
+
+	// Only now spend requests on the issues.
+	r.firstCommit = links.firstCommit
+	issues, why, err := r.resolveIssues(ctx, linked, links.prCommits, false)
+	if err != nil {
+		return result(nil, err)
+	}
+	if len(issues) == 0 {
+		return result(pipeline.Drop(why.reason, "%s", why.detail), nil)
+	}
+	inst.ProblemStatement, inst.HintsText = problemStatement(issues, links.firstCommit)
+	for _, li := range issues {
+		inst.Issues = append(inst.Issues, li.linked)
+	}
+	if min := r.m.cfg.Filter.MinProblemStatement; min > 0 && utf8.RuneCountInString(strings.TrimSpace(inst.ProblemStatement)) < min {
+		return result(pipeline.Drop(DropProblemStatementShort, "%d characters, fewer than %d", utf8.RuneCountInString(strings.TrimSpace(inst.ProblemStatement)), min), nil)
+	}
+	inst.Version = r.m.version(ctx, inst, r.mirror)
+	return result(nil, nil)
+}
+
+// prLinks are the issues a pull request references, in the order first seen, with what its
+// commits say.
+type prLinks struct {
+	cands map[string]*linkCandidate
+	order []string
+	// prCommits are the pull request's commits and its merge commit; headOK says the mirror
+	// has its head; firstCommit is when its first commit was written (or when it was
+	// opened, when its commits are gone).
+	prCommits   map[string]bool
+	headOK      bool
+	firstCommit time.Time
+}
+
+// add records the references in text, found in evidence (title, body, commit).
+func (l *prLinks) add(refs []ref, defaultRepo, evidence string) {
+	for _, ref := range refs {
+		repo := ref.Repo
+		if repo == "" {
+			repo = defaultRepo
+		}
+		key := strings.ToLower(repo) + "#" + itoa(ref.Number)
+		c, ok := l.cands[key]
+		if !ok {
+			c = &linkCandidate{repo: repo, number: ref.Number}
+			l.cands[key] = c
+			l.order = append(l.order, key)
+		}
+		c.pull = c.pull || ref.Pull
+		if ref.Closing {
+			c.closing = true
+			if !contains(c.evidence, evidence) {
+				c.evidence = append(c.evidence, evidence)
 			}
 		}
 	}
+}
+
+// linked returns the candidates that close the pull request's issue, or every candidate
+// when mentions count.
+func (l *prLinks) linked(mentions bool) []*linkCandidate {
+	var out []*linkCandidate
+	for _, k := range l.order {
+		if c := l.cands[k]; c.closing || mentions {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// links reads the references of a pull request: its title and body cost nothing, its
+// commits come from the mirror. A base commit the mirror cannot get drops it.
+func (r *repoRun) links(ctx context.Context, pr *github.PullRequest, created time.Time) (*prLinks, *pipeline.DropError, error) {
+	base, head, merge := pr.GetBase().GetSHA(), pr.GetHead().GetSHA(), pr.GetMergeCommitSHA()
+	l := &prLinks{cands: map[string]*linkCandidate{}, prCommits: map[string]bool{}, firstCommit: created}
+	add := func(text, evidence string) { l.add(r.m.refs.extract(text), r.repo, evidence) }
 	add(pr.GetTitle(), EvidenceTitle)
 	add(pr.GetBody(), EvidenceBody)
 
 	miss, err := r.mirror.ensure(ctx, base, head, merge)
 	if err != nil {
-		return pipeline.Mined{}, err
+		return nil, nil, err
 	}
 	if contains(miss, base) {
-		return drop(DropCommitsUnavailable, "base commit %s is not in the repository", base)
+		return nil, pipeline.Drop(DropCommitsUnavailable, "base commit %s is not in the repository", base), nil
 	}
-	headOK := !contains(miss, head)
-	prCommitSHAs := map[string]bool{}
-	firstCommit := inst.CreatedAt
-	if headOK {
+	l.headOK = !contains(miss, head)
+	if l.headOK {
 		commits, err := r.mirror.prCommits(ctx, base, head)
 		if err != nil {
-			return pipeline.Mined{}, err
+			return nil, nil, err
 		}
 		for i, c := range commits {
-			if i == 0 || c.Author.Before(firstCommit) {
-				firstCommit = c.Author
+			if i == 0 || c.Author.Before(l.firstCommit) {
+				l.firstCommit = c.Author
 			}
-			prCommitSHAs[c.SHA] = true
+			l.prCommits[c.SHA] = true
 			add(c.Message, EvidenceCommit)
 		}
 	}
 	if merge != "" && !contains(miss, merge) && merge != head {
 		mc, err := r.mirror.commitOf(ctx, merge)
 		if err != nil {
-			return pipeline.Mined{}, err
+			return nil, nil, err
 		}
-		prCommitSHAs[merge] = true
+		l.prCommits[merge] = true
 		add(mc.Message, EvidenceCommit)
 	}
-	var linked []*linkCandidate
-	for _, k := range order {
-		c := cands[k]
-		if c.closing || r.m.cfg.FollowMentions || r.eager {
-			linked = append(linked, c)
-		}
-	}
-	if len(linked) == 0 {
-		return drop(DropNoLinkedIssue, "no closing reference in the title, body or commits")
-	}
-	if r.eager {
-		r.firstCommit = firstCommit
-		if _, _, err := r.resolveIssues(ctx, linked, prCommitSHAs, true); err != nil {
-			return pipeline.Mined{}, err
-		}
-	}
+	return l, nil, nil
+}
 
-	// The diff: from the mirror when it has the head, else as GitHub renders it.
-	var diffText string
+// diff is a pull request's diff: from the mirror when it has the head (base...head, from
+// their merge base, as GitHub shows a pull request), else as GitHub renders it.
+func (r *repoRun) diff(ctx context.Context, pr *github.PullRequest, headOK bool) (string, *pipeline.DropError, error) {
+	base, head := pr.GetBase().GetSHA(), pr.GetHead().GetSHA()
 	if headOK {
-		// base...head: from their merge base to head, as GitHub shows a pull request.
-		diffText, err = difftext.GitDiff(ctx, r.mirror.dir, base+"..."+head)
-		if errors.Is(err, difftext.ErrNotUTF8) {
-			return drop(DropDiffUnreadable, "the diff is not valid UTF-8 even with binary files")
-		}
-		if errors.Is(err, gitexec.ErrOutputTooLarge) {
-			return drop(DropTooLarge, "the diff is larger than %d MiB", gitexec.DefaultMaxOutput>>20)
-		}
-		if err != nil {
-			return pipeline.Mined{}, fmt.Errorf("diffing pull request %d: %w", pr.GetNumber(), err)
-		}
-	} else {
-		diffText, err = r.api.PullDiff(ctx, r.repo, pr.GetNumber())
+		text, err := difftext.GitDiff(ctx, r.mirror.dir, base+"..."+head)
 		switch {
-		case errors.Is(err, errDiffTooLarge):
-			return drop(DropTooLarge, "head commit %s is gone and GitHub refuses the diff as too large", head)
-		case errors.Is(err, errNotFound):
-			return drop(DropDiffUnavailable, "head commit %s is gone and GitHub has no diff", head)
+		case errors.Is(err, difftext.ErrNotUTF8):
+			return "", pipeline.Drop(DropDiffUnreadable, "the diff is not valid UTF-8 even with binary files"), nil
+		case errors.Is(err, gitexec.ErrOutputTooLarge):
+			return "", pipeline.Drop(DropTooLarge, "the diff is larger than %d MiB", gitexec.DefaultMaxOutput>>20), nil
 		case err != nil:
-			return pipeline.Mined{}, err
+			return "", nil, fmt.Errorf("diffing pull request %d: %w", pr.GetNumber(), err)
 		}
-		if !utf8.ValidString(diffText) {
-			return drop(DropDiffUnreadable, "GitHub's diff is not valid UTF-8")
-		}
+		return text, nil, nil
 	}
-	split, err := difftext.SplitDiff(diffText)
-	if err != nil {
-		return drop(DropDiffUnreadable, "%v", err)
+	text, err := r.api.PullDiff(ctx, r.repo, pr.GetNumber())
+	switch {
+	case errors.Is(err, errDiffTooLarge):
+		return "", pipeline.Drop(DropTooLarge, "head commit %s is gone and GitHub refuses the diff as too large", head), nil
+	case errors.Is(err, errNotFound):
+		return "", pipeline.Drop(DropDiffUnavailable, "head commit %s is gone and GitHub has no diff", head), nil
+	case err != nil:
+		return "", nil, err
+	case !utf8.ValidString(text):
+		return "", pipeline.Drop(DropDiffUnreadable, "GitHub's diff is not valid UTF-8"), nil
 	}
-	if mined, ok := r.filterDiff(inst, split); !ok {
-		return mined, nil
-	}
-	inst.Patch, inst.TestPatch = split.Patch, split.TestPatch
-	if reason, detail, err := checkHalves(ctx, r.mirror.dir, base, inst.Patch, inst.TestPatch); err != nil || reason != "" {
-		if err != nil {
-			return pipeline.Mined{}, err
-		}
-		return drop(reason, "%s", detail)
-	}
+	return text, nil, nil
+}
 
-	// Only now spend requests on the issues.
-	r.firstCommit = firstCommit
-	issues, why, err := r.resolveIssues(ctx, linked, prCommitSHAs, false)
-	if err != nil {
-		return pipeline.Mined{}, err
-	}
-	if len(issues) == 0 {
-		return drop(why.reason, "%s", why.detail)
-	}
-	var ps, hints []string
+// problemStatement is the issues' titles and bodies, and the hints: their comments written
+// before the pull request's first commit.
+func problemStatement(issues []resolvedIssue, firstCommit time.Time) (statement, hints string) {
+	var ps, hs []string
 	for _, li := range issues {
-		inst.Issues = append(inst.Issues, li.linked)
 		ps = append(ps, li.info.issue.GetTitle()+"\n"+li.info.issue.GetBody()+"\n")
 		for _, c := range li.info.comments {
 			if c.GetCreatedAt().Time.Before(firstCommit) {
-				hints = append(hints, c.GetBody())
+				hs = append(hs, c.GetBody())
 			}
 		}
 	}
-	inst.ProblemStatement = strings.Join(ps, "")
-	inst.HintsText = strings.Join(hints, "\n")
-	if min := r.m.cfg.Filter.MinProblemStatement; min > 0 && utf8.RuneCountInString(strings.TrimSpace(inst.ProblemStatement)) < min {
-		return drop(DropProblemStatementShort, "%d characters, fewer than %d", utf8.RuneCountInString(strings.TrimSpace(inst.ProblemStatement)), min)
-	}
-	inst.Version = r.m.version(ctx, inst, r.mirror)
-	return pipeline.Mined{Instance: inst}, nil
+	return strings.Join(ps, ""), strings.Join(hs, "\n")
 }
 
 // filterDiff applies the diff-shape filters.
