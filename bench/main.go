@@ -23,7 +23,7 @@ import (
 
 // suites are the benchmarks that make the report: package, benchmark pattern and -benchtime.
 var suites = []struct{ pkg, pattern, benchtime string }{
-	{"./pipeline/", ".", "3x"},
+	{"./runstore/", ".", "3x"},
 	{"./stages/mine/", ".", "1x"},
 	{"./envbuild/", "Instance", "3x"},
 	{"./stages/validate/", ".", "1x"},
