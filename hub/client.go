@@ -87,16 +87,7 @@ func (c *Config) setDefaults() {
 		c.MaxBackoff = time.Minute
 	}
 	if c.Wait == nil {
-		c.Wait = func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			case <-t.C:
-				return nil
-			}
-		}
+		c.Wait = retry.Sleep
 	}
 }
 

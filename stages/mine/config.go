@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"swemill/difftext"
+	"swemill/retry"
 )
 
 // Sources a Miner reads from.
@@ -154,14 +155,7 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
+	return retry.Sleep(ctx, d)
 }
 
 // Validate reports the first field that is wrong.
