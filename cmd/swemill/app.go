@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,7 +24,7 @@ type app struct {
 	getenv         func(string) string
 	wire           stageWiring
 
-	// Global settings, from flags.
+	// Global settings, from the root command's persistent flags (newRootCmd).
 	dir        string
 	configPath string
 	database   string
@@ -36,31 +35,6 @@ type app struct {
 	stderrTTY bool
 	// logOut is where log lines go; progress bars redirect it above themselves.
 	logOut *switchWriter
-}
-
-type command struct {
-	name    string
-	args    string
-	summary string
-	run     func(ctx context.Context, a *app, args []string) error
-}
-
-// commands lists swemill's commands in the order help shows them.
-var commands = []command{
-	{"run", "[flags]", "mine, build, validate and roll out: work the chain until nothing is left", cmdRun},
-	{"status", "[--json]", "the funnel: per stage, instances by state and the top drop reasons", cmdStatus},
-	{"ls", "[flags]", "list instances with their state in each stage", cmdList},
-	{"show", "ID [--json]", "one instance: its states, history, artifacts and the log of a failed step", cmdShow},
-	{"recipe", "ID | --repo DIR", "print an instance's stored recipe, or the one a checkout would get, as a spec file", cmdRecipe},
-	{"rerun", "STAGE selectors", "queue a stage again for the selected instances (and invalidate later stages)", cmdRerun},
-	{"base", "build", "bootstrap the base images from Debian's packages (no registry needed)", cmdBase},
-	{"images", "ls | gc", "list swemill's images by layer, or collect the least recently used", cmdImages},
-	{"snapshot", "--out DIR", "record repositories from GitHub into an offline snapshot (mine.source: snapshot)", cmdSnapshot},
-	{"report", "--out FILE", "write the run as one self-contained HTML page (funnel, repositories, timings, flaky tests, rollouts)", cmdReport},
-	{"ui", "[--addr HOST:PORT]", "serve the live report and River's web UI on localhost, to watch a long run", cmdUI},
-	{"export", "--out DIR", "write the dataset: Parquet shards, card and manifest, laid out for the Hub", cmdExport},
-	{"push", "--repo ORG/NAME", "upload an exported dataset to the Hugging Face Hub (token in HF_TOKEN)", cmdPush},
-	{"version", "", "print swemill's version", cmdVersion},
 }
 
 // usageError is a mistake in the command line or the configuration: exit code 2.
@@ -84,124 +58,41 @@ const (
 var errIncomplete = errors.New("the run stopped before its work was done")
 
 // run executes swemill with args and returns the process's exit code. Exit codes are decided
-// here and nowhere else.
+// here and nowhere else; the commands only return errors.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, wire stageWiring) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, wire: wire}
 	if f, ok := stderr.(*os.File); ok {
 		a.stderrTTY = isatty.IsTerminal(f.Fd())
 	}
 	a.logOut = &switchWriter{w: stderr}
-	err := a.dispatch(ctx, args)
+	root := newRootCmd(a)
+	if args == nil {
+		args = []string{} // nil would make cobra read os.Args
+	}
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
+	fmt.Fprintf(stderr, "swemill: %v\n", err)
 	var ue usageError
 	var cause errInterrupted
 	var busy *runstore.BusyError
 	switch {
 	case errors.As(err, &busy):
-		fmt.Fprintf(stderr, "swemill: %v\n", err)
 		return exitBusy
 	case errors.As(context.Cause(ctx), &cause):
-		fmt.Fprintf(stderr, "swemill: %v\n", err)
 		return exitInterrupted
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "swemill: %v\n", err)
 		return exitUsage
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
 	case errors.Is(err, errIncomplete):
-		fmt.Fprintf(stderr, "swemill: %v\n", err)
 		return exitIncomplete
 	default:
-		fmt.Fprintf(stderr, "swemill: %v\n", err)
 		return exitError
 	}
-}
-
-func (a *app) dispatch(ctx context.Context, args []string) error {
-	global := a.flagSet("swemill")
-	global.Usage = func() { a.usage(a.stderr) }
-	if err := global.Parse(args); err != nil {
-		return a.flagError(err)
-	}
-	args = global.Args()
-	if len(args) == 0 {
-		a.usage(a.stderr)
-		return usagef("no command given")
-	}
-	name, rest := args[0], args[1:]
-	if name == "help" {
-		if len(rest) > 0 {
-			return a.dispatch(ctx, []string{rest[0], "-h"})
-		}
-		a.usage(a.stdout)
-		return nil
-	}
-	for _, c := range commands {
-		if c.name == name {
-			return c.run(ctx, a, rest)
-		}
-	}
-	return usagef("unknown command %q (see swemill help)", name)
-}
-
-func (a *app) usage(w io.Writer) {
-	fmt.Fprintf(w, "swemill mills merged GitHub pull requests into executable SWE training data.\n\n")
-	fmt.Fprintf(w, "Usage: swemill [global flags] COMMAND [flags]\n\nCommands:\n")
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %-16s %s\n", c.name, c.args, c.summary)
-	}
-	fmt.Fprintf(w, "\nGlobal flags (before or after the command):\n")
-	fs := a.flagSet("swemill")
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fmt.Fprintf(w, "\nRun 'swemill help COMMAND' for a command's flags.\n")
-}
-
-// flagSet returns a FlagSet carrying the global flags, which every command accepts.
-func (a *app) flagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
-	def := a.dir
-	if def == "" {
-		def = a.getenv("SWEMILL_DIR")
-	}
-	if def == "" {
-		def = "."
-	}
-	fs.StringVar(&a.dir, "dir", def, "run directory (or $SWEMILL_DIR)")
-	fs.StringVar(&a.configPath, "config", a.configPath, "configuration file (default: swemill.yaml in the run directory)")
-	fs.StringVar(&a.database, "database", a.database, "postgres:// URL to share a run between machines (default: SQLite in the run directory)")
-	fs.StringVar(&a.logLevel, "log-level", a.logLevel, "debug, info, warn or error (default info)")
-	fs.StringVar(&a.logFormat, "log-format", a.logFormat, "auto, console or json (default auto: readable on a terminal, JSON otherwise)")
-	return fs
-}
-
-// parse parses a command's flags; positional arguments may come before or after flags.
-func (a *app) parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, a.flagError(err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
-func (a *app) flagError(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	return usageError{err.Error()}
 }
 
 // setup loads the configuration and makes the logger.
@@ -254,17 +145,11 @@ func (a *app) readStore(ctx context.Context) (*runstore.Store, error) {
 	return a.openStore(ctx, cfg, log, true)
 }
 
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (s *stringList) String() string { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error {
-	*s = append(*s, v)
-	return nil
-}
-
-// stageMap is a repeatable stage=value flag.
+// stageMap is a repeatable STAGE=VALUE flag (pflag.Value); one use may also give several,
+// comma-separated. A later value for a stage replaces an earlier one.
 type stageMap map[string]string
+
+func (m stageMap) Type() string { return "STAGE=VALUE" }
 
 func (m stageMap) String() string {
 	keys := make([]string, 0, len(m))

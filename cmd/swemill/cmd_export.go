@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"swemill/export"
 	"swemill/hub"
@@ -29,41 +30,54 @@ type ExportConfig struct {
 	Title string `yaml:"title" json:"title,omitempty"`
 }
 
-func cmdExport(ctx context.Context, a *app, args []string) error {
-	fs := a.flagSet("export")
-	var out, split, license string
-	var resolvedOnly, sft bool
-	fs.StringVar(&out, "out", "", "dataset directory to write (default: the configuration's export.out)")
-	fs.BoolVar(&resolvedOnly, "resolved-only", false, "keep only resolved trajectories (SFT data)")
-	fs.BoolVar(&sft, "sft", false, `also write the "sft" config: trajectories in the text protocol`)
-	fs.StringVar(&split, "split", "", `split name (default "train")`)
-	fs.StringVar(&license, "license", "", `the card's licence identifier (default "other")`)
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+// exportOptions are the flags of `swemill export`; each overrides the configuration's
+// export section when given.
+type exportOptions struct {
+	out, split, license string
+	resolvedOnly, sft   bool
+}
+
+func newExportCmd(a *app) *cobra.Command {
+	var o exportOptions
+	cmd := &cobra.Command{
+		Use:     "export",
+		Short:   "Write the dataset: Parquet shards, card and manifest, laid out for the Hub",
+		GroupID: groupPublish,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdExport(cmd.Context(), a, o)
+		},
 	}
-	if len(pos) > 0 {
-		return usagef("export takes no arguments, got %q", pos)
-	}
+	f := cmd.Flags()
+	f.StringVar(&o.out, "out", "", "dataset directory to write (default: the configuration's export.out)")
+	f.BoolVar(&o.resolvedOnly, "resolved-only", false, "keep only resolved trajectories (SFT data)")
+	f.BoolVar(&o.sft, "sft", false, `also write the "sft" config: trajectories in the text protocol`)
+	f.StringVar(&o.split, "split", "", `split name (default "train")`)
+	f.StringVar(&o.license, "license", "", `the card's licence identifier (default "other")`)
+	_ = cmd.MarkFlagDirname("out")
+	return cmd
+}
+
+func cmdExport(ctx context.Context, a *app, o exportOptions) error {
 	cfg, log, err := a.setup()
 	if err != nil {
 		return err
 	}
 	ec := cfg.Export
 	ec.Out = cfg.resolve(ec.Out)
-	if out != "" {
-		ec.Out = out
+	if o.out != "" {
+		ec.Out = o.out
 	}
 	if ec.Out == "" {
 		return usagef("export needs --out DIR (or export.out in the configuration)")
 	}
-	ec.ResolvedOnly = ec.ResolvedOnly || resolvedOnly
-	ec.SFT = ec.SFT || sft
-	if split != "" {
-		ec.Split = split
+	ec.ResolvedOnly = ec.ResolvedOnly || o.resolvedOnly
+	ec.SFT = ec.SFT || o.sft
+	if o.split != "" {
+		ec.Split = o.split
 	}
-	if license != "" {
-		ec.License = license
+	if o.license != "" {
+		ec.License = o.license
 	}
 	store, err := a.openStore(ctx, cfg, log, true)
 	if err != nil {
@@ -114,23 +128,37 @@ func (c *Config) publicJSON() json.RawMessage {
 	return data
 }
 
-func cmdPush(ctx context.Context, a *app, args []string) error {
-	fs := a.flagSet("push")
-	var hc hub.Config
-	var from string
-	fs.StringVar(&hc.Repo, "repo", "", "dataset repository `ORG/NAME` on the Hub (required)")
-	fs.StringVar(&from, "from", "", "dataset directory to push (default: the configuration's export.out)")
-	fs.StringVar(&hc.Revision, "revision", "main", "branch to commit to")
-	fs.BoolVar(&hc.CreatePR, "create-pr", false, "open a pull request instead of committing to the branch")
-	fs.BoolVar(&hc.Private, "private", false, "create the repository private (if push creates it)")
-	fs.StringVar(&hc.Endpoint, "hub-url", "", "the Hub's address (default $HF_ENDPOINT or https://huggingface.co)")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+// pushOptions are the flags of `swemill push`: where to push (hub's settings but the token)
+// and what.
+type pushOptions struct {
+	hub  hub.Config
+	from string
+}
+
+func newPushCmd(a *app) *cobra.Command {
+	var o pushOptions
+	cmd := &cobra.Command{
+		Use:     "push --repo ORG/NAME",
+		Short:   "Upload an exported dataset to the Hugging Face Hub (token in HF_TOKEN)",
+		GroupID: groupPublish,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdPush(cmd.Context(), a, o)
+		},
 	}
-	if len(pos) > 0 {
-		return usagef("push takes no arguments, got %q", pos)
-	}
+	f := cmd.Flags()
+	f.StringVar(&o.hub.Repo, "repo", "", "dataset repository `ORG/NAME` on the Hub (required)")
+	f.StringVar(&o.from, "from", "", "dataset directory to push (default: the configuration's export.out)")
+	f.StringVar(&o.hub.Revision, "revision", "main", "branch to commit to")
+	f.BoolVar(&o.hub.CreatePR, "create-pr", false, "open a pull request instead of committing to the branch")
+	f.BoolVar(&o.hub.Private, "private", false, "create the repository private (if push creates it)")
+	f.StringVar(&o.hub.Endpoint, "hub-url", "", "the Hub's address (default $HF_ENDPOINT or https://huggingface.co)")
+	_ = cmd.MarkFlagDirname("from")
+	return cmd
+}
+
+func cmdPush(ctx context.Context, a *app, o pushOptions) error {
+	hc, from := o.hub, o.from
 	if hc.Repo == "" {
 		return usagef("push needs --repo ORG/NAME")
 	}

@@ -11,21 +11,34 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"swemill/pipeline"
 	"swemill/runstore"
 )
 
-func cmdStatus(ctx context.Context, a *app, args []string) error {
-	fs := a.flagSet("status")
-	asJSON := fs.Bool("json", false, "print the funnel as JSON")
-	verify := fs.Bool("verify", false, "also check the record's invariants (every state matches its last transition)")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+// statusOptions are the flags of `swemill status`.
+type statusOptions struct {
+	json, verify bool
+}
+
+func newStatusCmd(a *app) *cobra.Command {
+	var o statusOptions
+	cmd := &cobra.Command{
+		Use:     "status",
+		Short:   "The funnel: per stage, instances by state and the top drop reasons",
+		GroupID: groupLook,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdStatus(cmd.Context(), a, o)
+		},
 	}
-	if len(pos) > 0 {
-		return usagef("status takes no arguments, got %q", pos)
-	}
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the funnel as JSON")
+	cmd.Flags().BoolVar(&o.verify, "verify", false, "also check the record's invariants (every state matches its last transition)")
+	return cmd
+}
+
+func cmdStatus(ctx context.Context, a *app, o statusOptions) error {
 	store, err := a.readStore(ctx)
 	if err != nil {
 		return err
@@ -36,12 +49,12 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	var problems []string
-	if *verify {
+	if o.verify {
 		if problems, err = store.Verify(ctx); err != nil {
 			return err
 		}
 	}
-	if *asJSON {
+	if o.json {
 		out := struct {
 			runstore.Status
 			Security []runstore.SecurityDrop `json:"security"`
@@ -50,7 +63,7 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 		return writeJSON(a.stdout, out)
 	}
 	printStatus(a.stdout, st)
-	if *verify {
+	if o.verify {
 		if len(problems) == 0 {
 			fmt.Fprintln(a.stdout, "\nrecord verified: every state matches its last transition")
 		}
@@ -121,29 +134,49 @@ func printStatus(w io.Writer, st runstore.Status) {
 	}
 }
 
-func cmdList(ctx context.Context, a *app, args []string) error {
-	fs := a.flagSet("ls")
-	var f runstore.ListFilter
-	var state string
-	asJSON := fs.Bool("json", false, "print JSON lines, one instance each")
-	fs.StringVar(&f.Repo, "repo", "", "only instances of repository `owner/name`")
-	fs.StringVar(&f.Stage, "stage", "", "only instances that reached `STAGE` (with --state, in that state there)")
-	fs.StringVar(&state, "state", "", "only instances in `STATE` (pending, running, done, dropped, failed, stale) at --stage, or at any stage")
-	fs.StringVar(&f.Reason, "reason", "", "only instances dropped for `REASON`")
-	fs.IntVar(&f.Limit, "limit", 0, "at most `N` instances (0: all)")
-	fs.StringVar(&f.After, "after", "", "only instance ids after `ID` (for paging)")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+// listOptions are the flags of `swemill ls`.
+type listOptions struct {
+	filter runstore.ListFilter
+	state  string
+	json   bool
+}
+
+func newListCmd(a *app) *cobra.Command {
+	var o listOptions
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Short:   "List instances with their state in each stage",
+		GroupID: groupLook,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("ls takes no arguments, got %q (did you mean swemill show?)", args)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdList(cmd.Context(), a, o)
+		},
 	}
-	if len(pos) > 0 {
-		return usagef("ls takes no arguments, got %q (did you mean swemill show?)", pos)
-	}
-	if state != "" {
-		if !validState(state) {
-			return usagef("--state: %q is not one of %s", state, statesList())
+	f := cmd.Flags()
+	f.BoolVar(&o.json, "json", false, "print JSON lines, one instance each")
+	f.StringVar(&o.filter.Repo, "repo", "", "only instances of repository `owner/name`")
+	f.StringVar(&o.filter.Stage, "stage", "", "only instances that reached `STAGE` (with --state, in that state there)")
+	f.StringVar(&o.state, "state", "", "only instances in `STATE` (pending, running, done, dropped, failed, stale) at --stage, or at any stage")
+	f.StringVar(&o.filter.Reason, "reason", "", "only instances dropped for `REASON`")
+	f.IntVar(&o.filter.Limit, "limit", 0, "at most `N` instances (0: all)")
+	f.StringVar(&o.filter.After, "after", "", "only instance ids after `ID` (for paging)")
+	completeStages(cmd, "stage")
+	completeWords(cmd, "state", strings.Split(statesList(), ", ")...)
+	return cmd
+}
+
+func cmdList(ctx context.Context, a *app, o listOptions) error {
+	f := o.filter
+	if o.state != "" {
+		if !validState(o.state) {
+			return usagef("--state: %q is not one of %s", o.state, statesList())
 		}
-		f.State = pipeline.State(state)
+		f.State = pipeline.State(o.state)
 	}
 	if f.Stage != "" && pipeline.StageIndex(f.Stage) < 0 {
 		return usagef("--stage: unknown stage %q (stages are %s)", f.Stage, strings.Join(pipeline.Stages, ", "))
@@ -157,7 +190,7 @@ func cmdList(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if o.json {
 		for _, r := range rows {
 			if err := writeJSONLine(a.stdout, r); err != nil {
 				return err
@@ -210,22 +243,28 @@ func statesList() string {
 	return strings.Join(s, ", ")
 }
 
-func cmdShow(ctx context.Context, a *app, args []string) error {
-	fs := a.flagSet("show")
-	asJSON := fs.Bool("json", false, "print everything recorded, outputs included, as JSON")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+func newShowCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "show ID",
+		Short:   "One instance: its states, history, artifacts and the log of a failed step",
+		GroupID: groupLook,
+		Args:    usageArgs(1, "show takes one instance id, e.g. swemill show owner__repo-123"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmdShow(cmd.Context(), a, args[0], asJSON)
+		},
 	}
-	if len(pos) != 1 {
-		return usagef("show takes one instance id, e.g. swemill show owner__repo-123")
-	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print everything recorded, outputs included, as JSON")
+	return cmd
+}
+
+func cmdShow(ctx context.Context, a *app, id string, asJSON bool) error {
 	store, err := a.readStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	d, err := store.Show(ctx, pos[0])
+	d, err := store.Show(ctx, id)
 	var nf *runstore.NotFoundError
 	if errors.As(err, &nf) {
 		return fmt.Errorf("%w (swemill ls lists them)", err)
@@ -233,7 +272,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return writeJSON(a.stdout, d)
 	}
 	w := a.stdout
@@ -297,28 +336,45 @@ func firstLine(s string) string {
 	return line
 }
 
-func cmdRerun(ctx context.Context, a *app, args []string) error {
-	fs := a.flagSet("rerun")
-	var sel runstore.Selector
-	var dropped, instances stringList
-	asJSON := fs.Bool("json", false, "print what was done as JSON")
-	fs.BoolVar(&sel.Failed, "failed", false, "instances that failed at the stage")
-	fs.Var(&dropped, "dropped", "instances dropped at the stage for `REASON` (repeatable; * for any reason)")
-	fs.StringVar(&sel.Repo, "repo", "", "only instances of repository `owner/name`")
-	fs.Var(&instances, "instance", "the instance `ID` (repeatable)")
-	fs.BoolVar(&sel.All, "all", false, "every instance that reached the stage")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+// rerunOptions are the flags of `swemill rerun`: which instances, and how to answer.
+type rerunOptions struct {
+	sel  runstore.Selector
+	json bool
+}
+
+func newRerunCmd(a *app) *cobra.Command {
+	var o rerunOptions
+	cmd := &cobra.Command{
+		Use:     "rerun STAGE",
+		Short:   "Queue a stage again for the selected instances (and invalidate later stages)",
+		GroupID: groupWork,
+		Example: `  swemill rerun build --dir runs/nightly --failed
+  swemill rerun validate --dir runs/nightly --dropped suite_timeout --repo owner/name`,
+		Args: usageArgs(1, fmt.Sprintf("rerun takes one stage (%s) and selectors, e.g. swemill rerun build --failed", strings.Join(pipeline.Stages, ", "))),
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return pipeline.Stages, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmdRerun(cmd.Context(), a, args[0], o)
+		},
 	}
-	if len(pos) != 1 {
-		return usagef("rerun takes one stage (%s) and selectors, e.g. swemill rerun build --failed", strings.Join(pipeline.Stages, ", "))
-	}
-	stage := pos[0]
+	f := cmd.Flags()
+	f.BoolVar(&o.json, "json", false, "print what was done as JSON")
+	f.BoolVar(&o.sel.Failed, "failed", false, "instances that failed at the stage")
+	f.StringArrayVar(&o.sel.Dropped, "dropped", nil, "instances dropped at the stage for `REASON` (repeatable; * for any reason)")
+	f.StringVar(&o.sel.Repo, "repo", "", "only instances of repository `owner/name`")
+	f.StringArrayVar(&o.sel.Instances, "instance", nil, "the instance `ID` (repeatable)")
+	f.BoolVar(&o.sel.All, "all", false, "every instance that reached the stage")
+	return cmd
+}
+
+func cmdRerun(ctx context.Context, a *app, stage string, o rerunOptions) error {
 	if pipeline.StageIndex(stage) < 0 {
 		return usagef("unknown stage %q (stages are %s)", stage, strings.Join(pipeline.Stages, ", "))
 	}
-	sel.Dropped, sel.Instances = dropped, instances
 	cfg, log, err := a.setup()
 	if err != nil {
 		return err
@@ -328,14 +384,14 @@ func cmdRerun(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer store.Close()
-	res, err := store.Rerun(ctx, stage, sel)
+	res, err := store.Rerun(ctx, stage, o.sel)
 	if err != nil {
 		if errors.Is(err, runstore.ErrNoSelector) {
 			return usageError{err.Error()}
 		}
 		return err
 	}
-	if *asJSON {
+	if o.json {
 		return writeJSON(a.stdout, res)
 	}
 	fmt.Fprintf(a.stdout, "%s queued again for %d instances; %d later results marked stale\n", stage, len(res.Rerun), res.Invalidated)
@@ -354,13 +410,20 @@ func cmdRerun(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
-func cmdVersion(_ context.Context, a *app, args []string) error {
-	fs := a.flagSet("version")
-	if _, err := a.parse(fs, args); err != nil {
-		return err
+func newVersionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print swemill's version",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cmdVersion(a)
+			return nil
+		},
 	}
+}
+
+func cmdVersion(a *app) {
 	fmt.Fprintf(a.stdout, "swemill %s (%s, %s/%s)\n", pipeline.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return nil
 }
 
 func writeJSON(w io.Writer, v any) error {

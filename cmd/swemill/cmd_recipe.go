@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
 	"swemill/envbuild"
@@ -19,28 +20,43 @@ import (
 	"swemill/runstore"
 )
 
-func cmdRecipe(ctx context.Context, a *app, args []string) error {
-	fs := a.flagSet("recipe")
-	repoDir := fs.String("repo", "", "print the recipe the checkout in `DIR` would get (its spec with --name, else the inferred one)")
-	name := fs.String("name", "", "with --repo: the repository's `owner/name`; its spec in build.spec_dir wins over inference")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+// recipeOptions are the flags of `swemill recipe`: with repoDir, the recipe of a checkout
+// rather than an instance's.
+type recipeOptions struct {
+	repoDir, name string
+}
+
+func newRecipeCmd(a *app) *cobra.Command {
+	var o recipeOptions
+	cmd := &cobra.Command{
+		Use:     "recipe ID | --repo DIR",
+		Short:   "Print an instance's stored recipe, or the one a checkout would get, as a spec file",
+		GroupID: groupLook,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmdRecipe(cmd.Context(), a, args, o)
+		},
 	}
-	if *repoDir == "" {
-		if len(pos) != 1 || *name != "" {
+	cmd.Flags().StringVar(&o.repoDir, "repo", "", "print the recipe the checkout in `DIR` would get (its spec with --name, else the inferred one)")
+	cmd.Flags().StringVar(&o.name, "name", "", "with --repo: the repository's `owner/name`; its spec in build.spec_dir wins over inference")
+	_ = cmd.MarkFlagDirname("repo")
+	return cmd
+}
+
+func cmdRecipe(ctx context.Context, a *app, args []string, o recipeOptions) error {
+	if o.repoDir == "" {
+		if len(args) != 1 || o.name != "" {
 			return usagef("recipe takes one instance id (swemill recipe owner__repo-123), or --repo DIR [--name owner/name]")
 		}
-		return a.storedRecipe(ctx, pos[0])
+		return a.storedRecipe(ctx, args[0])
 	}
-	if len(pos) > 0 {
-		return usagef("recipe --repo DIR takes no instance id, got %q", pos)
+	if len(args) > 0 {
+		return usagef("recipe --repo DIR takes no instance id, got %q", args)
 	}
 	cfg, _, err := a.setup()
 	if err != nil {
 		return err
 	}
-	r, from, err := checkoutRecipe(cfg, *repoDir, *name)
+	r, from, err := checkoutRecipe(cfg, o.repoDir, o.name)
 	if err != nil {
 		return err
 	}

@@ -7,22 +7,39 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
 	"swemill/report"
 	"swemill/runstore"
 )
 
-func cmdReport(ctx context.Context, a *app, args []string) error {
-	fs := a.flagSet("report")
-	out := fs.String("out", "report.html", "the HTML `FILE` to write")
-	images := fs.Bool("images", true, "ask the Docker engine for the disk its swemill images use")
-	title := fs.String("title", "", "the page's title (default: the run directory's name)")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+// reportOptions are the flags of `swemill report`.
+type reportOptions struct {
+	out, title string
+	// images asks the Docker engine for the disk swemill's images use.
+	images bool
+}
+
+func newReportCmd(a *app) *cobra.Command {
+	var o reportOptions
+	cmd := &cobra.Command{
+		Use:     "report",
+		Short:   "Write the run as one self-contained HTML page (funnel, repositories, timings, flaky tests, rollouts)",
+		GroupID: groupLook,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdReport(cmd.Context(), a, o)
+		},
 	}
-	if len(pos) > 0 {
-		return usagef("report takes no arguments, got %q", pos)
-	}
+	f := cmd.Flags()
+	f.StringVar(&o.out, "out", "report.html", "the HTML `FILE` to write")
+	f.BoolVar(&o.images, "images", true, "ask the Docker engine for the disk its swemill images use")
+	f.StringVar(&o.title, "title", "", "the page's title (default: the run directory's name)")
+	_ = cmd.MarkFlagFilename("out", "html")
+	return cmd
+}
+
+func cmdReport(ctx context.Context, a *app, o reportOptions) error {
 	cfg, log, err := a.setup()
 	if err != nil {
 		return err
@@ -32,17 +49,18 @@ func cmdReport(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer store.Close()
-	if *title == "" {
-		*title = "swemill run " + filepath.Base(store.Dir())
+	title := o.title
+	if title == "" {
+		title = "swemill run " + filepath.Base(store.Dir())
 	}
-	page, err := renderReport(ctx, store, wiringEnv{cfg: cfg, getenv: a.getenv, log: log}, *title, *images)
+	page, err := renderReport(ctx, store, wiringEnv{cfg: cfg, getenv: a.getenv, log: log}, title, o.images)
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(*out, page); err != nil {
+	if err := writeFileAtomic(o.out, page); err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}
-	fmt.Fprintf(a.stdout, "report written to %s\n", *out)
+	fmt.Fprintf(a.stdout, "report written to %s\n", o.out)
 	return nil
 }
 

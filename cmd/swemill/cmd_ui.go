@@ -12,23 +12,37 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/spf13/cobra"
 	"riverqueue.com/riverui"
 	"riverqueue.com/riverui/uiendpoints"
 
 	"swemill/runstore"
 )
 
-func cmdUI(ctx context.Context, a *app, args []string) error {
-	fs := a.flagSet("ui")
-	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to serve on (localhost by default; port 0 picks one)")
-	images := fs.Bool("images", false, "ask the Docker engine for image disk use on every report")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
+// uiOptions are the flags of `swemill ui`.
+type uiOptions struct {
+	addr string
+	// images asks the Docker engine for image disk use on every report.
+	images bool
+}
+
+func newUICmd(a *app) *cobra.Command {
+	var o uiOptions
+	cmd := &cobra.Command{
+		Use:     "ui",
+		Short:   "Serve the live report and River's web UI on localhost, to watch a long run",
+		GroupID: groupLook,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdUI(cmd.Context(), a, o)
+		},
 	}
-	if len(pos) > 0 {
-		return usagef("ui takes no arguments, got %q", pos)
-	}
+	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "`HOST:PORT` to serve on (localhost by default; port 0 picks one)")
+	cmd.Flags().BoolVar(&o.images, "images", false, "ask the Docker engine for image disk use on every report")
+	return cmd
+}
+
+func cmdUI(ctx context.Context, a *app, o uiOptions) error {
 	cfg, log, err := a.setup()
 	if err != nil {
 		return err
@@ -66,7 +80,7 @@ func cmdUI(ctx context.Context, a *app, args []string) error {
 		_ = writeJSON(w, st)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		page, err := renderReport(r.Context(), store, env, "swemill run "+store.Dir()+" (live)", *images)
+		page, err := renderReport(r.Context(), store, env, "swemill run "+store.Dir()+" (live)", o.images)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -75,9 +89,9 @@ func cmdUI(ctx context.Context, a *app, args []string) error {
 		w.Header().Set("Refresh", "10")
 		_, _ = w.Write(page)
 	})
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", *addr, err)
+		return fmt.Errorf("listening on %s: %w", o.addr, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(a.stdout, "serving the live report on http://%s/ and River's UI on http://%s/riverui/ (Ctrl-C stops)\n", ln.Addr(), ln.Addr())

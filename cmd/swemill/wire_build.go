@@ -226,14 +226,7 @@ func (a *app) engine(ctx context.Context) (wiringEnv, envbuild.Engine, error) {
 	return env, cli, err
 }
 
-func cmdBase(ctx context.Context, a *app, args []string) error {
-	if len(args) == 0 || args[0] != "build" {
-		return usagef("usage: swemill base build (bootstraps the base images from Debian's packages)")
-	}
-	fs := a.flagSet("base build")
-	if _, err := a.parse(fs, args[1:]); err != nil {
-		return err
-	}
+func cmdBase(ctx context.Context, a *app) error {
 	env, cli, err := a.engine(ctx)
 	if err != nil {
 		return err
@@ -253,18 +246,7 @@ func cmdBase(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
-func cmdImages(ctx context.Context, a *app, args []string) error {
-	if len(args) == 0 || (args[0] != "ls" && args[0] != "gc") {
-		return usagef("usage: swemill images ls [--json] | swemill images gc --keep-under SIZE [--dry-run]")
-	}
-	sub := args[0]
-	fs := a.flagSet("images " + sub)
-	asJSON := fs.Bool("json", false, "print JSON")
-	keep := fs.String("keep-under", "", "with gc: remove least recently used instance images until swemill's images use less than `SIZE` (e.g. 50GB)")
-	dry := fs.Bool("dry-run", false, "with gc: say what would be removed, remove nothing")
-	if _, err := a.parse(fs, args[1:]); err != nil {
-		return err
-	}
+func cmdImages(ctx context.Context, a *app, sub string, o imagesOptions) error {
 	env, cli, err := a.engine(ctx)
 	if err != nil {
 		return err
@@ -273,19 +255,19 @@ func cmdImages(ctx context.Context, a *app, args []string) error {
 	log := env.log
 	usage := filepath.Join(env.cacheDir(), "usage")
 	if sub == "gc" {
-		if *keep == "" {
+		if o.keepUnder == "" {
 			return usagef("images gc needs --keep-under SIZE")
 		}
-		limit, err := parseSize(*keep)
+		limit, err := parseSize(o.keepUnder)
 		if err != nil {
 			return usagef("--keep-under: %v", err)
 		}
-		res, err := envbuild.GC(ctx, cli, envbuild.GCOptions{KeepUnder: limit, UsageDir: usage, DryRun: *dry}, log)
+		res, err := envbuild.GC(ctx, cli, envbuild.GCOptions{KeepUnder: limit, UsageDir: usage, DryRun: o.dryRun}, log)
 		if err != nil {
 			return err
 		}
 		verb := "removed"
-		if *dry {
+		if o.dryRun {
 			verb = "would remove"
 		}
 		for _, im := range res.Removed {
@@ -298,7 +280,7 @@ func cmdImages(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if o.json {
 		return writeJSON(a.stdout, list)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)

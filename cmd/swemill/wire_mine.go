@@ -211,21 +211,8 @@ func wireMine(ctx context.Context, env wiringEnv) (*mine.Miner, []string, error)
 	return m, repos, nil
 }
 
-func cmdSnapshot(ctx context.Context, a *app, args []string) error {
-	fs := a.flagSet("snapshot")
-	var repos stringList
-	var out string
-	var bundle bool
-	fs.StringVar(&out, "out", "", "snapshot `DIR` to write (required)")
-	fs.Var(&repos, "repo", "repository `owner/name` to record (repeatable; default: the configuration's repos)")
-	fs.BoolVar(&bundle, "bundle", false, "store each repository as one git bundle instead of a bare mirror")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("snapshot takes no arguments, got %q", pos)
-	}
+func cmdSnapshot(ctx context.Context, a *app, o snapshotOptions) error {
+	repos, out, bundle := o.repos, o.out, o.bundle
 	if out == "" {
 		return usagef("snapshot needs --out DIR")
 	}
