@@ -39,8 +39,8 @@ type Config struct {
 	Revision string
 	// CreatePR opens a pull request with the commit instead of committing to Revision.
 	CreatePR bool
-	// Private makes the repository private when Push creates it; an existing repository's
-	// visibility is left alone.
+	// Private makes the repository private when Push creates it; without it the namespace's
+	// default visibility applies. An existing repository's visibility is left alone.
 	Private bool
 	// CommitMessage is the commit's summary. Default "Upload dataset with swemill".
 	CommitMessage string
@@ -56,6 +56,9 @@ type Config struct {
 	// (default 1s) up to MaxBackoff (default 1m), each wait shortened at random by up to a
 	// quarter; a Retry-After header wins, up to MaxBackoff (see package retry).
 	MinBackoff, MaxBackoff time.Duration
+	// MaxServerWait caps a wait the Hub asks for: Retry-After, or the reset of a spent rate
+	// limit window (RateLimit header; the Hub's windows are 5 minutes). Default 6m.
+	MaxServerWait time.Duration
 	// Wait waits d or until ctx ends; tests replace it. Default a timer.
 	Wait func(ctx context.Context, d time.Duration) error
 	// Log receives one line per step and one debug line per request. The zero value logs
@@ -86,6 +89,9 @@ func (c *Config) setDefaults() {
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = time.Minute
 	}
+	if c.MaxServerWait == 0 {
+		c.MaxServerWait = 6 * time.Minute
+	}
 	if c.Wait == nil {
 		c.Wait = retry.Sleep
 	}
@@ -104,6 +110,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("hub config: MaxAttempts %d is below 1", c.MaxAttempts)
 	case c.MinBackoff < 0 || c.MaxBackoff < c.MinBackoff:
 		return fmt.Errorf("hub config: MinBackoff %s and MaxBackoff %s are not a range", c.MinBackoff, c.MaxBackoff)
+	case c.MaxServerWait < 0:
+		return fmt.Errorf("hub config: MaxServerWait %s is negative", c.MaxServerWait)
 	}
 	if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("hub config: Endpoint %q is not an http(s) URL", c.Endpoint)
@@ -158,6 +166,9 @@ type request struct {
 	body            func() (io.Reader, int64, error)
 	auth            bool // send the token as a bearer token
 	basicAuth       bool // send the token as LFS basic auth (verify)
+	// once sends the request once, retrying only a 429 (refused before any work): for
+	// requests whose repetition is not harmless (a commit).
+	once bool
 }
 
 func jsonBody(v any) func() (io.Reader, int64, error) {
@@ -191,14 +202,22 @@ func retryable(code int) bool {
 	return code == http.StatusTooManyRequests || code >= 500
 }
 
-// do sends r, retrying 5xx, 429 and transport errors with backoff, and returns the response
-// of a 2xx (the caller closes its body), or an error.
+// do sends r, retrying 5xx, 429 and transport errors with backoff (only 429 when r.once),
+// and returns the response of a 2xx (the caller closes its body), or an error.
 func (c *client) do(ctx context.Context, r request) (*http.Response, error) {
 	var resp *http.Response
 	var wait time.Duration // try's verdict on its failure
 	p := retry.Policy{
-		Attempts: c.cfg.MaxAttempts, Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff, Sleep: c.cfg.Wait,
-		Retryable: func(error) (bool, time.Duration) { return wait >= 0, wait },
+		Attempts: c.cfg.MaxAttempts, Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff, MaxWait: c.cfg.MaxServerWait, Sleep: c.cfg.Wait,
+		Retryable: func(err error) (bool, time.Duration) {
+			if r.once {
+				var serr *StatusError
+				if !errors.As(err, &serr) || serr.StatusCode != http.StatusTooManyRequests {
+					return false, 0
+				}
+			}
+			return wait >= 0, wait
+		},
 		OnRetry: func(try int, d time.Duration, err error) {
 			c.log.Warn().Str("op", r.op).Int("attempt", try).Dur("wait", d).Str("error", c.redact(err.Error())).Msg("retrying")
 		},
@@ -268,7 +287,10 @@ func (c *client) try(ctx context.Context, r request) (*http.Response, time.Durat
 	if !retryable(resp.StatusCode) {
 		return nil, -1, serr
 	}
-	wait, _ := retry.ParseRetryAfter(resp.Header, time.Now())
+	wait, ok := retry.ParseRetryAfter(resp.Header, time.Now())
+	if reset, limited := retry.ParseRateLimitReset(resp.Header); !ok && limited && resp.StatusCode == http.StatusTooManyRequests {
+		wait = reset + time.Second // the window resets within the second after t
+	}
 	return nil, wait, serr
 }
 

@@ -18,6 +18,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"swemill/retry"
 )
 
 // ownedPrefix is the folder whose remote files Push deletes when they are not in the local
@@ -91,8 +94,7 @@ func Push(ctx context.Context, dir string, cfg Config) (*Result, error) {
 		switch {
 		case f.skip:
 			continue
-		case ok && f.lfs && r.LFS != nil && r.LFS.OID == f.sha256,
-			ok && !f.lfs && r.LFS == nil && r.OID == f.gitSHA1:
+		case ok && sameContent(f, r):
 			res.Unchanged = append(res.Unchanged, f.path)
 			continue
 		}
@@ -202,19 +204,104 @@ func (c *client) revision() string { return url.PathEscape(c.cfg.Revision) }
 
 func (c *client) createRepo(ctx context.Context) error {
 	owner, name, _ := strings.Cut(c.cfg.Repo, "/")
-	body := map[string]any{"name": name, "organization": owner, "type": "dataset", "private": c.cfg.Private}
+	body := map[string]any{"name": name, "organization": owner, "type": "dataset"}
+	if c.cfg.Private {
+		body["private"] = true // else the namespace's default visibility
+	}
 	_, err := c.doJSON(ctx, request{op: "creating repo", method: http.MethodPost, url: c.api("/api/repos/create"),
 		header: http.Header{"Content-Type": {"application/json"}}, body: jsonBody(body), auth: true}, nil)
 	var serr *StatusError
-	if errors.As(err, &serr) && serr.StatusCode == http.StatusConflict {
+	switch {
+	case err == nil:
+		c.log.Info().Bool("private", c.cfg.Private).Msg("created the dataset repository")
+		return nil
+	case !errors.As(err, &serr):
+		return err
+	case serr.StatusCode == http.StatusConflict:
 		c.log.Debug().Msg("the repository exists")
 		return nil
+	case serr.StatusCode == http.StatusUnauthorized || serr.StatusCode == http.StatusPaymentRequired || serr.StatusCode == http.StatusForbidden:
+		// The Hub answers these rather than 409 when the token may not create repositories
+		// in the namespace (a fine-grained or scoped token, another namespace's repository
+		// for a pull request): the push goes on if the repository is there.
+		if exists, perr := c.repoExists(ctx); perr == nil && exists {
+			c.log.Debug().Int("status", serr.StatusCode).Msg("creating the repository was refused, but it exists")
+			return nil
+		}
 	}
+	return err
+}
+
+// repoExists asks the Hub whether the dataset repository exists (and the token sees it).
+func (c *client) repoExists(ctx context.Context) (bool, error) {
+	_, err := c.doJSON(ctx, request{op: "looking up the repository", method: http.MethodGet,
+		url: c.api("/api/datasets/%s", c.cfg.Repo), auth: true}, nil)
+	var serr *StatusError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &serr) && serr.StatusCode == http.StatusNotFound:
+		return false, nil
+	}
+	return false, err
+}
+
+// revisionSHA is the commit at the head of the revision.
+func (c *client) revisionSHA(ctx context.Context) (string, error) {
+	var info struct {
+		SHA string `json:"sha"`
+	}
+	_, err := c.doJSON(ctx, request{op: "reading the revision", method: http.MethodGet,
+		url: c.api("/api/datasets/%s/revision/%s", c.cfg.Repo, c.revision()), auth: true}, &info)
+	return info.SHA, err
+}
+
+// notLandedError is a commit whose answer was lost and which the revision does not hold:
+// sending it again is safe.
+type notLandedError struct{ err error }
+
+func (e *notLandedError) Error() string { return e.err.Error() + " (the revision does not hold it)" }
+func (e *notLandedError) Unwrap() error { return e.err }
+
+// answerLost reports whether a request's failure leaves unknown whether the Hub did the work:
+// a 5xx, or a connection that broke, while ctx is live. Other answers (4xx) did nothing.
+func answerLost(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var serr *StatusError
+	if errors.As(err, &serr) {
+		return serr.StatusCode >= 500
+	}
+	return true
+}
+
+// landed reports whether the revision holds a commit's files (the same content at each
+// path) and none of its deleted paths.
+func (c *client) landed(ctx context.Context, files []*localFile, deletes []string) (bool, error) {
+	remote, err := c.listRemote(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
-	c.log.Info().Bool("private", c.cfg.Private).Msg("created the dataset repository")
-	return nil
+	for _, f := range files {
+		if r, ok := remote[f.path]; !ok || !sameContent(f, r) {
+			return false, nil
+		}
+	}
+	for _, p := range deletes {
+		if _, ok := remote[p]; ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// sameContent reports whether the remote file r has the local file's content.
+func sameContent(f *localFile, r treeEntry) bool {
+	if f.lfs {
+		return r.LFS != nil && r.LFS.OID == f.sha256
+	}
+	return r.LFS == nil && r.OID == f.gitSHA1
 }
 
 // treeEntry is one file of the remote tree (GET /api/datasets/{repo}/tree/{rev}).
@@ -536,12 +623,54 @@ func (c *client) commit(ctx context.Context, files []*localFile, deletes []strin
 		CommitOID      string `json:"commitOid"`
 		PullRequestURL string `json:"pullRequestUrl"`
 	}
-	if _, err := c.doJSON(ctx, request{op: "committing", method: http.MethodPost, url: u,
+	req := request{op: "committing", method: http.MethodPost, url: u,
 		header: http.Header{"Content-Type": {"application/x-ndjson"}},
 		body: func() (io.Reader, int64, error) {
 			return strings.NewReader(string(body)), int64(len(body)), nil
-		}, auth: true}, &out); err != nil {
+		}, auth: true, once: true}
+	// A commit is never sent again blindly: when its answer is lost (a 5xx, a broken
+	// connection), it may have landed, and sending it again would make a second commit (or
+	// a second pull request). The revision is read instead; the commit is sent again only
+	// when it did not land.
+	landedLate := false
+	p := retry.Policy{Attempts: c.cfg.MaxAttempts, Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff, Sleep: c.cfg.Wait,
+		Retryable: func(err error) (bool, time.Duration) {
+			var nl *notLandedError
+			return errors.As(err, &nl), 0
+		},
+		OnRetry: func(try int, d time.Duration, err error) {
+			c.log.Warn().Int("attempt", try).Dur("wait", d).Str("error", c.redact(err.Error())).Msg("the commit did not land; committing again")
+		},
+	}
+	err := p.Do(ctx, func(ctx context.Context) error {
+		_, err := c.doJSON(ctx, req, &out)
+		if err == nil || !answerLost(ctx, err) {
+			return err
+		}
+		if c.cfg.CreatePR {
+			return fmt.Errorf("%w; the Hub may have opened the pull request all the same: look at the repository's pull requests before pushing again", err)
+		}
+		landed, verr := c.landed(ctx, files, deletes)
+		switch {
+		case verr != nil:
+			return fmt.Errorf("%w; reading the revision to see whether the commit landed: %v", err, verr)
+		case landed:
+			landedLate = true
+			return nil
+		}
+		return &notLandedError{err}
+	})
+	if err != nil {
 		return err
+	}
+	if landedLate {
+		sha, err := c.revisionSHA(ctx)
+		if err != nil {
+			c.log.Warn().Str("error", c.redact(err.Error())).Msg("the commit landed; reading its id failed")
+		} else {
+			out.CommitOID, out.CommitURL = sha, c.api("/datasets/%s/commit/%s", c.cfg.Repo, sha)
+		}
+		c.log.Warn().Str("commit", sha).Msg("the Hub's answer to the commit was lost, but the revision holds it")
 	}
 	res.CommitURL, res.CommitOID, res.PullRequestURL = out.CommitURL, out.CommitOID, out.PullRequestURL
 	for _, f := range files {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -271,7 +272,8 @@ func TestPushUnauthorized(t *testing.T) {
 	assert.Equal(t, "Invalid credentials in Authorization header", serr.Message)
 	assert.NotContains(t, err.Error(), "hf_wrongTOKEN")
 	assert.NotContains(t, logs.String(), "hf_wrongTOKEN")
-	assert.Len(t, s.Requests(), 1, "a 401 is not retried")
+	assert.Equal(t, 1, s.Count("hub", http.MethodPost, hubtest.Prefix+"/api/repos/create"), "a 401 is not retried")
+	assert.Len(t, s.Requests(), 2, "the creation refused, the push looks the repository up once, and stops")
 }
 
 func TestPushRetriesServerErrors(t *testing.T) {
@@ -389,4 +391,115 @@ func TestPushTransportErrorHidesToken(t *testing.T) {
 	assert.NotContains(t, err.Error(), token)
 	assert.NotContains(t, logs.String(), token)
 	assert.Len(t, w.d, 1, "a transport error is retried")
+}
+
+// TestPushGoesOnWhenCreatingIsRefused: the Hub answers 401, 402 or 403 rather than 409 when
+// the token may not create repositories in the namespace; the push looks the repository up
+// and goes on when it is there (a pull request to another namespace's repository too).
+func TestPushGoesOnWhenCreatingIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{http.StatusUnauthorized, http.StatusPaymentRequired, http.StatusForbidden} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			t.Parallel()
+			s := newFake(t)
+			dir := dataset(t)
+			var logs bytes.Buffer
+			cfg := config(t, s, &logs, &waits{})
+			_, err := hub.Push(t.Context(), dir, cfg)
+			require.NoError(t, err)
+			s.ExistingCreateStatus = status
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "README.md"), []byte("# proposed\n"), 0o644))
+			cfg.CreatePR = true
+			res, err := hub.Push(t.Context(), dir, cfg)
+			require.NoError(t, err)
+			assert.Contains(t, res.PullRequestURL, "/discussions/1")
+			assert.Len(t, s.Repo("acme/swe-data").PRs, 1)
+		})
+	}
+	t.Run("missing", func(t *testing.T) {
+		t.Parallel()
+		s := newFake(t)
+		s.FailFunc = func(r *http.Request) (int, string) {
+			if strings.HasSuffix(r.URL.Path, "/api/repos/create") {
+				return http.StatusForbidden, ""
+			}
+			return 0, ""
+		}
+		_, err := hub.Push(t.Context(), dataset(t), config(t, s, &bytes.Buffer{}, &waits{}))
+		require.ErrorIs(t, err, hub.ErrForbidden, "the repository is not there: the refusal stands")
+		assert.Contains(t, err.Error(), "creating repo")
+	})
+}
+
+func TestPushLeavesVisibilityToTheNamespace(t *testing.T) {
+	t.Parallel()
+	s := newFake(t)
+	cfg := config(t, s, &bytes.Buffer{}, &waits{})
+	_, err := hub.Push(t.Context(), dataset(t), cfg)
+	require.NoError(t, err)
+	assert.False(t, s.Repo("acme/swe-data").VisibilityGiven, "without --private the namespace's default applies")
+	cfg.Repo = "acme/private-data"
+	cfg.Private = true
+	_, err = hub.Push(t.Context(), dataset(t), cfg)
+	require.NoError(t, err)
+	r := s.Repo("acme/private-data")
+	assert.True(t, r.VisibilityGiven && r.Private)
+}
+
+// TestLostCommitAnswerCommitsOnce: a commit whose answer is lost after it landed is not sent
+// again (that would make a second commit); the push reads the revision instead.
+func TestLostCommitAnswerCommitsOnce(t *testing.T) {
+	t.Parallel()
+	s := newFake(t)
+	dir := dataset(t)
+	s.LostCommitAnswers = 1
+	var logs bytes.Buffer
+	res, err := hub.Push(t.Context(), dir, config(t, s, &logs, &waits{}))
+	require.NoError(t, err)
+	checkRepo(t, s, dir)
+	repo := s.Repo("acme/swe-data")
+	require.Len(t, repo.Commits, 1, "one commit, not two")
+	assert.Equal(t, repo.Commits[0].OID, res.CommitOID, "the commit's id, read from the revision")
+	assert.Contains(t, res.CommitURL, repo.Commits[0].OID)
+	assert.Equal(t, 1, s.Count("hub", http.MethodPost, hubtest.Prefix+"/api/datasets/acme/swe-data/commit/"))
+	assert.Contains(t, logs.String(), "answer to the commit was lost")
+
+	t.Run("pull request", func(t *testing.T) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "README.md"), []byte("# proposed\n"), 0o644))
+		s.LostCommitAnswers = 1
+		cfg := config(t, s, &bytes.Buffer{}, &waits{})
+		cfg.CreatePR = true
+		_, err := hub.Push(t.Context(), dir, cfg)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "may have opened the pull request")
+		assert.Len(t, s.Repo("acme/swe-data").PRs, 1, "no second pull request")
+	})
+}
+
+// TestPushWaitsOutTheHubsRateLimit: a 429 with the Hub's RateLimit header and no Retry-After
+// waits until the 5-minute window resets, past the backoff's cap, and does not give up.
+func TestPushWaitsOutTheHubsRateLimit(t *testing.T) {
+	t.Parallel()
+	s := newFake(t)
+	dir := dataset(t)
+	w := &waits{}
+	waited := func() time.Duration {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		var total time.Duration
+		for _, d := range w.d {
+			total += d
+		}
+		return total
+	}
+	s.RateLimitFunc = func(r *http.Request) int {
+		if left := 200*time.Second - waited(); strings.Contains(r.URL.Path, "/preupload/") && left > 0 {
+			return int(left.Seconds())
+		}
+		return 0
+	}
+	_, err := hub.Push(t.Context(), dir, config(t, s, &bytes.Buffer{}, w))
+	require.NoError(t, err)
+	checkRepo(t, s, dir)
+	assert.Equal(t, []time.Duration{201 * time.Second}, w.d, "one wait: the window's reset and a second")
 }

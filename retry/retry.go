@@ -1,14 +1,16 @@
 // Package retry tries an operation again after transient failures, the one way swemill's
 // clients (GitHub, the model server, the Hub) do it: exponential backoff from Policy.Min,
 // capped at Policy.Max, each wait shortened at random by up to a quarter (jitter, so that
-// clients failing together do not come back together), and a server's Retry-After honoured,
-// up to Policy.Max, in place of the backoff.
+// clients failing together do not come back together), and a wait the server asked for
+// (Retry-After, a rate limit's reset) honoured, up to Policy.MaxWait, in place of the
+// backoff.
 //
 // The runner's retries of a whole item (pipeline's River policy) are another matter: this
 // package retries one request inside one item's attempt.
 package retry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -28,8 +31,11 @@ type Policy struct {
 	// retry).
 	Attempts int
 	// Min is the backoff before the first retry; it doubles for each next retry, up to Max.
-	// Max also caps a server's Retry-After. Max 0 means no cap.
+	// Max 0 means no cap.
 	Min, Max time.Duration
+	// MaxWait caps a wait the server asked for (Retry-After, a rate limit's reset); 0 means
+	// Max.
+	MaxWait time.Duration
 	// Retryable says whether a failure is worth another try and, when the server asked for
 	// a wait (Retry-After), how long; a wait of 0 means the backoff. Nil retries every error.
 	Retryable func(err error) (retry bool, wait time.Duration)
@@ -86,9 +92,11 @@ func (p Policy) Do(ctx context.Context, op func(ctx context.Context) error) erro
 		}
 		if wait <= 0 {
 			wait = Jitter(p.Backoff(try))
-		}
-		if p.Max > 0 {
-			wait = min(wait, p.Max)
+			if p.Max > 0 {
+				wait = min(wait, p.Max)
+			}
+		} else if cap := cmp.Or(p.MaxWait, p.Max); cap > 0 {
+			wait = min(wait, cap)
 		}
 		if p.OnRetry != nil {
 			p.OnRetry(try, wait, err)
@@ -166,6 +174,45 @@ func ParseRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
+}
+
+// ParseRateLimitReset reads the RateLimit header of the IETF draft the Hugging Face Hub
+// follows (`"api";r=0;t=55`: r requests remain in the window, which resets in t seconds) and
+// returns the wait until the window of a spent quota resets (of any quota, when none is
+// spent). It says false when the header is absent or unreadable.
+func ParseRateLimitReset(h http.Header) (time.Duration, bool) {
+	var spent, any time.Duration
+	found, foundSpent := false, false
+	for _, v := range h.Values("RateLimit") {
+		for _, item := range strings.Split(v, ",") {
+			remaining, reset := int64(-1), int64(-1)
+			for _, param := range strings.Split(item, ";")[1:] {
+				k, val, ok := strings.Cut(strings.TrimSpace(param), "=")
+				n, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64)
+				if !ok || err != nil || n < 0 {
+					continue
+				}
+				switch strings.TrimSpace(k) {
+				case "r":
+					remaining = n
+				case "t":
+					reset = n
+				}
+			}
+			if reset < 0 || reset > 1e9 {
+				continue
+			}
+			d := time.Duration(reset) * time.Second
+			found, any = true, max(any, d)
+			if remaining == 0 {
+				foundSpent, spent = true, max(spent, d)
+			}
+		}
+	}
+	if foundSpent {
+		return spent, true
+	}
+	return any, found
 }
 
 // ConnectionFailure reports whether err is a failure to reach a server or to read its whole

@@ -195,3 +195,55 @@ func TestConnectionFailure(t *testing.T) {
 		assert.False(t, retry.ConnectionFailure(err), "%v", err)
 	}
 }
+
+func TestDoLetsTheServersWaitPastTheBackoffCap(t *testing.T) {
+	var s sleeps
+	p := retry.Policy{Attempts: 3, Min: time.Second, Max: time.Minute, MaxWait: 5 * time.Minute, Sleep: s.sleep,
+		Retryable: func(error) (bool, time.Duration) { return true, 200 * time.Second }}
+	calls := 0
+	err := p.Do(context.Background(), func(context.Context) error {
+		calls++
+		if calls < 3 {
+			return errors.New("429")
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, sleeps{200 * time.Second, 200 * time.Second}, s, "a rate limit's reset is waited out whole, past Max")
+	s = nil
+	p.Retryable = func(error) (bool, time.Duration) { return true, time.Hour }
+	calls = 0
+	require.NoError(t, p.Do(context.Background(), func(context.Context) error {
+		calls++
+		if calls < 2 {
+			return errors.New("429")
+		}
+		return nil
+	}))
+	assert.Equal(t, sleeps{5 * time.Minute}, s, "MaxWait caps it")
+}
+
+func TestParseRateLimitReset(t *testing.T) {
+	for _, tc := range []struct {
+		header []string
+		want   time.Duration
+		ok     bool
+	}{
+		{nil, 0, false},
+		{[]string{`"api";r=0;t=55`}, 55 * time.Second, true},
+		{[]string{`"api";r=12;t=240`}, 240 * time.Second, true},
+		{[]string{`"api";r=3;t=10, "resolvers";r=0;t=200`}, 200 * time.Second, true},
+		{[]string{`"api";r=0;t=20`, `"pages";r=5;t=290`}, 20 * time.Second, true},
+		{[]string{`"api";r=0`}, 0, false},
+		{[]string{`garbage`}, 0, false},
+		{[]string{`"api";r=0;t=-4`}, 0, false},
+	} {
+		h := http.Header{}
+		for _, v := range tc.header {
+			h.Add("RateLimit", v)
+		}
+		got, ok := retry.ParseRateLimitReset(h)
+		assert.Equal(t, tc.ok, ok, "%q", tc.header)
+		assert.Equal(t, tc.want, got, "%q", tc.header)
+	}
+}

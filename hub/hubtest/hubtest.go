@@ -46,6 +46,17 @@ type Server struct {
 	// prefix included); a non-zero status is answered as is, with Retry-After when
 	// retryAfter is not empty.
 	FailFunc func(r *http.Request) (status int, retryAfter string)
+	// RateLimitFunc, when set, sees every request after FailFunc; a reset above 0 answers 429
+	// as the Hub does when a quota's 5-minute window is spent: RateLimit and
+	// RateLimit-Policy headers (the window resets in reset seconds), no Retry-After.
+	RateLimitFunc func(r *http.Request) (reset int)
+	// ExistingCreateStatus is the status creating a repository that exists answers: 409 by
+	// default; the Hub answers 401, 402 or 403 to tokens that may not create repositories
+	// in the namespace (fine-grained or scoped tokens, another namespace's repository).
+	ExistingCreateStatus int
+	// LostCommitAnswers is how many commits land and then answer 502 instead of their result
+	// (the answer lost on the way back).
+	LostCommitAnswers int
 
 	t        testing.TB
 	mu       sync.Mutex
@@ -59,6 +70,9 @@ type Server struct {
 // Repo is a repository's state.
 type Repo struct {
 	Private bool
+	// VisibilityGiven says the creation request carried "private" (else the namespace's
+	// default applies).
+	VisibilityGiven bool
 	// Files maps paths to contents at the head of main.
 	Files map[string]File
 	// Commits lists the commits, oldest first; PRs the commits opened as pull requests.
@@ -244,12 +258,24 @@ func (s *Server) hub(w http.ResponseWriter, r *http.Request) {
 		hubError(w, http.StatusUnauthorized, "Invalid credentials in Authorization header")
 		return
 	}
+	if s.RateLimitFunc != nil {
+		if reset := s.RateLimitFunc(r); reset > 0 {
+			w.Header().Set("RateLimit", fmt.Sprintf(`"api";r=0;t=%d`, reset))
+			w.Header().Set("RateLimit-Policy", `"fixed window";"api";q=1000;w=300`)
+			hubError(w, http.StatusTooManyRequests, "You have exceeded our hourly quotas for action: api")
+			return
+		}
+	}
 	switch {
 	case r.Method == http.MethodPost && p == "/api/repos/create":
 		s.create(w, r)
 	case strings.HasPrefix(p, "/api/datasets/"):
 		rest := strings.TrimPrefix(p, "/api/datasets/")
 		parts := strings.SplitN(rest, "/", 5) // owner, name, action, revision, path
+		if len(parts) == 2 && r.Method == http.MethodGet {
+			s.info(w, parts[0]+"/"+parts[1], "")
+			return
+		}
 		if len(parts) < 4 {
 			hubError(w, http.StatusNotFound, "not found")
 			return
@@ -261,6 +287,8 @@ func (s *Server) hub(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		switch {
+		case r.Method == http.MethodGet && action == "revision":
+			s.info(w, repo, rev)
 		case r.Method == http.MethodGet && action == "tree":
 			s.tree(w, r, repo, rev)
 		case r.Method == http.MethodPost && action == "preupload":
@@ -285,7 +313,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		Name         string `json:"name"`
 		Organization string `json:"organization"`
 		Type         string `json:"type"`
-		Private      bool   `json:"private"`
+		Private      *bool  `json:"private"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Name == "" || body.Type != "dataset" {
 		hubError(w, http.StatusBadRequest, "bad create body")
@@ -295,10 +323,17 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.repos[id] != nil {
-		writeJSON(w, http.StatusConflict, map[string]string{"error": "You already created this dataset repo", "url": s.Endpoint() + "/datasets/" + id})
+		switch s.ExistingCreateStatus {
+		case 0, http.StatusConflict:
+			writeJSON(w, http.StatusConflict, map[string]string{"error": "You already created this dataset repo", "url": s.Endpoint() + "/datasets/" + id})
+		default:
+			hubError(w, s.ExistingCreateStatus, "You don't have the rights to create a dataset under the namespace \""+body.Organization+"\"")
+		}
 		return
 	}
-	s.repoLocked(id, true).Private = body.Private
+	rp := s.repoLocked(id, true)
+	rp.VisibilityGiven = body.Private != nil
+	rp.Private = body.Private != nil && *body.Private
 	writeJSON(w, http.StatusOK, map[string]string{"url": s.Endpoint() + "/datasets/" + id, "name": id, "id": fmt.Sprintf("%024x", len(s.repos))})
 }
 
@@ -692,5 +727,27 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, repo, rev string
 		rp.Files = files
 		rp.Commits = append(rp.Commits, c)
 	}
+	if s.LostCommitAnswers > 0 {
+		s.LostCommitAnswers--
+		hubError(w, http.StatusBadGateway, "Bad Gateway")
+		return
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// info answers a repository's information (GET /api/datasets/{repo}, and with
+// /revision/{rev}): its id, visibility and the head commit ("sha").
+func (s *Server) info(w http.ResponseWriter, repo, rev string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rp := s.repos[repo]
+	if rp == nil || (rev != "" && rev != "main") {
+		hubError(w, http.StatusNotFound, "Repository not found")
+		return
+	}
+	sha := ""
+	if n := len(rp.Commits); n > 0 {
+		sha = rp.Commits[n-1].OID
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": repo, "private": rp.Private, "sha": sha})
 }
