@@ -68,6 +68,9 @@ type token struct {
 	reset        time.Time
 	blockedUntil time.Time
 	lastUsed     int64
+	// secondary counts the secondary limits in a row that came without Retry-After: each
+	// doubles the wait (from a minute), as GitHub asks.
+	secondary int
 }
 
 // ghClient sends go-github calls through a pool of tokens, waiting or switching token on rate
@@ -248,12 +251,15 @@ func (c *ghClient) try(ctx context.Context, prefer map[string]string, fn call, l
 			c.observe(t, resp)
 		}
 		if err == nil {
+			t.mu.Lock()
+			t.secondary = 0
+			t.mu.Unlock()
 			return t.fp, nil
 		}
 		if ctx.Err() != nil {
 			return "", context.Cause(ctx)
 		}
-		if until, ok := c.limitedUntil(err); ok {
+		if until, ok := c.limitedUntil(t, err); ok {
 			*limits++
 			c.stats.rateLimited.Add(1)
 			c.block(t, until)
@@ -288,8 +294,12 @@ func (c *ghClient) block(t *token, until time.Time) {
 	}
 }
 
-// limitedUntil reports whether err is a rate limit and when it ends.
-func (c *ghClient) limitedUntil(err error) (time.Time, bool) {
+// limitedUntil reports whether err, t's answer, is a rate limit and when it ends. A primary
+// limit ends at its window's reset. A secondary limit ends after its Retry-After; without one
+// (GitHub often sends none, and go-github then reports the primary window's reset, up to an
+// hour away) it ends after a minute, doubled for each secondary limit in a row, as GitHub's
+// documentation asks.
+func (c *ghClient) limitedUntil(t *token, err error) (time.Time, bool) {
 	now := c.clock.Now()
 	var rl *github.RateLimitError
 	if errors.As(err, &rl) {
@@ -301,31 +311,42 @@ func (c *ghClient) limitedUntil(err error) (time.Time, bool) {
 		}
 		return now.Add(time.Minute), true
 	}
+	var resp *http.Response
 	var ab *github.AbuseRateLimitError
-	if errors.As(err, &ab) {
-		if ab.RetryAfter != nil {
-			return now.Add(*ab.RetryAfter), true
-		}
-		return now.Add(time.Minute), true
-	}
 	var er *github.ErrorResponse
-	if errors.As(err, &er) && er.Response != nil {
+	switch {
+	case errors.As(err, &ab):
+		resp = ab.Response
+	case errors.As(err, &er) && er.Response != nil:
 		code := er.Response.StatusCode
-		if code == http.StatusTooManyRequests || (code == http.StatusForbidden && er.Response.Header.Get("Retry-After") != "") {
-			if d, ok := retryAfterHeader(er.Response, now); ok {
-				return now.Add(d), true
-			}
-			if er.Response.Header.Get("X-RateLimit-Remaining") == "0" {
-				if s, err := strconv.ParseInt(er.Response.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
-					if r := time.Unix(s, 0); r.After(now) {
-						return r, true
-					}
+		if code != http.StatusTooManyRequests && (code != http.StatusForbidden || er.Response.Header.Get("Retry-After") == "") {
+			return time.Time{}, false
+		}
+		resp = er.Response
+		if resp.Header.Get("Retry-After") == "" && resp.Header.Get("X-RateLimit-Remaining") == "0" {
+			if s, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+				if r := time.Unix(s, 0); r.After(now) {
+					return r, true
 				}
 			}
-			return now.Add(time.Minute), true
 		}
+	default:
+		return time.Time{}, false
 	}
-	return time.Time{}, false
+	if d, ok := retryAfterHeader(resp, now); ok {
+		return now.Add(d), true
+	}
+	t.mu.Lock()
+	t.secondary++
+	n := t.secondary
+	t.mu.Unlock()
+	return now.Add(secondaryWait(n)), true
+}
+
+// secondaryWait is the wait after the nth secondary limit in a row without Retry-After: a
+// minute, doubled each time, at most half an hour.
+func secondaryWait(n int) time.Duration {
+	return min(time.Minute<<min(max(n-1, 0), 5), 30*time.Minute)
 }
 
 func retryAfterHeader(resp *http.Response, now time.Time) (time.Duration, bool) {

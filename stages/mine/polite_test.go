@@ -223,6 +223,32 @@ func TestSecondaryLimitAndServerErrors(t *testing.T) {
 	}
 }
 
+// TestSecondaryLimitWithoutRetryAfter: GitHub often answers a secondary limit without
+// Retry-After, its X-RateLimit-Reset then being the primary window's (up to an hour away);
+// the miner waits a minute, then twice as long while the limit repeats, as GitHub asks.
+func TestSecondaryLimitWithoutRetryAfter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, githubtest.Options{})
+	st := githubtest.SecondaryLimit("repos/octo/calc/pulls", 0)
+	st.Times = 2
+	e.gh.Stub(st)
+	cfg := e.cfg
+	cfg.MaxWait = 5 * time.Minute
+	m, err := New(cfg)
+	require.NoError(t, err)
+	ms, _, _ := mineAll(t, m, e.job("octo/calc", ""))
+	require.Equal(t, wantFixture, outcomes(ms))
+	e.gh.Verify(t)
+	require.Equal(t, int64(2), m.Stats().RateLimited)
+	require.Equal(t, []time.Duration{time.Minute, 2 * time.Minute}, e.clock.Sleeps())
+}
+
+func TestSecondaryWait(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: time.Minute, 2: 2 * time.Minute, 3: 4 * time.Minute, 6: 30 * time.Minute, 40: 30 * time.Minute} {
+		require.Equal(t, want, secondaryWait(n), "n=%d", n)
+	}
+}
+
 func TestServerErrorsPastRetriesAskForRetry(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, githubtest.Options{})

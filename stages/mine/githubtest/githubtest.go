@@ -3,7 +3,7 @@
 // api.github.com that a client must cope with: Link-header pagination, rate-limit headers and
 // primary limits per token, weak ETags and 304s that cost nothing, 401 for unknown tokens,
 // 404 and 410 for missing and deleted issues, 406 "diff too large", 422 for invalid searches,
-// and injected failures (secondary limits with Retry-After, 5xx...) through Stubs. It is
+// and injected failures (secondary limits with or without Retry-After, 5xx...) through Stubs. It is
 // mounted under a path prefix ("/api-v3/" by default), as GitHub Enterprise is, so a client
 // that builds absolute URLs by hand fails.
 package githubtest
@@ -154,11 +154,17 @@ func (s *Server) Stub(st Stub) *Stub {
 	return &st
 }
 
-// SecondaryLimit returns the stub GitHub's secondary (abuse) rate limit answers with.
+// SecondaryLimit returns the stub GitHub's secondary (abuse) rate limit answers with: with a
+// Retry-After of retryAfter seconds, or none when retryAfter is 0 (as GitHub often answers;
+// the primary window's X-RateLimit-* headers come with it either way).
 func SecondaryLimit(path string, retryAfter int) Stub {
+	h := http.Header{}
+	if retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(retryAfter))
+	}
 	return Stub{
 		Path: path, Status: http.StatusForbidden, NoRateCharge: true,
-		Header: http.Header{"Retry-After": {strconv.Itoa(retryAfter)}},
+		Header: h,
 		Body:   `{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.","documentation_url":"https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits","status":"403"}`,
 	}
 }
