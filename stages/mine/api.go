@@ -48,7 +48,10 @@ type pullPage struct {
 }
 
 var (
-	errNotFound     = errors.New("not found")
+	errNotFound = errors.New("not found")
+	// errUnreadable is an issue GitHub refuses to show (403 without a rate limit: an
+	// organisation's SAML SSO, a blocked user; 451: unavailable for legal reasons).
+	errUnreadable   = errors.New("cannot be read")
 	errDiffTooLarge = errors.New("diff too large for GitHub to render")
 )
 
@@ -171,6 +174,8 @@ func (a *githubAPI) Issue(ctx context.Context, repo string, number int) (*github
 	switch s := statusOf(err); {
 	case s == http.StatusNotFound || s == http.StatusGone:
 		return nil, fmt.Errorf("getting issue %s#%d: %w", repo, number, errNotFound)
+	case s == http.StatusForbidden || s == http.StatusUnavailableForLegalReasons:
+		return nil, fmt.Errorf("getting issue %s#%d: %w: %w", repo, number, errUnreadable, err)
 	case err != nil:
 		return nil, fmt.Errorf("getting issue %s#%d: %w", repo, number, err)
 	}
@@ -192,8 +197,11 @@ func (a *githubAPI) IssueComments(ctx context.Context, repo string, number int) 
 			page, resp, err = issuesService(gh.Issues).ListComments(ctx, owner, name, number, opts)
 			return resp, err
 		})
-		if s := statusOf(err); s == http.StatusNotFound || s == http.StatusGone {
+		switch s := statusOf(err); s {
+		case http.StatusNotFound, http.StatusGone:
 			return nil, fmt.Errorf("listing comments of %s#%d: %w", repo, number, errNotFound)
+		case http.StatusForbidden, http.StatusUnavailableForLegalReasons:
+			return nil, fmt.Errorf("listing comments of %s#%d: %w: %w", repo, number, errUnreadable, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("listing comments of %s#%d: %w", repo, number, err)
@@ -221,8 +229,11 @@ func (a *githubAPI) IssueEvents(ctx context.Context, repo string, number int) ([
 			page, resp, err = issuesService(gh.Issues).ListIssueEvents(ctx, owner, name, number, opts)
 			return resp, err
 		})
-		if s := statusOf(err); s == http.StatusNotFound || s == http.StatusGone {
+		switch s := statusOf(err); s {
+		case http.StatusNotFound, http.StatusGone:
 			return nil, fmt.Errorf("listing events of %s#%d: %w", repo, number, errNotFound)
+		case http.StatusForbidden, http.StatusUnavailableForLegalReasons:
+			return nil, fmt.Errorf("listing events of %s#%d: %w: %w", repo, number, errUnreadable, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("listing events of %s#%d: %w", repo, number, err)

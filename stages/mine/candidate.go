@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ const (
 	DropNoLinkedIssue         = "no_linked_issue"
 	DropIssueIsPullRequest    = "issue_is_pull_request"
 	DropIssueNotFound         = "issue_not_found"
+	DropIssueUnreadable       = "issue_unreadable"
 	DropNoTestChange          = "no_test_change"
 	DropNoCodeChange          = "no_code_change"
 	DropTooLarge              = "too_large"
@@ -74,8 +76,10 @@ type issueInfo struct {
 	issue    *github.Issue
 	comments []*github.IssueComment
 	events   []*github.IssueEvent
-	// gone says the issue does not exist (deleted, or never did).
-	gone bool
+	// gone says the issue does not exist (deleted, or never did); unreadable, when set, why
+	// GitHub refuses to show it.
+	gone       bool
+	unreadable string
 }
 
 // linkCandidate is an issue a pull request references, with where.
@@ -340,7 +344,7 @@ type dropWhy struct{ reason, detail string }
 func (r *repoRun) resolveIssues(ctx context.Context, cands []*linkCandidate, prCommits map[string]bool, eager bool) ([]resolvedIssue, dropWhy, error) {
 	cfg := r.m.cfg
 	var out []resolvedIssue
-	var pulls, gone, other []string
+	var pulls, gone, unreadable, other []string
 	for _, c := range cands {
 		name := c.repo + "#" + itoa(c.number)
 		cross := !strings.EqualFold(c.repo, r.repo)
@@ -358,6 +362,10 @@ func (r *repoRun) resolveIssues(ctx context.Context, cands []*linkCandidate, prC
 		}
 		if info.gone {
 			gone = append(gone, name)
+			continue
+		}
+		if info.unreadable != "" {
+			unreadable = append(unreadable, name+" ("+info.unreadable+")")
 			continue
 		}
 		if info.issue.IsPullRequest() {
@@ -393,6 +401,8 @@ func (r *repoRun) resolveIssues(ctx context.Context, cands []*linkCandidate, prC
 		return out, dropWhy{}, nil
 	}
 	switch {
+	case len(unreadable) > 0:
+		return nil, dropWhy{DropIssueUnreadable, "GitHub refuses to show the linked issues: " + strings.Join(unreadable, ", ")}, nil
 	case len(gone) > 0 && len(pulls) == 0 && len(other) == 0:
 		return nil, dropWhy{DropIssueNotFound, "linked issues do not exist: " + strings.Join(gone, ", ")}, nil
 	case len(pulls) > 0 && len(gone) == 0 && len(other) == 0:
@@ -413,6 +423,9 @@ func (r *repoRun) issue(ctx context.Context, repo string, number int) (*issueInf
 	switch {
 	case errors.Is(err, errNotFound):
 		info.gone = true
+	case errors.Is(err, errUnreadable):
+		s := statusOf(err)
+		info.unreadable = fmt.Sprintf("%d %s", s, http.StatusText(s))
 	case err != nil:
 		return nil, err
 	}
@@ -425,7 +438,7 @@ func (r *repoRun) loadEvents(ctx context.Context, repo string, number int, info 
 		return nil
 	}
 	ev, err := r.api.IssueEvents(ctx, repo, number)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, errNotFound) || errors.Is(err, errUnreadable) {
 		ev, err = []*github.IssueEvent{}, nil
 	}
 	if err != nil {
@@ -448,7 +461,7 @@ func (r *repoRun) loadComments(ctx context.Context, repo string, number int, inf
 		return nil // every comment came after the first commit: no hint to find
 	}
 	cs, err := r.api.IssueComments(ctx, repo, number)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, errNotFound) || errors.Is(err, errUnreadable) {
 		cs, err = nil, nil
 	}
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -246,6 +247,31 @@ func TestSecondaryLimitWithoutRetryAfter(t *testing.T) {
 func TestSecondaryWait(t *testing.T) {
 	for n, want := range map[int]time.Duration{1: time.Minute, 2: 2 * time.Minute, 3: 4 * time.Minute, 6: 30 * time.Minute, 40: 30 * time.Minute} {
 		require.Equal(t, want, secondaryWait(n), "n=%d", n)
+	}
+}
+
+// TestUnreadableIssueDropsThePullRequest: an issue GitHub refuses to show (403 behind an
+// organisation's SSO, 451) drops the pull requests that link only it, with the reason, and
+// mining goes on past them instead of failing at the same pull request on every run.
+func TestUnreadableIssueDropsThePullRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, githubtest.Options{})
+	e.gh.Stub(githubtest.Unreadable("repos/octo/calc/issues/1", http.StatusForbidden))
+	e.gh.Stub(githubtest.Unreadable("repos/octo/calc/issues/3", http.StatusUnavailableForLegalReasons))
+	m, err := New(e.cfg)
+	require.NoError(t, err)
+	ms, _, _ := mineAll(t, m, e.job("octo/calc", ""))
+	want := maps.Clone(wantFixture)
+	want[2], want[4] = DropIssueUnreadable, DropIssueUnreadable
+	require.Equal(t, want, outcomes(ms))
+	e.gh.Verify(t)
+	for _, mi := range ms {
+		switch mi.Instance.PullNumber {
+		case 2:
+			require.Contains(t, mi.Drop.Detail, "octo/calc#1 (403 Forbidden)")
+		case 4:
+			require.Contains(t, mi.Drop.Detail, "octo/calc#3 (451 Unavailable For Legal Reasons)")
+		}
 	}
 }
 

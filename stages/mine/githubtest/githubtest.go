@@ -169,6 +169,17 @@ func SecondaryLimit(path string, retryAfter int) Stub {
 	}
 }
 
+// Unreadable returns the stub of a resource GitHub refuses to show: 403 for an organisation's
+// resource behind SAML single sign-on that the token is not authorised for, 451 for one
+// unavailable for legal reasons.
+func Unreadable(path string, status int) Stub {
+	body := `{"message":"Resource protected by organization SAML enforcement. You must grant your Personal Access token access to this organization.","documentation_url":"https://docs.github.com/articles/authenticating-to-a-github-organization-with-saml-single-sign-on/","status":"403"}`
+	if status == http.StatusUnavailableForLegalReasons {
+		body = `{"message":"Repository access blocked","block":{"reason":"dmca","created_at":"2020-01-01T00:00:00Z"},"status":"451"}`
+	}
+	return Stub{Path: path, Status: status, Body: body}
+}
+
 // ServerError returns a stub answering a 5xx.
 func ServerError(path string, status int) Stub {
 	return Stub{Path: path, Status: status, Body: `{"message":"Server Error"}`}
