@@ -43,6 +43,9 @@ type MineConfig struct {
 	// Retries is how many times a request that failed with a 5xx or a network error is
 	// retried. Default 4; -1: none.
 	Retries int `yaml:"retries" json:"retries,omitempty"`
+	// ETagCache bounds, per token, the responses kept to ask again with their ETag (a 304
+	// costs no rate limit). Default 32MiB.
+	ETagCache Size `yaml:"etag_cache" json:"etag_cache,omitempty"`
 	// FollowMentions, ClosedEvents and CrossRepoIssues tune issue linking (see
 	// stages/mine).
 	FollowMentions  bool   `yaml:"follow_mentions" json:"follow_mentions,omitempty"`
@@ -95,6 +98,7 @@ func (env wiringEnv) mineConfig() mine.Config {
 		PagesPerCall:    m.PagesPerCall,
 		MaxWait:         time.Duration(m.MaxWait),
 		Retries:         m.Retries,
+		ETagCacheBytes:  int64(m.ETagCache),
 		FollowMentions:  m.FollowMentions,
 		ClosedEvents:    m.ClosedEvents,
 		CrossRepoIssues: m.CrossRepoIssues,

@@ -2,6 +2,7 @@ package mine
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -135,7 +136,7 @@ func newGHClient(cfg Config, stats *counters, record recordFunc) (*ghClient, err
 		}
 		seen[fp] = true
 		hc := &http.Client{
-			Transport: &transport{token: tok, base: base, cache: newETagCache(4096), stats: stats, record: record},
+			Transport: &transport{token: tok, base: base, cache: newETagCache(cfg.ETagCacheBytes), stats: stats, record: record},
 			Timeout:   cfg.HTTPClient.Timeout,
 		}
 		gh, err := c.newGH(hc)
@@ -472,40 +473,71 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 type etagEntry struct {
+	key    string
 	etag   string
 	body   []byte
 	header http.Header
 }
 
-// etagCache keeps the last max responses that carried an ETag. It is per token: GitHub's
-// ETags depend on the credential.
-type etagCache struct {
-	mu    sync.Mutex
-	max   int
-	m     map[string]*etagEntry
-	order []string
+// size is what an entry holds in memory, roughly: its body, key, ETag and header.
+func (e *etagEntry) size() int64 {
+	n := len(e.key) + len(e.etag) + len(e.body)
+	for k, vs := range e.header {
+		n += len(k)
+		for _, v := range vs {
+			n += len(v)
+		}
+	}
+	return int64(n)
 }
 
-func newETagCache(max int) *etagCache { return &etagCache{max: max, m: map[string]*etagEntry{}} }
+// etagCache keeps responses that carried an ETag, least recently used first out, within a
+// budget of bytes, so that asking again costs a 304 (which GitHub does not count against
+// the rate limit). It is per token: GitHub's ETags depend on the credential. A response
+// larger than an eighth of the budget is not kept.
+type etagCache struct {
+	mu       sync.Mutex
+	maxBytes int64
+	bytes    int64
+	m        map[string]*list.Element // of *etagEntry
+	lru      *list.List               // front: most recently used
+}
+
+func newETagCache(maxBytes int64) *etagCache {
+	return &etagCache{maxBytes: maxBytes, m: map[string]*list.Element{}, lru: list.New()}
+}
 
 func (c *etagCache) get(k string) *etagEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[k]
+	el, ok := c.m[k]
+	if !ok {
+		return nil
+	}
+	c.lru.MoveToFront(el)
+	return el.Value.(*etagEntry)
 }
 
 func (c *etagCache) put(k string, e *etagEntry) {
-	if len(e.body) > 8<<20 {
-		return
-	}
+	e.key = k
+	size := e.size()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[k]; !ok {
-		c.order = append(c.order, k)
+	if old, ok := c.m[k]; ok {
+		c.bytes -= old.Value.(*etagEntry).size()
+		c.lru.Remove(old)
+		delete(c.m, k)
 	}
-	c.m[k] = e
-	for len(c.order) > c.max {
-		delete(c.m, c.order[0])
-		c.order = c.order[1:]
+	if size > c.maxBytes/8 {
+		return
+	}
+	c.m[k] = c.lru.PushFront(e)
+	c.bytes += size
+	for c.bytes > c.maxBytes {
+		last := c.lru.Back()
+		le := last.Value.(*etagEntry)
+		c.bytes -= le.size()
+		c.lru.Remove(last)
+		delete(c.m, le.key)
 	}
 }

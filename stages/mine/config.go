@@ -71,6 +71,9 @@ type Config struct {
 	// token limited); a longer wait is handed to the runner as pipeline.RetryAfter. 0 means
 	// 1 minute; a negative value means never wait in process.
 	MaxWait time.Duration
+	// ETagCacheBytes bounds, per token, the responses kept to ask again with their ETag (a
+	// 304 costs no rate limit). 0 means 32 MiB.
+	ETagCacheBytes int64
 	// Retries is how many times a request that failed with a 5xx or a network error is
 	// retried, with exponential backoff from one second up to one minute, less up to a
 	// quarter of jitter (package retry); 0 means 4, negative means none.
@@ -193,6 +196,9 @@ func (c *Config) Validate() error {
 	if c.PagesPerCall < 0 {
 		return errors.New("mine: Config.PagesPerCall must not be negative")
 	}
+	if c.ETagCacheBytes < 0 {
+		return errors.New("mine: Config.ETagCacheBytes must not be negative")
+	}
 	switch c.CrossRepoIssues {
 	case "", "keep", "ignore":
 	default:
@@ -251,6 +257,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxWait == 0 {
 		c.MaxWait = time.Minute
+	}
+	if c.ETagCacheBytes == 0 {
+		c.ETagCacheBytes = 32 << 20
 	}
 	if c.Retries == 0 {
 		c.Retries = 4
