@@ -19,7 +19,7 @@ func localShell(t *testing.T, limit int) *shell {
 	t.Helper()
 	bash, err := exec.LookPath("bash")
 	if err != nil {
-		t.Skip("no bash on this machine")
+		t.Fatalf("the shell protocol tests need bash: %v", err)
 	}
 	cmd := exec.Command(bash, "--noprofile", "--norc")
 	cmd.Dir = t.TempDir()
