@@ -365,14 +365,18 @@ func TestSignalHandsBackWork(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	var log strings.Builder
 	sc := bufio.NewScanner(stderr)
+	working := "" // the item whose work the signal interrupts
 	for sc.Scan() {
 		log.WriteString(sc.Text() + "\n")
-		// The build workers have claimed their items: interrupt them mid-work.
-		if strings.Contains(sc.Text(), `"stage":"build"`) && strings.Contains(sc.Text(), `"message":"working"`) {
+		// A build worker has claimed its item: interrupt it mid-work.
+		var line struct{ Stage, Instance, Message string }
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Stage == "build" && line.Message == "working" {
+			working = line.Instance
 			require.NoError(t, cmd.Process.Signal(os.Interrupt))
 			break
 		}
 	}
+	require.NotEmpty(t, working, "no build worker started: %s", log.String())
 	go func() {
 		for sc.Scan() {
 			log.WriteString(sc.Text() + "\n")
@@ -391,14 +395,14 @@ func TestSignalHandsBackWork(t *testing.T) {
 	require.Zero(t, build.Counts[pipeline.StateRunning], "nothing left running")
 	require.Zero(t, build.Counts[pipeline.StateDone]+build.Counts[pipeline.StateFailed], "3 s items cannot have finished")
 	require.Equal(t, 6-1, build.Counts[pipeline.StatePending], "every mined instance is back to pending")
-	d, err := s.Show(ctx, "o__a-1")
+	d, err := s.Show(ctx, working)
 	require.NoError(t, err)
 	var handedBack bool
 	for _, tr := range d.Transitions {
 		handedBack = handedBack || (tr.From == pipeline.StateRunning && tr.To == pipeline.StatePending && tr.Reason == "interrupted")
 	}
 	s.Close()
-	require.True(t, handedBack, "o__a-1 was handed back; history: %+v", d.Transitions)
+	require.True(t, handedBack, "%s was handed back; history: %+v", working, d.Transitions)
 
 	out, err = swemillCmd(ctx, t, "prs=6,page=6", "run", "--dir", dir, "--progress", "none", "--log-level", "warn").CombinedOutput()
 	require.NoError(t, err, "%s", out)
