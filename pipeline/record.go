@@ -54,7 +54,7 @@ type LinkedIssue struct {
 	Repo string `json:"repo"`
 	// Number is the issue number.
 	Number int `json:"number"`
-	// Evidence lists what linked it: "title", "body", "commit", "closed_event", ...
+	// Evidence lists what linked it: "title", "body", "commit" (where the closing keyword is), "imported"
 	Evidence []string `json:"evidence"`
 }
 

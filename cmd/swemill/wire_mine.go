@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"swemill/stages/mine"
 )
 
@@ -46,11 +48,12 @@ type MineConfig struct {
 	// ETagCache bounds, per token, the responses kept to ask again with their ETag (a 304
 	// costs no rate limit). Default 32MiB.
 	ETagCache Size `yaml:"etag_cache" json:"etag_cache,omitempty"`
-	// FollowMentions, ClosedEvents and CrossRepoIssues tune issue linking (see
-	// stages/mine).
-	FollowMentions  bool   `yaml:"follow_mentions" json:"follow_mentions,omitempty"`
-	ClosedEvents    bool   `yaml:"closed_events" json:"closed_events,omitempty"`
+	// CrossRepoIssues tunes issue linking (see stages/mine).
 	CrossRepoIssues string `yaml:"cross_repo_issues" json:"cross_repo_issues,omitempty"`
+	// FollowMentions and ClosedEvents are read and ignored (a warning says so): closed events
+	// never added a link on GitHub's data.
+	FollowMentions bool `yaml:"follow_mentions" json:"follow_mentions,omitempty"`
+	ClosedEvents   bool `yaml:"closed_events" json:"closed_events,omitempty"`
 	// Versions overrides versions by instance id or repository.
 	Versions map[string]string `yaml:"versions" json:"versions,omitempty"`
 	// Filter holds the thresholds of a task.
@@ -99,8 +102,6 @@ func (env wiringEnv) mineConfig() mine.Config {
 		MaxWait:         time.Duration(m.MaxWait),
 		Retries:         m.Retries,
 		ETagCacheBytes:  int64(m.ETagCache),
-		FollowMentions:  m.FollowMentions,
-		ClosedEvents:    m.ClosedEvents,
 		CrossRepoIssues: m.CrossRepoIssues,
 		Versions:        m.Versions,
 		Filter: mine.Filter{
@@ -165,6 +166,18 @@ func isGitDir(dir string) bool {
 	return err == nil && objects.IsDir()
 }
 
+// warnIgnoredMine logs each mine field that is read but does nothing any more.
+func (c *Config) warnIgnoredMine(log zerolog.Logger) {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"mine.follow_mentions", c.Mine.FollowMentions}, {"mine.closed_events", c.Mine.ClosedEvents}} {
+		if f.set {
+			log.Warn().Str("field", f.name).Msgf("%s does nothing: issues' closed events are not read (GitHub's closed event names a commit only when that commit's message closes the issue, and mining reads commit messages already)", f.name)
+		}
+	}
+}
+
 // wireMine builds the miner and completes the list of repositories: the configured ones, a
 // repos file's, a search's, or else every repository of an offline source. An offline
 // source that lists no repository is an error, whatever else is configured.
@@ -176,6 +189,7 @@ func wireMine(ctx context.Context, env wiringEnv) (*mine.Miner, []string, error)
 	if err != nil {
 		return nil, nil, usagef("mine: %v", err)
 	}
+	env.cfg.warnIgnoredMine(env.log)
 	repos := slices.Clone(env.cfg.Repos)
 	add := func(rs []string) {
 		for _, r := range rs {

@@ -199,3 +199,16 @@ func TestRolloutTimeoutDerived(t *testing.T) {
 	_, ok := load("").runConfig().Timeouts[pipeline.StageBuild]
 	assert.False(t, ok)
 }
+
+// TestIgnoredMineFieldsWarn keeps configurations that set mine.follow_mentions or
+// mine.closed_events loading (a scheduled run must not stop on them) and says they do nothing.
+func TestIgnoredMineFieldsWarn(t *testing.T) {
+	t.Parallel()
+	var logBuf bytes.Buffer
+	env := testEnv(t, "mine: {follow_mentions: true, closed_events: true}\n", &logBuf)
+	env.cfg.warnIgnoredMine(env.log)
+	for _, f := range []string{"mine.follow_mentions", "mine.closed_events"} {
+		assert.Contains(t, logBuf.String(), `"field":"`+f+`"`)
+	}
+	assert.Contains(t, logBuf.String(), "mine.closed_events does nothing")
+}

@@ -24,8 +24,6 @@ type restAPI interface {
 	Issue(ctx context.Context, repo string, number int) (*github.Issue, error)
 	// IssueComments returns all comments of an issue, oldest first.
 	IssueComments(ctx context.Context, repo string, number int) ([]*github.IssueComment, error)
-	// IssueEvents returns all events of an issue, oldest first.
-	IssueEvents(ctx context.Context, repo string, number int) ([]*github.IssueEvent, error)
 	// PullDiff returns a pull request's diff as GitHub renders it; errDiffTooLarge when
 	// GitHub refuses (over 300 files or 20,000 lines).
 	PullDiff(ctx context.Context, repo string, number int) (string, error)
@@ -55,6 +53,14 @@ var (
 	errDiffTooLarge = errors.New("diff too large for GitHub to render")
 )
 
+// refused reports whether err carries GitHub's answer that asking again will not change: a
+// 4xx other than a rate limit (ghClient.do hands rate limits, 5xx past retries and network
+// failures back as *pipeline.RetryAfterError, which carry no such status).
+func refused(err error) bool {
+	s := statusOf(err)
+	return s >= 400 && s < 500 && s != http.StatusTooManyRequests
+}
+
 // The go-github calls mining makes, declared here so the dependency stays narrow.
 type (
 	reposService interface {
@@ -67,7 +73,6 @@ type (
 	issuesService interface {
 		Get(ctx context.Context, owner, repo string, number int) (*github.Issue, *github.Response, error)
 		ListComments(ctx context.Context, owner, repo string, number int, opts *github.IssueListCommentsOptions) ([]*github.IssueComment, *github.Response, error)
-		ListIssueEvents(ctx context.Context, owner, repo string, number int, opts *github.ListOptions) ([]*github.IssueEvent, *github.Response, error)
 	}
 	searchService interface {
 		Repositories(ctx context.Context, query string, opts *github.SearchOptions) (*github.RepositoriesSearchResult, *github.Response, error)
@@ -205,38 +210,6 @@ func (a *githubAPI) IssueComments(ctx context.Context, repo string, number int) 
 		}
 		if err != nil {
 			return nil, fmt.Errorf("listing comments of %s#%d: %w", repo, number, err)
-		}
-		all = append(all, page...)
-		if resp.NextPage == 0 {
-			return all, nil
-		}
-		opts.Page = resp.NextPage
-	}
-}
-
-func (a *githubAPI) IssueEvents(ctx context.Context, repo string, number int) ([]*github.IssueEvent, error) {
-	owner, name, err := splitRepo(repo)
-	if err != nil {
-		return nil, err
-	}
-	var all []*github.IssueEvent
-	opts := &github.ListOptions{PerPage: 100, Page: 1}
-	for {
-		var page []*github.IssueEvent
-		var resp *github.Response
-		_, err := a.c.do(ctx, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
-			var err error
-			page, resp, err = issuesService(gh.Issues).ListIssueEvents(ctx, owner, name, number, opts)
-			return resp, err
-		})
-		switch s := statusOf(err); s {
-		case http.StatusNotFound, http.StatusGone:
-			return nil, fmt.Errorf("listing events of %s#%d: %w", repo, number, errNotFound)
-		case http.StatusForbidden, http.StatusUnavailableForLegalReasons:
-			return nil, fmt.Errorf("listing events of %s#%d: %w: %w", repo, number, errUnreadable, err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("listing events of %s#%d: %w", repo, number, err)
 		}
 		all = append(all, page...)
 		if resp.NextPage == 0 {

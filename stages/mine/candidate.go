@@ -38,17 +38,20 @@ const (
 	DropDiffUnavailable       = "diff_unavailable"
 	DropDiffUnreadable        = "diff_unreadable"
 	DropImportInvalid         = "import_invalid"
-	// DropRepositoryNotFound drops a whole repository of the import source that has no mirror.
+	// DropGitHubRefused: GitHub answered a request the pull request (or the repository)
+	// needs with a 4xx that asking again will not change (400, 422 ...).
+	DropGitHubRefused = "github_refused"
+	// DropRepositoryNotFound drops a whole repository: one of the import source that has no
+	// mirror, or one GitHub does not have (404, 410).
 	DropRepositoryNotFound = "repository_not_found"
 )
 
 // Evidence names recorded in pipeline.LinkedIssue.Evidence.
 const (
-	EvidenceTitle       = "title"
-	EvidenceBody        = "body"
-	EvidenceCommit      = "commit"
-	EvidenceClosedEvent = "closed_event"
-	EvidenceImported    = "imported"
+	EvidenceTitle    = "title"
+	EvidenceBody     = "body"
+	EvidenceCommit   = "commit"
+	EvidenceImported = "imported"
 )
 
 // repoRun is the state of one Mine call on one repository.
@@ -75,7 +78,6 @@ type repoRun struct {
 type issueInfo struct {
 	issue    *github.Issue
 	comments []*github.IssueComment
-	events   []*github.IssueEvent
 	// gone says the issue does not exist (deleted, or never did); unreadable, when set, why
 	// GitHub refuses to show it.
 	gone       bool
@@ -106,6 +108,10 @@ func (r *repoRun) candidate(ctx context.Context, pr *github.PullRequest) (pipeli
 		Language:   strings.ToLower(r.meta.Language),
 	}
 	result := func(d *pipeline.DropError, err error) (pipeline.Mined, error) {
+		if refused(err) {
+			// One refusal drops this pull request only: the walk goes on past it.
+			d, err = pipeline.Drop(DropGitHubRefused, "%v", err), nil
+		}
 		if err != nil {
 			return pipeline.Mined{}, err
 		}
@@ -123,13 +129,13 @@ func (r *repoRun) candidate(ctx context.Context, pr *github.PullRequest) (pipeli
 	if d != nil || err != nil {
 		return result(d, err)
 	}
-	linked := links.linked(r.m.cfg.FollowMentions || r.eager)
+	linked := links.linked()
 	if len(linked) == 0 {
 		return result(pipeline.Drop(DropNoLinkedIssue, "no closing reference in the title, body or commits"), nil)
 	}
 	if r.eager {
 		r.firstCommit = links.firstCommit
-		if _, _, err := r.resolveIssues(ctx, linked, links.prCommits, true); err != nil {
+		if _, _, err := r.resolveIssues(ctx, linked, true); err != nil {
 			return result(nil, err)
 		}
 	}
@@ -155,7 +161,7 @@ func (r *repoRun) candidate(ctx context.Context, pr *github.PullRequest) (pipeli
 
 	// Only now spend requests on the issues.
 	r.firstCommit = links.firstCommit
-	issues, why, err := r.resolveIssues(ctx, linked, links.prCommits, false)
+	issues, why, err := r.resolveIssues(ctx, linked, false)
 	if err != nil {
 		return result(nil, err)
 	}
@@ -178,10 +184,8 @@ func (r *repoRun) candidate(ctx context.Context, pr *github.PullRequest) (pipeli
 type prLinks struct {
 	cands map[string]*linkCandidate
 	order []string
-	// prCommits are the pull request's commits and its merge commit; headOK says the mirror
-	// has its head; firstCommit is when its first commit was written (or when it was
+	// headOK says the mirror has its head; firstCommit is when its first commit was written (or when it was
 	// opened, when its commits are gone).
-	prCommits   map[string]bool
 	headOK      bool
 	firstCommit time.Time
 }
@@ -210,12 +214,11 @@ func (l *prLinks) add(refs []ref, defaultRepo, evidence string) {
 	}
 }
 
-// linked returns the candidates that close the pull request's issue, or every candidate
-// when mentions count.
-func (l *prLinks) linked(mentions bool) []*linkCandidate {
+// linked returns the candidates that close the pull request's issue.
+func (l *prLinks) linked() []*linkCandidate {
 	var out []*linkCandidate
 	for _, k := range l.order {
-		if c := l.cands[k]; c.closing || mentions {
+		if c := l.cands[k]; c.closing {
 			out = append(out, c)
 		}
 	}
@@ -226,7 +229,7 @@ func (l *prLinks) linked(mentions bool) []*linkCandidate {
 // commits come from the mirror. A base commit the mirror cannot get drops it.
 func (r *repoRun) links(ctx context.Context, pr *github.PullRequest, created time.Time) (*prLinks, *pipeline.DropError, error) {
 	base, head, merge := pr.GetBase().GetSHA(), pr.GetHead().GetSHA(), pr.GetMergeCommitSHA()
-	l := &prLinks{cands: map[string]*linkCandidate{}, prCommits: map[string]bool{}, firstCommit: created}
+	l := &prLinks{cands: map[string]*linkCandidate{}, firstCommit: created}
 	add := func(text, evidence string) { l.add(r.m.refs.extract(text), r.repo, evidence) }
 	add(pr.GetTitle(), EvidenceTitle)
 	add(pr.GetBody(), EvidenceBody)
@@ -248,7 +251,6 @@ func (r *repoRun) links(ctx context.Context, pr *github.PullRequest, created tim
 			if i == 0 || c.Author.Before(l.firstCommit) {
 				l.firstCommit = c.Author
 			}
-			l.prCommits[c.SHA] = true
 			add(c.Message, EvidenceCommit)
 		}
 	}
@@ -257,7 +259,6 @@ func (r *repoRun) links(ctx context.Context, pr *github.PullRequest, created tim
 		if err != nil {
 			return nil, nil, err
 		}
-		l.prCommits[merge] = true
 		add(mc.Message, EvidenceCommit)
 	}
 	return l, nil, nil
@@ -338,10 +339,10 @@ type resolvedIssue struct {
 
 type dropWhy struct{ reason, detail string }
 
-// resolveIssues fetches the linked issues (and, when they may add hints or evidence, their
-// comments and events) and returns those that are real issues. When none is, why says what
+// resolveIssues fetches the linked issues (and, when they may add hints, their comments)
+// and returns those that are real issues. When none is, why says what
 // the references were.
-func (r *repoRun) resolveIssues(ctx context.Context, cands []*linkCandidate, prCommits map[string]bool, eager bool) ([]resolvedIssue, dropWhy, error) {
+func (r *repoRun) resolveIssues(ctx context.Context, cands []*linkCandidate, eager bool) ([]resolvedIssue, dropWhy, error) {
 	cfg := r.m.cfg
 	var out []resolvedIssue
 	var pulls, gone, unreadable, other []string
@@ -372,28 +373,11 @@ func (r *repoRun) resolveIssues(ctx context.Context, cands []*linkCandidate, prC
 			pulls = append(pulls, name)
 			continue
 		}
-		evidence := append([]string(nil), c.evidence...)
-		wantEvents := (c.closing && cfg.ClosedEvents) || !c.closing || eager
-		if wantEvents && info.issue.GetState() == "closed" {
-			if err := r.loadEvents(ctx, c.repo, c.number, info); err != nil {
-				return nil, dropWhy{}, err
-			}
-			for _, e := range info.events {
-				if e.GetEvent() == "closed" && e.CommitID != nil && prCommits[e.GetCommitID()] {
-					evidence = append(evidence, EvidenceClosedEvent)
-					break
-				}
-			}
-		}
-		if len(evidence) == 0 {
-			other = append(other, name+" is mentioned without a closing keyword or closed event")
-			continue
-		}
 		if err := r.loadComments(ctx, c.repo, c.number, info, eager); err != nil {
 			return nil, dropWhy{}, err
 		}
 		out = append(out, resolvedIssue{
-			linked: pipeline.LinkedIssue{Repo: c.repo, Number: c.number, Evidence: evidence},
+			linked: pipeline.LinkedIssue{Repo: c.repo, Number: c.number, Evidence: append([]string(nil), c.evidence...)},
 			info:   info,
 		})
 	}
@@ -431,24 +415,6 @@ func (r *repoRun) issue(ctx context.Context, repo string, number int) (*issueInf
 	}
 	r.issues[key] = info
 	return info, nil
-}
-
-func (r *repoRun) loadEvents(ctx context.Context, repo string, number int, info *issueInfo) error {
-	if info.events != nil {
-		return nil
-	}
-	ev, err := r.api.IssueEvents(ctx, repo, number)
-	if errors.Is(err, errNotFound) || errors.Is(err, errUnreadable) {
-		ev, err = []*github.IssueEvent{}, nil
-	}
-	if err != nil {
-		return err
-	}
-	if ev == nil {
-		ev = []*github.IssueEvent{}
-	}
-	info.events = ev
-	return nil
 }
 
 // loadComments fetches an issue's comments when it has any; the hints keep those made

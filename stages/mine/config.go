@@ -81,13 +81,6 @@ type Config struct {
 
 	Filter Filter
 
-	// FollowMentions also links issues the pull request mentions without a closing keyword,
-	// when the issue's closed event names the merge commit or a commit of the pull request.
-	// It costs up to two requests per mentioned issue.
-	FollowMentions bool
-	// ClosedEvents fetches the closed events of keyword-linked issues to record
-	// "closed_event" evidence (one request per closed linked issue).
-	ClosedEvents bool
 	// CrossRepoIssues decides what a closing reference to an issue of another repository
 	// does: "keep" (the default) links it with its repository; "ignore" skips it.
 	CrossRepoIssues string

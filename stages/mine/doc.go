@@ -32,9 +32,9 @@
 //     without a request), a missing or deleted issue, or (with CrossRepoIssues "ignore") an
 //     issue of another repository does not link (issue_is_pull_request, issue_not_found,
 //     no_linked_issue); issues of other repositories are otherwise kept with their
-//     repository. ClosedEvents adds "closed_event" evidence when the issue's closed event
-//     names the merge commit or a commit of the pull request; FollowMentions links issues
-//     mentioned without a keyword on that evidence alone;
+//     repository. Issues' events are not read: GitHub's closed event names a commit only
+//     when that commit's message closes the issue (an issue closed by a pull request's body
+//     gets commit_id null), and the commit messages are read from the mirror already;
 //  6. problem_statement = each issue's "title\nbody\n"; hints_text = the issues' comments made
 //     before the pull request's first commit (before it was opened when its commits are
 //     gone), joined by newlines (problem_statement_too_short);
@@ -67,7 +67,6 @@
 //	                              joined into one JSON array, each element as GitHub sent it
 //	issues/N.json                 GET /repos/OWNER/NAME/issues/N (issues and pull requests)
 //	issues/N/comments.json        GET .../issues/N/comments, pages joined (absent: none)
-//	issues/N/events.json          GET .../issues/N/events, pages joined (absent: none)
 //	issues/N.gone                 the issue was deleted (GitHub answers 410)
 //	pulls/N.diff                  GET /repos/OWNER/NAME/pulls/N as application/vnd.github.diff,
 //	                              recorded only for pull requests whose head commit is gone

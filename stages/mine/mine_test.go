@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -191,35 +192,47 @@ func TestRecordSnapshotThenMine(t *testing.T) {
 		require.NoError(t, err)
 		snapMs, _, _ := mineAll(t, snap, e.job("octo/calc", ""))
 		requireSameInstances(t, liveMs, snapMs)
-
-		// The recording serves looser configurations too: mentions were recorded.
-		scfg.FollowMentions = true
-		scfg.MirrorDir = filepath.Join(t.TempDir(), "m2")
-		snap2, err := New(scfg)
-		require.NoError(t, err)
-		ms2, _, _ := mineAll(t, snap2, e.job("octo/calc", ""))
-		require.Equal(t, "kept", outcomes(ms2)[26])
+		for _, r := range e.gh.Requests() {
+			require.NotContains(t, r.Path, "/events", "recording reads no issue events")
+		}
 	}
 }
 
-func TestMineEvidenceOptions(t *testing.T) {
+// TestMiningReadsNoEvents: on GitHub's data an issue closed by a pull request's body has a
+// closed event with commit_id null, and one closed by a pushed commit names that commit,
+// whose message mining reads from the mirror already (the fixture's events have those
+// shapes). Reading events would add no link, so neither mining nor recording asks for them,
+// and a mention without a closing keyword does not link.
+func TestMiningReadsNoEvents(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, githubtest.Options{})
-	cfg := e.cfg
-	cfg.ClosedEvents = true
-	cfg.FollowMentions = true
-	m, err := New(cfg)
+	m, err := New(e.cfg)
 	require.NoError(t, err)
 	ms, _, _ := mineAll(t, m, e.job("octo/calc", ""))
 	k := kept(ms)
-	require.Equal(t, []string{EvidenceBody, EvidenceClosedEvent}, k[2].Issues[0].Evidence)
-	// #3 was closed by hand (its closed event names no commit).
-	require.Equal(t, []string{EvidenceTitle}, k[4].Issues[0].Evidence)
-	require.Equal(t, []string{EvidenceBody, EvidenceClosedEvent}, k[11].Issues[0].Evidence)
-	// A mention without a keyword links only through the closed event naming the merge.
-	require.Equal(t, []pipeline.LinkedIssue{{Repo: "octo/calc", Number: 27, Evidence: []string{EvidenceClosedEvent}}}, k[26].Issues)
-	// "Also see #2" in PR 4 mentions a pull request: not an issue, no request spent on it.
-	require.NotContains(t, outcomes(ms), 0)
+	require.Equal(t, []pipeline.LinkedIssue{{Repo: "octo/calc", Number: 14, Evidence: []string{EvidenceCommit}}}, k[13].Issues)
+	require.Equal(t, DropNoLinkedIssue, outcomes(ms)[26])
+	for _, r := range e.gh.Requests() {
+		require.NotContains(t, r.Path, "/events")
+	}
+	// The fixture's closed events are shaped as GitHub's: null where the pull request's body
+	// closed the issue, the commit where a commit's message did.
+	for n, want := range map[int]string{1: "", 12: "", 27: "", 14: calcFixture(t).Commits["pr13-b"]} {
+		var evs []struct {
+			Event    string  `json:"event"`
+			CommitID *string `json:"commit_id"`
+		}
+		b, err := os.ReadFile(filepath.Join(fixtureRoot, "octo", "calc", "issues", strconv.Itoa(n), "events.json"))
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, &evs))
+		got := ""
+		for _, ev := range evs {
+			if ev.Event == "closed" && ev.CommitID != nil {
+				got = *ev.CommitID
+			}
+		}
+		require.Equal(t, want, got, "issue %d", n)
+	}
 }
 
 func TestMineCrossRepoIgnored(t *testing.T) {

@@ -168,11 +168,6 @@ func (s *snapshotAPI) IssueComments(ctx context.Context, repo string, number int
 	return cs, s.readList(repo, "issues/"+strconv.Itoa(number)+"/comments.json", &cs)
 }
 
-func (s *snapshotAPI) IssueEvents(ctx context.Context, repo string, number int) ([]*github.IssueEvent, error) {
-	var es []*github.IssueEvent
-	return es, s.readList(repo, "issues/"+strconv.Itoa(number)+"/events.json", &es)
-}
-
 // readList decodes a list file; a missing one is an empty list.
 func (s *snapshotAPI) readList(repo, rel string, v any) error {
 	b, err := s.read(repo, rel)
@@ -254,9 +249,8 @@ type RecordOptions struct {
 }
 
 // Record writes a snapshot of repositories from the github source that cfg configures: every
-// closed pull request, the issues any merged one references (closing keyword or mention,
-// before any filter, so the snapshot serves every filter configuration) with their comments
-// and events, the diffs GitHub had to render, and the git repository. The API files hold the
+// closed pull request, the issues any merged one closes (before any filter, so the snapshot
+// serves every filter configuration) with their comments, the diffs GitHub had to render, and the git repository. The API files hold the
 // bodies exactly as GitHub sent them. Mining the snapshot with the same Config (Source
 // "snapshot") gives the same instances as mining GitHub did.
 func Record(ctx context.Context, cfg Config, opts RecordOptions) error {
@@ -405,7 +399,7 @@ func (r *recorder) record(req *http.Request, status int, body []byte) {
 		r.files[repoDir+"/pulls/"+rest[1]+".too_large"] = body
 	case len(rest) == 2 && rest[0] == "issues" && status == http.StatusOK:
 		r.files[repoDir+"/issues/"+rest[1]+".json"] = body
-	case len(rest) == 3 && rest[0] == "issues" && (rest[2] == "comments" || rest[2] == "events") && status == http.StatusOK:
+	case len(rest) == 3 && rest[0] == "issues" && rest[2] == "comments" && status == http.StatusOK:
 		list(repoDir + "/issues/" + rest[1] + "/" + rest[2] + ".json")
 	}
 }
