@@ -53,12 +53,13 @@ var (
 	errDiffTooLarge = errors.New("diff too large for GitHub to render")
 )
 
-// refused reports whether err carries GitHub's answer that asking again will not change: a
-// 4xx other than a rate limit (ghClient.do hands rate limits, 5xx past retries and network
-// failures back as *pipeline.RetryAfterError, which carry no such status).
+// refused reports whether err carries GitHub's answer, about one resource, that asking again
+// will not change: a 4xx other than a rate limit (ghClient.do hands rate limits, 5xx past
+// retries and network failures back as *pipeline.RetryAfterError, which carry no such status)
+// and other than 401, which says the token is bad for every request.
 func refused(err error) bool {
 	s := statusOf(err)
-	return s >= 400 && s < 500 && s != http.StatusTooManyRequests
+	return s >= 400 && s < 500 && s != http.StatusTooManyRequests && s != http.StatusUnauthorized
 }
 
 // The go-github calls mining makes, declared here so the dependency stays narrow.

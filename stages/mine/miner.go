@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -269,7 +270,7 @@ func (m *Miner) mineAPI(ctx context.Context, job *pipeline.RepoJob, cur cursor, 
 	if cur.Walk == nil {
 		page, err = m.api.ClosedPulls(ctx, job.Repo, 1, cur.ListETags)
 		if err != nil {
-			return res, err
+			return m.repoRefused(job, cur, err)
 		}
 		if page.NotModified {
 			job.Log.Debug().Msg("pull requests unchanged since the last run")
@@ -279,12 +280,12 @@ func (m *Miner) mineAPI(ctx context.Context, job *pipeline.RepoJob, cur cursor, 
 		// The list changed: refresh the repository's metadata (conditionally).
 		r, tag, _, err := m.api.Repository(ctx, job.Repo, cur.RepoETags)
 		if err != nil {
-			return res, err
+			return m.repoRefused(job, cur, err)
 		}
 		if r == nil && cur.Repo == nil {
 			// 304 without the body at hand: ask again unconditionally.
 			if r, tag, _, err = m.api.Repository(ctx, job.Repo, nil); err != nil {
-				return res, err
+				return m.repoRefused(job, cur, err)
 			}
 		}
 		if r != nil {
@@ -310,6 +311,10 @@ func (m *Miner) mineAPI(ctx context.Context, job *pipeline.RepoJob, cur cursor, 
 		}
 	} else {
 		page, err = m.api.ClosedPulls(ctx, job.Repo, cur.Walk.Page, nil)
+		if refused(err) {
+			m.endRefusedWalk(job, &cur, err)
+			return pipeline.MineResult{Cursor: cur.String()}, nil
+		}
 		if err != nil {
 			return res, err
 		}
@@ -347,7 +352,10 @@ func (m *Miner) mineAPI(ctx context.Context, job *pipeline.RepoJob, cur cursor, 
 			res.More = true
 			break
 		}
-		if page, err = m.api.ClosedPulls(ctx, job.Repo, cur.Walk.Page, nil); err != nil {
+		if page, err = m.api.ClosedPulls(ctx, job.Repo, cur.Walk.Page, nil); refused(err) {
+			m.endRefusedWalk(job, &cur, err)
+			break
+		} else if err != nil {
 			return pipeline.MineResult{}, err
 		}
 	}
@@ -362,6 +370,33 @@ func (m *Miner) mineAPI(ctx context.Context, job *pipeline.RepoJob, cur cursor, 
 		Int64("requests", after.Requests-before.Requests).Dur("took", m.cfg.Clock.Now().Sub(start)).Msg("mined pull requests")
 	res.Cursor = cur.String()
 	return res, nil
+}
+
+// repoRefused turns GitHub's refusal of a repository's first requests into a drop of the
+// whole repository (its cursor kept, so a later run asks again): repository_not_found for a
+// 404 or 410 (deleted, or private to the tokens), github_refused for another 4xx. Other
+// errors are returned as they are.
+func (m *Miner) repoRefused(job *pipeline.RepoJob, cur cursor, err error) (pipeline.MineResult, error) {
+	res := pipeline.MineResult{Cursor: cur.String()}
+	switch s := statusOf(err); {
+	case errors.Is(err, errNotFound) || s == http.StatusNotFound || s == http.StatusGone:
+		res.Drop = pipeline.Drop(DropRepositoryNotFound, "GitHub has no repository %s that the tokens can see", job.Repo)
+	case refused(err):
+		res.Drop = pipeline.Drop(DropGitHubRefused, "%v", err)
+	default:
+		return pipeline.MineResult{}, err
+	}
+	return res, nil
+}
+
+// endRefusedWalk ends a walk that GitHub refuses to page further (a 422 past a pagination
+// cap, a 4xx for one page): what was read stays mined, the pull requests below the refused
+// page are left out, and the high-water mark moves on so the next run does not stop there
+// again.
+func (m *Miner) endRefusedWalk(job *pipeline.RepoJob, cur *cursor, err error) {
+	job.Log.Warn().Err(err).Int("page", cur.Walk.Page).
+		Msg("GitHub refuses to list further pull requests; older ones are left unmined")
+	m.finishWalk(cur)
 }
 
 // finishWalk ends the walk in progress: its top becomes the high-water mark and page 1's

@@ -307,11 +307,12 @@ func TestErrorsNeverShowTheToken(t *testing.T) {
 	require.NotContains(t, fmt.Sprintf("%+v %#v", err, err), secret)
 	require.NotContains(t, e.logs.String(), secret)
 
-	// A repository that does not exist is a 404 error, not a silent success.
+	// A repository that does not exist is dropped with its reason, not a silent success.
 	m, err = New(e.cfg)
 	require.NoError(t, err)
-	_, err = m.Mine(t.Context(), e.job("octo/nope", ""))
-	require.ErrorContains(t, err, "404")
+	res, err := m.Mine(t.Context(), e.job("octo/nope", ""))
+	require.NoError(t, err)
+	require.Equal(t, DropRepositoryNotFound, res.Drop.Reason)
 
 	// Search: a query GitHub rejects (422) is an error; a valid one is limited.
 	_, err = m.SearchRepos(t.Context(), " ", 10)

@@ -180,6 +180,24 @@ func Unreadable(path string, status int) Stub {
 	return Stub{Path: path, Status: status, Body: body}
 }
 
+// Refusal returns a stub answering a 4xx that asking again will not change: 422 with
+// GitHub's "Validation Failed" shape, or another status with a message. With page > 0 it
+// answers only that page of a list, as GitHub does past a pagination cap.
+func Refusal(path string, status, page int) Stub {
+	body := `{"message":"Validation Failed","errors":[{"resource":"Issue","code":"invalid"}],"documentation_url":"https://docs.github.com/rest","status":"422"}`
+	if page > 0 {
+		body = `{"message":"Pagination is limited for this resource.","documentation_url":"https://docs.github.com/rest/using-the-rest-api/using-pagination-in-the-rest-api","status":"422"}`
+	}
+	if status != http.StatusUnprocessableEntity {
+		body = fmt.Sprintf(`{"message":%q,"documentation_url":"https://docs.github.com/rest","status":"%d"}`, http.StatusText(status), status)
+	}
+	st := Stub{Path: path, Status: status, Body: body}
+	if page > 0 {
+		st.Query = url.Values{"page": {strconv.Itoa(page)}}
+	}
+	return st
+}
+
 // ServerError returns a stub answering a 5xx.
 func ServerError(path string, status int) Stub {
 	return Stub{Path: path, Status: status, Body: `{"message":"Server Error"}`}
