@@ -376,10 +376,14 @@ func (r *repoRun) resolveIssues(ctx context.Context, cands []*linkCandidate, eag
 		if err := r.loadComments(ctx, c.repo, c.number, info, eager); err != nil {
 			return nil, dropWhy{}, err
 		}
-		out = append(out, resolvedIssue{
-			linked: pipeline.LinkedIssue{Repo: c.repo, Number: c.number, Evidence: append([]string(nil), c.evidence...)},
-			info:   info,
-		})
+		li := pipeline.LinkedIssue{Repo: c.repo, Number: c.number, Evidence: append([]string(nil), c.evidence...)}
+		if repo, n, ok := issueHome(info.issue); ok && (!strings.EqualFold(repo, c.repo) || n != c.number) {
+			// GitHub redirected the request: the issue was transferred. It is recorded where
+			// it lives now.
+			r.log.Info().Str("asked", name).Str("now", repo+"#"+itoa(n)).Msg("linked issue was transferred")
+			li.Repo, li.Number = repo, n
+		}
+		out = append(out, resolvedIssue{linked: li, info: info})
 	}
 	if len(out) > 0 {
 		return out, dropWhy{}, nil
@@ -395,6 +399,18 @@ func (r *repoRun) resolveIssues(ctx context.Context, cands []*linkCandidate, eag
 	all := append(append(append([]string(nil), pulls...), gone...), other...)
 	sort.Strings(all)
 	return nil, dropWhy{DropNoLinkedIssue, "no reference is an issue: " + strings.Join(all, "; ")}, nil
+}
+
+// issueHome returns the repository and number of an issue as its body gives them.
+func issueHome(is *github.Issue) (repo string, number int, ok bool) {
+	_, rest, found := strings.Cut(is.GetRepositoryURL(), "/repos/")
+	if !found || is.GetNumber() == 0 {
+		return "", 0, false
+	}
+	if _, _, err := splitRepo(rest); err != nil {
+		return "", 0, false
+	}
+	return rest, is.GetNumber(), true
 }
 
 func (r *repoRun) issue(ctx context.Context, repo string, number int) (*issueInfo, error) {

@@ -88,8 +88,18 @@ type ghClient struct {
 }
 
 // recordFunc receives the body of every 200 response (served from the ETag cache or not) and
-// of every 406 (GitHub refusing a diff).
+// of every 406 (GitHub refusing a diff), with the request as it was asked (before any
+// redirect), and the Location of every redirect (301 for a renamed repository or a
+// transferred issue), with the request that met it.
 type recordFunc func(req *http.Request, status int, body []byte)
+
+// asked returns the request a redirected request started from.
+func asked(req *http.Request) *http.Request {
+	for req.Response != nil && req.Response.Request != nil {
+		req = req.Response.Request
+	}
+	return req
+}
 
 func newGHClient(cfg Config, stats *counters, record recordFunc) (*ghClient, error) {
 	c := &ghClient{
@@ -430,7 +440,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			h.Set("X-From-Cache", "1")
 			if t.record != nil {
-				t.record(req, http.StatusOK, cached.body)
+				t.record(asked(req), http.StatusOK, cached.body)
 			}
 			return &http.Response{
 				Status: "200 OK", StatusCode: http.StatusOK, Proto: resp.Proto, ProtoMajor: resp.ProtoMajor,
@@ -447,8 +457,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		resp.Body = io.NopCloser(bytes.NewReader(body))
-		t.record(req, resp.StatusCode, body)
+		t.record(asked(req), resp.StatusCode, body)
 		return resp, nil
+	}
+	if t.record != nil && resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != "" {
+		t.record(req, resp.StatusCode, []byte(resp.Header.Get("Location")))
 	}
 	if resp.StatusCode != http.StatusOK || r.Method != http.MethodGet {
 		return resp, nil
@@ -467,7 +480,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.cache.put(key, &etagEntry{etag: etag, body: body, header: resp.Header.Clone()})
 	}
 	if t.record != nil {
-		t.record(req, http.StatusOK, body)
+		t.record(asked(req), http.StatusOK, body)
 	}
 	return resp, nil
 }

@@ -67,6 +67,9 @@
 //	                              joined into one JSON array, each element as GitHub sent it
 //	issues/N.json                 GET /repos/OWNER/NAME/issues/N (issues and pull requests)
 //	issues/N/comments.json        GET .../issues/N/comments, pages joined (absent: none)
+//	redirects.json                the redirects met while recording (GitHub answers 301 for a
+//	                              renamed repository and a transferred issue): asked path ->
+//	                              where it led; the bodies are stored under the paths asked
 //	issues/N.gone                 the issue was deleted (GitHub answers 410)
 //	pulls/N.diff                  GET /repos/OWNER/NAME/pulls/N as application/vnd.github.diff,
 //	                              recorded only for pull requests whose head commit is gone

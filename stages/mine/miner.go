@@ -290,6 +290,9 @@ func (m *Miner) mineAPI(ctx context.Context, job *pipeline.RepoJob, cur cursor, 
 		}
 		if r != nil {
 			cur.Repo = metaOf(r)
+			if name := r.GetFullName(); name != "" && !strings.EqualFold(name, job.Repo) {
+				job.Log.Warn().Str("now", name).Msg("GitHub redirects the repository to its new name; its instances keep the name it was listed under")
+			}
 		}
 		if tag.Value != "" {
 			cur.RepoETags = map[string]string{tag.Token: tag.Value}

@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"swemill/pipeline"
 	"swemill/stages/mine/githubtest"
 )
 
@@ -91,4 +94,51 @@ func TestRepositoryGitHubLacksIsDropped(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, DropRepositoryNotFound, res.Drop.Reason)
 	require.Contains(t, res.Drop.Detail, "octo/nothing")
+}
+
+// TestRedirectsFollowedAndRecorded: a renamed repository answers 301 under its old name, and
+// a transferred issue 301 to where it lives now. Mining follows both (the issue is linked
+// where it lives now), and a snapshot recorded through them stores the bodies under the paths
+// asked, notes the redirects, and mines the same.
+func TestRedirectsFollowedAndRecorded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, githubtest.Options{})
+	e.gh.Rename("octo/oldcalc", "octo/calc")
+	e.gh.Transfer("octo/oldcalc", 3, "other/lib", 7)
+	cfg := e.cfg
+	cfg.GitURL = func(string) string { return "file://" + filepath.Join(e.dir, "octo", "calc", "repo.git") }
+	live, err := New(cfg)
+	require.NoError(t, err)
+	liveMs, _, _ := mineAll(t, live, e.job("octo/oldcalc", ""))
+	require.Equal(t, wantFixture, outcomes(liveMs))
+	require.Equal(t, []pipeline.LinkedIssue{{Repo: "other/lib", Number: 7, Evidence: []string{EvidenceTitle}}}, kept(liveMs)[4].Issues)
+	require.Equal(t, "octo__oldcalc-2", kept(liveMs)[2].InstanceID, "instances keep the name listed")
+	require.Contains(t, e.logs.String(), "GitHub redirects the repository to its new name")
+	moved := 0
+	for _, r := range e.gh.Requests() {
+		if r.Status == http.StatusMovedPermanently {
+			moved++
+		}
+	}
+	require.Greater(t, moved, 2)
+
+	out := filepath.Join(t.TempDir(), "snapshot")
+	rcfg := cfg
+	rcfg.MirrorDir = filepath.Join(t.TempDir(), "record-mirrors")
+	require.NoError(t, Record(t.Context(), rcfg, RecordOptions{Dir: out, Repos: []string{"octo/oldcalc"}}))
+	b, err := os.ReadFile(filepath.Join(out, "octo", "oldcalc", "redirects.json"))
+	require.NoError(t, err)
+	var redirects map[string]string
+	require.NoError(t, json.Unmarshal(b, &redirects))
+	require.Len(t, redirects, 2, "the renamed repository once, the transferred issue")
+	require.Equal(t, "repositories/700001", redirects["repos/octo/oldcalc"])
+	require.Regexp(t, `^repositories/\d+/issues/7$`, redirects["repos/octo/oldcalc/issues/3"])
+	for _, f := range []string{"repo.json", "pulls.json", "issues/1.json", "issues/3.json"} {
+		require.FileExists(t, filepath.Join(out, "octo", "oldcalc", filepath.FromSlash(f)))
+	}
+
+	snap, err := New(Config{Source: SourceSnapshot, SnapshotDir: out, MirrorDir: filepath.Join(t.TempDir(), "m"), Clock: e.clock, Log: cfg.Log})
+	require.NoError(t, err)
+	snapMs, _, _ := mineAll(t, snap, e.job("octo/oldcalc", ""))
+	requireSameInstances(t, liveMs, snapMs)
 }

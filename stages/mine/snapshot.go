@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -262,7 +264,8 @@ func Record(ctx context.Context, cfg Config, opts RecordOptions) error {
 	if err != nil {
 		return err
 	}
-	rec := &recorder{base: m.cfg.BaseURL, files: map[string][]byte{}, pages: map[string]map[int][]byte{}}
+	rec := &recorder{}
+	rec.reset()
 	gh, err := newGHClient(m.cfg, &m.stats, rec.record)
 	if err != nil {
 		return err
@@ -337,10 +340,11 @@ func (m *Miner) recordRepo(ctx context.Context, repo string, rec *recorder, opts
 
 // recorder keeps the API bodies of one repository's recording, by snapshot file.
 type recorder struct {
-	base  string
 	mu    sync.Mutex
 	files map[string][]byte
 	pages map[string]map[int][]byte // list files, by page
+	// redirects are the redirects met, by repository directory: asked path -> where it led.
+	redirects map[string]map[string]string
 }
 
 func (r *recorder) reset() {
@@ -348,6 +352,7 @@ func (r *recorder) reset() {
 	defer r.mu.Unlock()
 	r.files = map[string][]byte{}
 	r.pages = map[string]map[int][]byte{}
+	r.redirects = map[string]map[string]string{}
 }
 
 // get returns a recorded file's bytes (dir is the repository's snapshot directory; only its
@@ -362,20 +367,29 @@ func (r *recorder) get(dir, rel string) ([]byte, error) {
 	return nil, fmt.Errorf("%s was not recorded", key)
 }
 
-// record maps an API URL to its snapshot file.
-func (r *recorder) record(req *http.Request, status int, body []byte) {
-	p := req.URL.Path
-	if r.base != "" {
-		if i := strings.Index(p, "/repos/"); i >= 0 {
-			p = p[i:]
+// apiPath returns an API URL's path below the API's root ("repos/o/r/issues/1").
+func apiPath(u *url.URL) string {
+	p := u.Path
+	for _, root := range []string{"/repos/", "/repositories/"} {
+		if i := strings.Index(p, root); i >= 0 {
+			return strings.Trim(p[i:], "/")
 		}
 	}
-	parts := strings.Split(strings.Trim(p, "/"), "/")
+	return strings.Trim(p, "/")
+}
+
+// record maps an API URL to its snapshot file.
+func (r *recorder) record(req *http.Request, status int, body []byte) {
+	parts := strings.Split(apiPath(req.URL), "/")
 	if len(parts) < 3 || parts[0] != "repos" {
 		return
 	}
 	repoDir := parts[1] + "/" + parts[2]
 	rest := parts[3:]
+	if status >= 300 && status < 400 {
+		r.redirect(repoDir, parts, string(body))
+		return
+	}
 	page := 1
 	if v := req.URL.Query().Get("page"); v != "" {
 		page, _ = strconv.Atoi(v)
@@ -402,6 +416,26 @@ func (r *recorder) record(req *http.Request, status int, body []byte) {
 	case len(rest) == 3 && rest[0] == "issues" && rest[2] == "comments" && status == http.StatusOK:
 		list(repoDir + "/issues/" + rest[1] + "/" + rest[2] + ".json")
 	}
+}
+
+// redirect notes that the path parts (asked) led to location: a renamed repository once for
+// the repository (when only its root moved), a transferred issue by its path.
+func (r *recorder) redirect(repoDir string, parts []string, location string) {
+	u, err := url.Parse(location)
+	if err != nil {
+		return
+	}
+	to := strings.Split(apiPath(u), "/")
+	from := strings.Join(parts, "/")
+	if len(to) >= 2 && to[0] == "repositories" && slices.Equal(to[2:], parts[3:]) {
+		from, to = strings.Join(parts[:3], "/"), to[:2]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.redirects[repoDir] == nil {
+		r.redirects[repoDir] = map[string]string{}
+	}
+	r.redirects[repoDir][from] = strings.Join(to, "/")
 }
 
 // write stores the recorded files under dir; list pages are joined into one JSON array, each
@@ -438,6 +472,13 @@ func (r *recorder) write(dir string) error {
 		}
 		b.WriteString("\n]\n")
 		out[name] = b.Bytes()
+	}
+	for repoDir, m := range r.redirects {
+		b, err := json.MarshalIndent(m, "", "  ")
+		if err != nil {
+			return err
+		}
+		out[repoDir+"/redirects.json"] = append(b, '\n')
 	}
 	for name, b := range out {
 		p := filepath.Join(dir, filepath.FromSlash(name))

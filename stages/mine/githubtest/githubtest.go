@@ -90,6 +90,16 @@ type Server struct {
 	served    map[string]bool
 	outsiders []string
 	pulls     map[string]*pullsCache
+	// renamed maps an old repository name (lower case) to the directory that now serves it;
+	// transferred maps "owner/name#N" (lower case) to where the issue lives now.
+	renamed     map[string]string
+	transferred map[string]transfer
+	ids         map[int64]string // repository id -> directory
+}
+
+type transfer struct {
+	dir    string
+	number int
 }
 
 type window struct {
@@ -129,12 +139,85 @@ func New(t testing.TB, fsys fs.FS, opts Options) *Server {
 	s := &Server{
 		t: t, fsys: fsys, opts: opts, prefix: opts.Prefix,
 		limits: map[string]*window{}, inflight: map[string]int{}, served: map[string]bool{},
-		pulls: map[string]*pullsCache{},
+		pulls: map[string]*pullsCache{}, renamed: map[string]string{}, transferred: map[string]transfer{},
+		ids: map[int64]string{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL + opts.Prefix
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// Rename makes the repository served from dir (OWNER/NAME) answer under its former name old
+// as GitHub does after a rename: every request below /repos/OLD/ answers 301 Moved
+// Permanently to the same path below /repositories/ID/, which serves dir.
+func (s *Server) Rename(old, dir string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.renamed[strings.ToLower(old)] = dir
+}
+
+// Transfer moves issue number of repository from (OWNER/NAME) to issue toNumber of the
+// repository served from dir, as GitHub does when an issue is transferred: the old issue's
+// URL answers 301 Moved Permanently to /repositories/ID/issues/TO_NUMBER.
+func (s *Server) Transfer(from string, number int, dir string, toNumber int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.transferred[strings.ToLower(from)+"#"+strconv.Itoa(number)] = transfer{dir: dir, number: toNumber}
+}
+
+// repoID returns the id of the repository served from dir: its repo.json's, else one made
+// from its name.
+func (s *Server) repoID(dir string) int64 {
+	var r struct {
+		ID int64 `json:"id"`
+	}
+	id := int64(0)
+	if b, err := fs.ReadFile(s.fsys, dir+"/repo.json"); err == nil && json.Unmarshal([]byte(b), &r) == nil {
+		id = r.ID
+	}
+	if id == 0 {
+		sum := sha256.Sum256([]byte(strings.ToLower(dir)))
+		id = int64(sum[0])<<16 | int64(sum[1])<<8 | int64(sum[2]) + 1
+	}
+	s.mu.Lock()
+	s.ids[id] = dir
+	s.mu.Unlock()
+	return id
+}
+
+// redirect returns where a renamed repository's or a transferred issue's path moved.
+func (s *Server) redirect(r *http.Request, rel string) (string, bool) {
+	parts := strings.Split(strings.Trim(rel, "/"), "/")
+	if len(parts) < 3 || parts[0] != "repos" {
+		return "", false
+	}
+	repo := strings.ToLower(parts[1] + "/" + parts[2])
+	s.mu.Lock()
+	dir, renamed := s.renamed[repo]
+	var tr transfer
+	moved := false
+	if len(parts) == 5 && parts[3] == "issues" {
+		tr, moved = s.transferred[repo+"#"+parts[4]]
+	}
+	s.mu.Unlock()
+	var to string
+	switch {
+	case moved:
+		to = fmt.Sprintf("repositories/%d/issues/%d", s.repoID(tr.dir), tr.number)
+	case renamed:
+		to = fmt.Sprintf("repositories/%d", s.repoID(dir))
+		if len(parts) > 3 {
+			to += "/" + strings.Join(parts[3:], "/")
+		}
+	default:
+		return "", false
+	}
+	loc := s.srv.URL + s.prefix + to
+	if r.URL.RawQuery != "" {
+		loc += "?" + r.URL.RawQuery
+	}
+	return loc, true
 }
 
 // Close stops the server (also done when the test ends).
@@ -344,6 +427,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(ww, st.Status, st.Body)
 		return
 	}
+	if loc, ok := s.redirect(r, rel); ok {
+		if s.charge(ww, tok, resource) {
+			return
+		}
+		ww.Header().Set("Location", loc)
+		writeJSON(ww, http.StatusMovedPermanently, fmt.Sprintf(`{"message":"Moved Permanently","url":%q,"documentation_url":"https://docs.github.com/rest/using-the-rest-api/troubleshooting-the-rest-api"}`, loc))
+		return
+	}
 	a := s.route(r, rel)
 	if r.Method == http.MethodGet && a.status == http.StatusOK {
 		sum := sha256.Sum256([]byte(tok + "\x00" + r.Header.Get("Accept") + "\x00" + a.body))
@@ -464,11 +555,23 @@ func (s *Server) route(r *http.Request, rel string) answer {
 	if len(parts) == 2 && parts[0] == "search" && parts[1] == "repositories" {
 		return s.search(r)
 	}
-	if len(parts) < 3 || parts[0] != "repos" {
+	var dir string
+	var rest []string
+	switch {
+	case len(parts) >= 2 && parts[0] == "repositories":
+		id, _ := strconv.ParseInt(parts[1], 10, 64)
+		s.mu.Lock()
+		d, ok := s.ids[id]
+		s.mu.Unlock()
+		if !ok {
+			return notFound("")
+		}
+		dir, rest = d, parts[2:]
+	case len(parts) >= 3 && parts[0] == "repos":
+		dir, rest = parts[1]+"/"+parts[2], parts[3:]
+	default:
 		return notFound("")
 	}
-	dir := parts[1] + "/" + parts[2]
-	rest := parts[3:]
 	switch {
 	case len(rest) == 0:
 		if b, ok := s.file(dir + "/repo.json"); ok {
