@@ -19,6 +19,11 @@ type restAPI interface {
 	// ClosedPulls returns one page (from 1) of the repository's closed pull requests,
 	// most recently updated first, 100 a page; page 1 may be conditional on etags.
 	ClosedPulls(ctx context.Context, repo string, page int, etags map[string]string) (pullPage, error)
+	// ClosedChanged asks, conditionally on etags, whether the repository's most recently
+	// updated closed issue or pull request is still the same: its list embeds no repository,
+	// so pushes and stars leave its ETag alone (the pull requests' list embeds the
+	// repository and changes with them). notModified says nothing closed changed.
+	ClosedChanged(ctx context.Context, repo string, etags map[string]string) (tag etag, notModified bool, err error)
 	// Issue returns an issue (or pull request, as an issue); errNotFound when it does not
 	// exist or was deleted.
 	Issue(ctx context.Context, repo string, number int) (*github.Issue, error)
@@ -73,6 +78,7 @@ type (
 	}
 	issuesService interface {
 		Get(ctx context.Context, owner, repo string, number int) (*github.Issue, *github.Response, error)
+		ListByRepo(ctx context.Context, owner, repo string, opts *github.IssueListByRepoOptions) ([]*github.Issue, *github.Response, error)
 		ListComments(ctx context.Context, owner, repo string, number int, opts *github.IssueListCommentsOptions) ([]*github.IssueComment, *github.Response, error)
 	}
 	searchService interface {
@@ -163,6 +169,28 @@ func (a *githubAPI) ClosedPulls(ctx context.Context, repo string, page int, etag
 		p.NotModified = true
 	}
 	return p, nil
+}
+
+func (a *githubAPI) ClosedChanged(ctx context.Context, repo string, etags map[string]string) (etag, bool, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return etag{}, false, err
+	}
+	opts := &github.IssueListByRepoOptions{State: "closed", Sort: "updated", Direction: "desc", ListOptions: github.ListOptions{PerPage: 1}}
+	var resp *github.Response
+	fp, err := a.c.do(ctx, etags, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+		var err error
+		_, resp, err = issuesService(gh.Issues).ListByRepo(ctxFor(ctx, gh, etags), owner, name, opts)
+		return resp, err
+	})
+	switch {
+	case statusOf(err) == http.StatusNotModified:
+		return etag{Token: fp, Value: etags[fp]}, true, nil
+	case err != nil:
+		return etag{}, false, fmt.Errorf("listing closed issues of %s: %w", repo, err)
+	}
+	tag := etag{Token: fp, Value: resp.Header.Get("ETag")}
+	return tag, etags[fp] != "" && etags[fp] == tag.Value && resp.Header.Get("X-From-Cache") != "", nil
 }
 
 func (a *githubAPI) Issue(ctx context.Context, repo string, number int) (*github.Issue, error) {

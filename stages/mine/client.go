@@ -467,7 +467,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	etag := resp.Header.Get("ETag")
-	if etag == "" && t.record == nil {
+	if (etag == "" || r.Context().Value(ifNoneMatchKey{}) == nil) && t.record == nil {
 		return resp, nil
 	}
 	body, err := io.ReadAll(resp.Body)
@@ -476,7 +476,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	if etag != "" {
+	if etag != "" && r.Context().Value(ifNoneMatchKey{}) != nil {
+		// Only answers the caller asked for conditionally (a repository, its lists' first
+		// items: their ETags live in the cursor) are asked again; others are not kept.
 		t.cache.put(key, &etagEntry{etag: etag, body: body, header: resp.Header.Clone()})
 	}
 	if t.record != nil {
@@ -504,8 +506,9 @@ func (e *etagEntry) size() int64 {
 	return int64(n)
 }
 
-// etagCache keeps responses that carried an ETag, least recently used first out, within a
-// budget of bytes, so that asking again costs a 304 (which GitHub does not count against
+// etagCache keeps responses that carried an ETag, to requests the caller made conditional
+// (withIfNoneMatch), least recently used first out, within a budget of bytes, so that asking
+// again costs a 304 (which GitHub does not count against
 // the rate limit). It is per token: GitHub's ETags depend on the credential. A response
 // larger than an eighth of the budget is not kept.
 type etagCache struct {

@@ -47,10 +47,14 @@
 //
 // # Requests
 //
-// A first run spends one request per 100 pull requests listed, one for the repository, and
+// A first run spends one request for the repository's most recently updated closed issue or
+// pull request (ClosedChanged), one per 100 pull requests listed, one for the repository, and
 // about two per kept instance (the issue, and its comments when it has some from before the
-// first commit). The cursor keeps the high-water mark and the ETags of the first list page and
-// of the repository, per token, so a rerun with nothing new costs one 304 per repository,
+// first commit). The cursor keeps the high-water mark and, per token, the ETags of that first
+// closed item, of the first list page and of the repository. The issues' list embeds no
+// repository, so pushes and stars leave its ETag alone (the pull requests' list embeds the
+// base repository, whose push time and star count change its ETag daily): a rerun on a
+// repository where no closed issue or pull request changed costs one request answered 304,
 // which GitHub does not count against the rate limit. Each token sends one request at a time;
 // a token whose limit is spent (X-RateLimit-Remaining 0, a 403 or 429 rate limit, a
 // secondary limit with Retry-After) is set aside until its reset while the others go on;

@@ -1,11 +1,15 @@
 package mine
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"swemill/stages/mine/githubtest"
 )
 
 // TestETagCacheKeepsItsBudget: the cache holds at most its budget of bytes, drops the least
@@ -37,4 +41,37 @@ func TestETagCacheKeepsItsBudget(t *testing.T) {
 		sum += el.Value.(*etagEntry).size()
 	}
 	require.Equal(t, sum, c.bytes)
+}
+
+// TestETagCacheKeepsOnlyConditionalAnswers: a first run asks nothing conditionally and keeps
+// no body; a re-run keeps at most the answers it asked for with the cursor's ETags (the
+// closed issues' first item, the pull requests' page 1, the repository), never the issues,
+// comments or later pages no one asks for again.
+func TestETagCacheKeepsOnlyConditionalAnswers(t *testing.T) {
+	t.Parallel()
+	e, _ := newGenEnv(t, githubtest.Options{}, genSpec{Owner: "gen", Name: "c", PRs: 250, Kind: benchKind})
+	m, err := New(e.cfg)
+	require.NoError(t, err)
+	entries := func() (n int, bytes int64) {
+		for _, tok := range m.gh.tokens {
+			c := tok.httpClient.Transport.(*transport).cache
+			c.mu.Lock()
+			n, bytes = n+len(c.m), bytes+c.bytes
+			c.mu.Unlock()
+		}
+		return n, bytes
+	}
+	_, cur, _ := mineAll(t, m, e.job("gen/c", ""))
+	n, b := entries()
+	require.Zero(t, n)
+	require.Zero(t, b)
+
+	e.gh.Push("gen/c", time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC))
+	var c cursor
+	require.NoError(t, json.Unmarshal([]byte(cur), &c))
+	c.ClosedETags = nil // as a cursor from before ClosedChanged: the list is asked
+	_, _, _ = mineAll(t, m, e.job("gen/c", c.String()))
+	n, _ = entries()
+	require.LessOrEqual(t, n, 3)
+	require.Positive(t, n)
 }

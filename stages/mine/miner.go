@@ -143,9 +143,12 @@ type cursor struct {
 	// HWM is the updated_at of the most recently updated pull request of the last finished
 	// walk; the next walk stops at the first pull request not updated after it.
 	HWM time.Time `json:"hwm,omitzero"`
-	// ListETags and RepoETags are page 1's and the repository's ETags, by token fingerprint.
-	ListETags map[string]string `json:"list_etags,omitempty"`
-	RepoETags map[string]string `json:"repo_etags,omitempty"`
+	// ClosedETags, ListETags and RepoETags are the ETags, by token fingerprint, of the
+	// closed issues' first item (ClosedChanged), of the pull requests' page 1 and of the
+	// repository.
+	ClosedETags map[string]string `json:"closed_etags,omitempty"`
+	ListETags   map[string]string `json:"list_etags,omitempty"`
+	RepoETags   map[string]string `json:"repo_etags,omitempty"`
 	// Repo caches the repository's metadata for 304s.
 	Repo *repoMeta `json:"repo,omitempty"`
 	// Walk is a walk down the list that a previous call left unfinished.
@@ -161,8 +164,17 @@ type walkState struct {
 	Top time.Time `json:"top,omitzero"`
 	// Stop is the HWM the walk runs down to.
 	Stop time.Time `json:"stop,omitzero"`
-	// ETag is page 1's at the walk's start.
-	ETag etag `json:"etag"`
+	// ETag is page 1's at the walk's start, Closed the closed issues' (ClosedChanged).
+	ETag   etag `json:"etag"`
+	Closed etag `json:"closed,omitzero"`
+}
+
+// tags returns the ETag as a cursor holds it (nil when there is none).
+func (e etag) tags() map[string]string {
+	if e.Value == "" {
+		return nil
+	}
+	return map[string]string{e.Token: e.Value}
 }
 
 type repoMeta struct {
@@ -268,12 +280,34 @@ func (m *Miner) mineAPI(ctx context.Context, job *pipeline.RepoJob, cur cursor, 
 	var page pullPage
 	var err error
 	if cur.Walk == nil {
+		closed, unchanged, err := m.api.ClosedChanged(ctx, job.Repo, cur.ClosedETags)
+		if err != nil {
+			return m.repoRefused(job, cur, err)
+		}
+		if unchanged {
+			job.Log.Debug().Msg("no closed issue or pull request changed since the last run")
+			res.Cursor = cur.String()
+			return res, nil
+		}
 		page, err = m.api.ClosedPulls(ctx, job.Repo, 1, cur.ListETags)
 		if err != nil {
 			return m.repoRefused(job, cur, err)
 		}
 		if page.NotModified {
 			job.Log.Debug().Msg("pull requests unchanged since the last run")
+			cur.ClosedETags = closed.tags()
+			res.Cursor = cur.String()
+			return res, nil
+		}
+		w := &walkState{Page: 1, Stop: cur.HWM, Top: cur.HWM, ETag: page.ETag, Closed: closed}
+		if len(page.Pulls) > 0 && page.Pulls[0].GetUpdatedAt().After(w.Top) {
+			w.Top = page.Pulls[0].GetUpdatedAt().Time.UTC()
+		}
+		cur.Walk = w
+		if cur.Repo != nil && !w.Top.After(w.Stop) {
+			// No pull request was updated since the last walk (the list's body changed with
+			// a push or a star, which it embeds): nothing to mine, no metadata to refresh.
+			m.finishWalk(&cur)
 			res.Cursor = cur.String()
 			return res, nil
 		}
@@ -297,11 +331,6 @@ func (m *Miner) mineAPI(ctx context.Context, job *pipeline.RepoJob, cur cursor, 
 		if tag.Value != "" {
 			cur.RepoETags = map[string]string{tag.Token: tag.Value}
 		}
-		w := &walkState{Page: 1, Stop: cur.HWM, Top: cur.HWM, ETag: page.ETag}
-		if len(page.Pulls) > 0 && page.Pulls[0].GetUpdatedAt().After(w.Top) {
-			w.Top = page.Pulls[0].GetUpdatedAt().Time.UTC()
-		}
-		cur.Walk = w
 		if m.licenses != nil && !m.licenses[strings.ToLower(cur.Repo.License)] {
 			lic := cur.Repo.License
 			if lic == "" {
@@ -411,8 +440,5 @@ func (m *Miner) finishWalk(cur *cursor) {
 		return
 	}
 	cur.HWM = w.Top
-	cur.ListETags = nil
-	if w.ETag.Value != "" {
-		cur.ListETags = map[string]string{w.ETag.Token: w.ETag.Value}
-	}
+	cur.ListETags, cur.ClosedETags = w.ETag.tags(), w.Closed.tags()
 }

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/google/go-github/v62/github"
 	"github.com/stretchr/testify/require"
 
 	"swemill/pipeline"
@@ -141,4 +143,44 @@ func TestRedirectsFollowedAndRecorded(t *testing.T) {
 	require.NoError(t, err)
 	snapMs, _, _ := mineAll(t, snap, e.job("octo/oldcalc", ""))
 	requireSameInstances(t, liveMs, snapMs)
+}
+
+// TestNightlyRerunAfterPushesAndStars: pushes and stars change the pull requests' list (it
+// embeds the repository) but no pull request; a re-run asks whether any closed issue or pull
+// request changed, which GitHub answers 304 (free of rate limit), and stops there. When one
+// pull request changed, the re-run mines exactly it.
+func TestNightlyRerunAfterPushesAndStars(t *testing.T) {
+	t.Parallel()
+	e, _ := newGenEnv(t, githubtest.Options{}, genSpec{Owner: "gen", Name: "busy", PRs: 150, Kind: benchKind})
+	m, err := New(e.cfg)
+	require.NoError(t, err)
+	_, cur, _ := mineAll(t, m, e.job("gen/busy", ""))
+
+	e.gh.Push("gen/busy", time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC))
+	e.gh.Star("gen/busy", 12)
+	e.gh.Reset()
+	res, err := m.Mine(t.Context(), e.job("gen/busy", cur))
+	require.NoError(t, err)
+	require.Empty(t, res.Instances)
+	reqs, nm := e.gh.Count()
+	require.Equal(t, 1, reqs, "one request")
+	require.Equal(t, 1, nm, "answered 304")
+	cur = res.Cursor
+
+	// One pull request updated: the re-run sees it alone.
+	pullsPath := filepath.Join(e.dir, "gen", "busy", "pulls.json")
+	b, err := os.ReadFile(pullsPath)
+	require.NoError(t, err)
+	var pulls []*github.PullRequest
+	require.NoError(t, json.Unmarshal(b, &pulls))
+	for _, p := range pulls {
+		if p.GetNumber() == 40 {
+			p.UpdatedAt = &github.Timestamp{Time: time.Date(2024, 5, 2, 0, 0, 0, 0, time.UTC)}
+		}
+	}
+	writeJSON(t, pullsPath, pulls)
+	e.gh.Reset()
+	ms, _, _ := mineAll(t, m, e.job("gen/busy", cur))
+	require.Len(t, ms, 1)
+	require.Equal(t, 40, ms[0].Instance.PullNumber)
 }

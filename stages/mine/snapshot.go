@@ -147,6 +147,12 @@ func (s *snapshotAPI) ClosedPulls(ctx context.Context, repo string, page int, _ 
 	return p, nil
 }
 
+// ClosedChanged always says changed: a snapshot keeps no ETags, and its walk stops at the
+// high-water mark anyway.
+func (s *snapshotAPI) ClosedChanged(ctx context.Context, repo string, _ map[string]string) (etag, bool, error) {
+	return etag{}, false, nil
+}
+
 func (s *snapshotAPI) Issue(ctx context.Context, repo string, number int) (*github.Issue, error) {
 	b, err := s.read(repo, "issues/"+strconv.Itoa(number)+".json")
 	if errors.Is(err, errNotFound) {

@@ -1,7 +1,9 @@
 // Package githubtest is a fake GitHub REST API for tests: an httptest server that serves a
 // directory in swemill's snapshot format (see package mine) with the behaviour of
 // api.github.com that a client must cope with: Link-header pagination, rate-limit headers and
-// primary limits per token, weak ETags and 304s that cost nothing, 401 for unknown tokens,
+// primary limits per token, weak ETags and 304s that cost nothing (ETags of bodies that embed
+// a repository change with its pushes and stars, Push and Star), 301s for renamed
+// repositories and transferred issues (Rename, Transfer), 401 for unknown tokens,
 // 404 and 410 for missing and deleted issues, 406 "diff too large", 422 for invalid searches,
 // and injected failures (secondary limits with or without Retry-After, 5xx...) through Stubs. It is
 // mounted under a path prefix ("/api-v3/" by default), as GitHub Enterprise is, so a client
@@ -95,6 +97,14 @@ type Server struct {
 	renamed     map[string]string
 	transferred map[string]transfer
 	ids         map[int64]string // repository id -> directory
+	// live holds pushes and stars by repository directory (lower case).
+	live map[string]*liveRepo
+}
+
+// liveRepo is what changes a repository's JSON without touching its pull requests.
+type liveRepo struct {
+	pushedAt time.Time
+	stars    int
 }
 
 type transfer struct {
@@ -140,7 +150,7 @@ func New(t testing.TB, fsys fs.FS, opts Options) *Server {
 		t: t, fsys: fsys, opts: opts, prefix: opts.Prefix,
 		limits: map[string]*window{}, inflight: map[string]int{}, served: map[string]bool{},
 		pulls: map[string]*pullsCache{}, renamed: map[string]string{}, transferred: map[string]transfer{},
-		ids: map[int64]string{},
+		ids: map[int64]string{}, live: map[string]*liveRepo{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL + opts.Prefix
@@ -218,6 +228,97 @@ func (s *Server) redirect(r *http.Request, rel string) (string, bool) {
 		loc += "?" + r.URL.RawQuery
 	}
 	return loc, true
+}
+
+// Push records a push to the repository served from dir (OWNER/NAME) at time at: its
+// pushed_at changes in repo.json and in the base repository every listed pull request
+// embeds, as on GitHub, so those bodies (and their ETags) change while no pull request did.
+func (s *Server) Push(dir string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.liveRepo(dir).pushedAt = at.UTC()
+}
+
+// Star adds n stars to the repository served from dir, with the same effect as Push on the
+// bodies that embed it.
+func (s *Server) Star(dir string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.liveRepo(dir).stars += n
+}
+
+func (s *Server) liveRepo(dir string) *liveRepo {
+	k := strings.ToLower(dir)
+	if s.live[k] == nil {
+		s.live[k] = &liveRepo{}
+	}
+	return s.live[k]
+}
+
+// withLive returns a repository's JSON with its pushes and stars applied (raw itself when it
+// has none).
+func (s *Server) withLive(dir string, raw []byte) []byte {
+	s.mu.Lock()
+	lv := s.live[strings.ToLower(dir)]
+	var l liveRepo
+	if lv != nil {
+		l = *lv
+	}
+	s.mu.Unlock()
+	if lv == nil {
+		return raw
+	}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return raw
+	}
+	if !l.pushedAt.IsZero() {
+		m["pushed_at"] = l.pushedAt.Format(time.RFC3339)
+		m["updated_at"] = l.pushedAt.Format(time.RFC3339)
+	}
+	for _, k := range []string{"stargazers_count", "watchers_count", "watchers"} {
+		n, _ := m[k].(float64)
+		m[k] = int(n) + l.stars
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
+// pullWithLive returns a listed pull request with its base repository's pushes and stars
+// applied (and its head repository's, when that is the same repository).
+func (s *Server) pullWithLive(dir string, raw json.RawMessage) json.RawMessage {
+	s.mu.Lock()
+	lv := s.live[strings.ToLower(dir)]
+	s.mu.Unlock()
+	if lv == nil {
+		return raw
+	}
+	var pr map[string]json.RawMessage
+	if json.Unmarshal(raw, &pr) != nil {
+		return raw
+	}
+	for _, side := range []string{"base", "head"} {
+		var ref map[string]json.RawMessage
+		if json.Unmarshal(pr[side], &ref) != nil || ref["repo"] == nil {
+			continue
+		}
+		var name struct {
+			FullName string `json:"full_name"`
+		}
+		if json.Unmarshal(ref["repo"], &name) != nil || !strings.EqualFold(name.FullName, dir) {
+			continue
+		}
+		ref["repo"] = s.withLive(dir, ref["repo"])
+		pr[side], _ = json.Marshal(ref)
+	}
+	b, err := json.Marshal(pr)
+	if err != nil {
+		return raw
+	}
+	return b
 }
 
 // Close stops the server (also done when the test ends).
@@ -575,11 +676,13 @@ func (s *Server) route(r *http.Request, rel string) answer {
 	switch {
 	case len(rest) == 0:
 		if b, ok := s.file(dir + "/repo.json"); ok {
-			return answer{status: http.StatusOK, body: b, ctype: jsonType}
+			return answer{status: http.StatusOK, body: string(s.withLive(dir, []byte(b))), ctype: jsonType}
 		}
 		return notFound("repos/repos#get-a-repository")
 	case len(rest) == 1 && rest[0] == "pulls":
 		return s.listPulls(r, dir, q)
+	case len(rest) == 1 && rest[0] == "issues":
+		return s.listIssues(r, dir, q)
 	case len(rest) == 2 && rest[0] == "pulls":
 		n := rest[1]
 		if strings.Contains(r.Header.Get("Accept"), "diff") {
@@ -596,7 +699,7 @@ func (s *Server) route(r *http.Request, rel string) answer {
 		if err == nil {
 			for _, it := range items {
 				if it.number == num {
-					return answer{status: http.StatusOK, body: string(it.raw), ctype: jsonType}
+					return answer{status: http.StatusOK, body: string(s.pullWithLive(dir, it.raw)), ctype: jsonType}
 				}
 			}
 		}
@@ -688,22 +791,31 @@ func (s *Server) pullItems(dir string) ([]pullItem, error) {
 	}
 	items := make([]pullItem, 0, len(raws))
 	for _, raw := range raws {
-		var head struct {
-			Number    int       `json:"number"`
-			State     string    `json:"state"`
-			UpdatedAt time.Time `json:"updated_at"`
-			CreatedAt time.Time `json:"created_at"`
-		}
-		if err := json.Unmarshal(raw, &head); err != nil {
+		it, err := itemOf(raw)
+		if err != nil {
 			return nil, err
 		}
-		items = append(items, pullItem{raw: raw, number: head.Number, state: head.State, updated: head.UpdatedAt, created: head.CreatedAt})
+		items = append(items, it)
 	}
 	s.mu.Lock()
 	s.pulls[name] = &pullsCache{stamp: stamp, items: items}
 	s.served[name] = true
 	s.mu.Unlock()
 	return items, nil
+}
+
+// itemOf reads what listing needs of an issue's or a pull request's JSON.
+func itemOf(raw json.RawMessage) (pullItem, error) {
+	var head struct {
+		Number    int       `json:"number"`
+		State     string    `json:"state"`
+		UpdatedAt time.Time `json:"updated_at"`
+		CreatedAt time.Time `json:"created_at"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return pullItem{}, err
+	}
+	return pullItem{raw: raw, number: head.Number, state: head.State, updated: head.UpdatedAt, created: head.CreatedAt}, nil
 }
 
 func (s *Server) listPulls(r *http.Request, dir string, q url.Values) answer {
@@ -715,6 +827,54 @@ func (s *Server) listPulls(r *http.Request, dir string, q url.Values) answer {
 			return notFound("pulls/pulls#list-pull-requests")
 		}
 	}
+	return s.list(r, dir, items, q, "PullRequest", func(it pullItem) json.RawMessage { return s.pullWithLive(dir, it.raw) })
+}
+
+// listIssues answers GET /repos/OWNER/NAME/issues: the issue files and the pull requests
+// (shown as issues, which embed no repository), filtered by state and since.
+func (s *Server) listIssues(r *http.Request, dir string, q url.Values) answer {
+	if _, ok := s.file(dir + "/repo.json"); !ok {
+		return notFound("issues/issues#list-repository-issues")
+	}
+	pulls, _ := s.pullItems(dir)
+	var items []pullItem
+	for _, it := range pulls {
+		it.raw = json.RawMessage(pullAsIssue(it.raw))
+		items = append(items, it)
+	}
+	entries, _ := fs.ReadDir(s.fsys, dir+"/issues")
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, ok := s.file(dir + "/issues/" + e.Name())
+		if !ok {
+			continue
+		}
+		it, err := itemOf(json.RawMessage(b))
+		if err != nil {
+			return answer{status: http.StatusInternalServerError, body: `{"message":"bad fixture"}`, ctype: jsonType}
+		}
+		items = append(items, it)
+	}
+	if v := q.Get("since"); v != "" {
+		since, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return answer{status: http.StatusUnprocessableEntity, body: `{"message":"Validation Failed","errors":[{"resource":"Issue","field":"since","code":"invalid"}],"status":"422"}`, ctype: jsonType}
+		}
+		kept := items[:0]
+		for _, it := range items {
+			if !it.updated.Before(since) {
+				kept = append(kept, it)
+			}
+		}
+		items = kept
+	}
+	return s.list(r, dir, items, q, "Issue", func(it pullItem) json.RawMessage { return it.raw })
+}
+
+// list answers one page of items, filtered by state and sorted as asked.
+func (s *Server) list(r *http.Request, dir string, items []pullItem, q url.Values, resource string, render func(pullItem) json.RawMessage) answer {
 	state := q.Get("state")
 	if state == "" {
 		state = "open"
@@ -722,7 +882,7 @@ func (s *Server) listPulls(r *http.Request, dir string, q url.Values) answer {
 	switch state {
 	case "open", "closed", "all":
 	default:
-		return answer{status: http.StatusUnprocessableEntity, body: `{"message":"Validation Failed","errors":[{"resource":"PullRequest","field":"state","code":"invalid"}],"documentation_url":"https://docs.github.com/rest/pulls/pulls#list-pull-requests","status":"422"}`, ctype: jsonType}
+		return answer{status: http.StatusUnprocessableEntity, body: `{"message":"Validation Failed","errors":[{"resource":"` + resource + `","field":"state","code":"invalid"}],"documentation_url":"https://docs.github.com/rest","status":"422"}`, ctype: jsonType}
 	}
 	var sel []pullItem
 	for _, it := range items {
@@ -747,7 +907,7 @@ func (s *Server) listPulls(r *http.Request, dir string, q url.Values) answer {
 	})
 	raws := make([]json.RawMessage, len(sel))
 	for i, it := range sel {
-		raws[i] = it.raw
+		raws[i] = render(it)
 	}
 	return s.paginate(r, raws, q)
 }

@@ -114,3 +114,51 @@ type fakeT struct {
 
 func (f *fakeT) Errorf(format string, args ...any) { f.errs = append(f.errs, format) }
 func (f *fakeT) Helper()                           {}
+
+// TestPushesAndStarsChangeListETags: the pull requests' list embeds the base repository, so
+// a push or a star changes its body and ETag although no pull request changed; the issues'
+// list embeds no repository and keeps its ETag. Renamed repositories and transferred issues
+// answer 301 to /repositories/ID/.
+func TestPushesAndStarsChangeListETags(t *testing.T) {
+	t.Parallel()
+	fsys := fstest.MapFS{
+		"o/r/repo.json":     {Data: []byte(`{"id":42,"full_name":"o/r","stargazers_count":5,"pushed_at":"2024-01-01T00:00:00Z"}`)},
+		"o/r/pulls.json":    {Data: []byte(`[{"number":1,"state":"closed","updated_at":"2024-01-02T00:00:00Z","base":{"ref":"main","repo":{"full_name":"o/r","stargazers_count":5}}}]`)},
+		"o/r/issues/2.json": {Data: []byte(`{"number":2,"state":"closed","updated_at":"2024-01-03T00:00:00Z","repository_url":"https://api.github.com/repos/o/r"}`)},
+	}
+	s := New(t, fsys, Options{})
+	etagOf := func(path string) string {
+		r := get(t, s.URL+path, "", "")
+		require.Equal(t, http.StatusOK, r.StatusCode, path)
+		return r.Header.Get("ETag")
+	}
+	pullsURL, issuesURL := "repos/o/r/pulls?state=closed", "repos/o/r/issues?state=closed&sort=updated&direction=desc&per_page=1"
+	p0, i0, r0 := etagOf(pullsURL), etagOf(issuesURL), etagOf("repos/o/r")
+	s.Star("o/r", 1)
+	p1, i1, r1 := etagOf(pullsURL), etagOf(issuesURL), etagOf("repos/o/r")
+	require.NotEqual(t, p0, p1)
+	require.NotEqual(t, r0, r1)
+	require.Equal(t, i0, i1)
+	body, err := io.ReadAll(get(t, s.URL+pullsURL, "", "").Body)
+	require.NoError(t, err)
+	require.Contains(t, string(body), `"stargazers_count":6`)
+	s.Push("o/r", time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC))
+	require.NotEqual(t, p1, etagOf(pullsURL))
+	require.Equal(t, i0, etagOf(issuesURL))
+	body, err = io.ReadAll(get(t, s.URL+issuesURL, "", "").Body)
+	require.NoError(t, err)
+	require.Contains(t, string(body), `"number":2`, "the most recently updated closed item")
+
+	s.Rename("o/old", "o/r")
+	s.Transfer("o/r", 9, "o/r", 2)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]string{"repos/o/old/pulls?state=closed": "repositories/42/pulls?state=closed", "repos/o/r/issues/9": "repositories/42/issues/2"} {
+		resp, err := noFollow.Get(s.URL + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusMovedPermanently, resp.StatusCode, path)
+		require.Equal(t, s.URL+want, resp.Header.Get("Location"))
+	}
+	r := get(t, s.URL+"repos/o/old/issues/2", "", "")
+	require.Equal(t, http.StatusOK, r.StatusCode, "followed")
+}
