@@ -46,8 +46,8 @@ lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-bench: ## run the benchmarks; print the figures and write bench/results.json
-	$(GO) run ./bench
+bench: ## run the benchmarks; print the figures and write bench/results.json (SUITES=mine: those suites only)
+	$(GO) run ./bench $(if $(SUITES),-suites $(SUITES))
 
 # The real-repository measurement (not part of `make test`): MIRRORS holds bare git mirrors,
 # OWNER/NAME.git; FIDELITY_FLAGS adds e.g. -cases ID,ID -keep -parallel 2.

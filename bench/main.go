@@ -34,13 +34,27 @@ var suites = []struct{ pkg, pattern, benchtime string }{
 func main() {
 	out := flag.String("out", "bench/results.json", "where to write the figures")
 	fidelity := flag.String("fidelity", "fidelity-run/fidelity.json", "the report of the last `make fidelity`, whose corpus figures join the table when it exists")
+	only := flag.String("suites", "", "run only the suites whose package contains this text (\"mine\"), keeping the other figures of -out as they were")
 	flag.Parse()
 	figures := map[string]float64{}
+	if *only != "" {
+		data, err := os.ReadFile(*out)
+		if err == nil {
+			err = json.Unmarshal(data, &figures)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(os.Stderr, "bench: reading %s: %v\n", *out, err)
+			os.Exit(1)
+		}
+	}
 	if err := corpusFigures(*fidelity, figures); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 	for _, s := range suites {
+		if !strings.Contains(s.pkg, *only) {
+			continue
+		}
 		cmd := exec.Command("go", "test", "-run", "^$", "-bench", s.pattern, "-benchtime", s.benchtime, "-timeout", "90m", s.pkg)
 		var buf bytes.Buffer
 		cmd.Stdout = io.MultiWriter(&buf, os.Stderr)

@@ -201,6 +201,9 @@ func generate(tb testing.TB, dir string, spec genSpec) int {
 		CloneURL: github.String("https://github.com/" + full + ".git"), DefaultBranch: github.String("main"),
 		Language: github.String("Python"),
 		License:  &github.License{Key: github.String("mit"), Name: github.String("MIT License"), SPDXID: github.String("MIT")},
+		// As GitHub's, these change with pushes and stars (githubtest.Push, Star), in
+		// repo.json and in the base repository every listed pull request embeds.
+		PushedAt: &github.Timestamp{Time: t0}, StargazersCount: github.Int(100), WatchersCount: github.Int(100),
 	}
 	writeJSON(tb, filepath.Join(root, "repo.json"), repoJSON)
 	var pulls []*github.PullRequest
@@ -214,7 +217,7 @@ func generate(tb testing.TB, dir string, spec genSpec) int {
 			URL:     github.String(fmt.Sprintf("https://api.github.com/repos/%s/pulls/%d", full, p.n)),
 			HTMLURL: github.String(fmt.Sprintf("https://github.com/%s/pull/%d", full, p.n)),
 			Head:    &github.PullRequestBranch{Ref: github.String(fmt.Sprintf("pr/%d", p.n)), SHA: github.String(sha[p.head])},
-			Base:    &github.PullRequestBranch{Ref: github.String("main"), SHA: github.String(sha[p.base])},
+			Base:    &github.PullRequestBranch{Ref: github.String("main"), SHA: github.String(sha[p.base]), Repo: repoJSON},
 		}
 		switch p.kind {
 		case genNoTest, genTestOnly, genKeptBody, genHuge:
