@@ -45,8 +45,8 @@ type MineConfig struct {
 	// Retries is how many times a request that failed with a 5xx or a network error is
 	// retried. Default 4; -1: none.
 	Retries int `yaml:"retries" json:"retries,omitempty"`
-	// ETagCache bounds, per token, the responses kept to ask again with their ETag (a 304
-	// costs no rate limit). Default 32MiB.
+	// ETagCache bounds, per token, the answers kept to conditional requests (a repository
+	// and its lists' first items). Default 32MiB.
 	ETagCache Size `yaml:"etag_cache" json:"etag_cache,omitempty"`
 	// CrossRepoIssues tunes issue linking (see stages/mine).
 	CrossRepoIssues string `yaml:"cross_repo_issues" json:"cross_repo_issues,omitempty"`

@@ -71,8 +71,10 @@ type Config struct {
 	// token limited); a longer wait is handed to the runner as pipeline.RetryAfter. 0 means
 	// 1 minute; a negative value means never wait in process.
 	MaxWait time.Duration
-	// ETagCacheBytes bounds, per token, the responses kept to ask again with their ETag (a
-	// 304 costs no rate limit). 0 means 32 MiB.
+	// ETagCacheBytes bounds, per token, the answers kept to requests asked conditionally
+	// (a repository and its lists' first items, whose ETags the cursor holds), so a 304
+	// (free of rate limit) can be served with its body in a long-lived process. 0 means
+	// 32 MiB.
 	ETagCacheBytes int64
 	// Retries is how many times a request that failed with a 5xx or a network error is
 	// retried, with exponential backoff from one second up to one minute, less up to a
