@@ -93,7 +93,7 @@ func (a *githubAPI) Repository(ctx context.Context, repo string, etags map[strin
 	}
 	var r *github.Repository
 	var resp *github.Response
-	fp, err := a.c.do(ctx, etags, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+	fp, err := a.c.do(ctx, resCore, etags, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 		var err error
 		r, resp, err = reposService(gh.Repositories).Get(ctxFor(ctx, gh, etags), owner, name)
 		return resp, err
@@ -141,7 +141,7 @@ func (a *githubAPI) ClosedPulls(ctx context.Context, repo string, page int, etag
 	}
 	var pulls []*github.PullRequest
 	var resp *github.Response
-	fp, err := a.c.do(ctx, etags, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+	fp, err := a.c.do(ctx, resCore, etags, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 		var err error
 		pulls, resp, err = pullsService(gh.PullRequests).List(ctxFor(ctx, gh, etags), owner, name, opts)
 		return resp, err
@@ -165,7 +165,7 @@ func (a *githubAPI) Issue(ctx context.Context, repo string, number int) (*github
 		return nil, err
 	}
 	var is *github.Issue
-	_, err = a.c.do(ctx, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+	_, err = a.c.do(ctx, resCore, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 		var resp *github.Response
 		var err error
 		is, resp, err = issuesService(gh.Issues).Get(ctx, owner, name, number)
@@ -192,7 +192,7 @@ func (a *githubAPI) IssueComments(ctx context.Context, repo string, number int) 
 	for {
 		var page []*github.IssueComment
 		var resp *github.Response
-		_, err := a.c.do(ctx, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+		_, err := a.c.do(ctx, resCore, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 			var err error
 			page, resp, err = issuesService(gh.Issues).ListComments(ctx, owner, name, number, opts)
 			return resp, err
@@ -224,7 +224,7 @@ func (a *githubAPI) IssueEvents(ctx context.Context, repo string, number int) ([
 	for {
 		var page []*github.IssueEvent
 		var resp *github.Response
-		_, err := a.c.do(ctx, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+		_, err := a.c.do(ctx, resCore, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 			var err error
 			page, resp, err = issuesService(gh.Issues).ListIssueEvents(ctx, owner, name, number, opts)
 			return resp, err
@@ -252,7 +252,7 @@ func (a *githubAPI) PullDiff(ctx context.Context, repo string, number int) (stri
 		return "", err
 	}
 	var diff string
-	_, err = a.c.do(ctx, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+	_, err = a.c.do(ctx, resCore, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 		var resp *github.Response
 		var err error
 		diff, resp, err = pullsService(gh.PullRequests).GetRaw(ctx, owner, name, number, github.RawOptions{Type: github.Diff})
@@ -285,7 +285,7 @@ func (c *ghClient) searchRepos(ctx context.Context, query string, limit int) ([]
 	for len(out) < limit {
 		var res *github.RepositoriesSearchResult
 		var resp *github.Response
-		_, err := c.do(ctx, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+		_, err := c.do(ctx, resSearch, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 			var err error
 			res, resp, err = searchService(gh.Search).Repositories(ctx, query, opts)
 			return resp, err
