@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/google/go-github/v62/github"
 )
@@ -278,9 +279,15 @@ func (a *githubAPI) PullDiff(ctx context.Context, repo string, number int) (stri
 	return diff, nil
 }
 
-// searchRepos returns up to limit repositories matching a search query, most stars first.
+// searchCap is how many results of one search GitHub lets a client read.
+const searchCap = 1000
+
+// searchRepos returns up to limit repositories matching a search query, most stars first,
+// from the first 1,000 results at most: it asks for no page past them, and GitHub refusing
+// one (422) ends the search with what it has.
 func (c *ghClient) searchRepos(ctx context.Context, query string, limit int) ([]string, error) {
 	var out []string
+	total := 0
 	opts := &github.SearchOptions{Sort: "stars", Order: "desc", ListOptions: github.ListOptions{PerPage: 100, Page: 1}}
 	for len(out) < limit {
 		var res *github.RepositoriesSearchResult
@@ -290,9 +297,14 @@ func (c *ghClient) searchRepos(ctx context.Context, query string, limit int) ([]
 			res, resp, err = searchService(gh.Search).Repositories(ctx, query, opts)
 			return resp, err
 		})
+		if pastSearchCap(err) {
+			total = searchCap + 1
+			break
+		}
 		if err != nil {
 			return nil, fmt.Errorf("searching repositories %q: %w", query, err)
 		}
+		total = res.GetTotal()
 		for _, r := range res.Repositories {
 			if len(out) < limit {
 				out = append(out, r.GetFullName())
@@ -301,7 +313,22 @@ func (c *ghClient) searchRepos(ctx context.Context, query string, limit int) ([]
 		if resp.NextPage == 0 || len(res.Repositories) == 0 {
 			break
 		}
+		if (resp.NextPage-1)*opts.PerPage >= searchCap {
+			break
+		}
 		opts.Page = resp.NextPage
 	}
+	if len(out) < limit && total > searchCap {
+		c.log.Info().Str("query", query).Int("found", total).Int("read", len(out)).
+			Msg("GitHub search reads only the first 1,000 results; narrow the query (stars:, created:) to reach more")
+	}
 	return out, nil
+}
+
+// pastSearchCap reports whether err is GitHub refusing a search page past the first 1,000
+// results.
+func pastSearchCap(err error) bool {
+	var er *github.ErrorResponse
+	return errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusUnprocessableEntity &&
+		strings.Contains(er.Message, "first 1000 search results")
 }
