@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/google/go-github/v62/github"
 )
@@ -105,7 +106,7 @@ func (a *githubAPI) Repository(ctx context.Context, repo string, etags map[strin
 	}
 	var r *github.Repository
 	var resp *github.Response
-	fp, err := a.c.do(ctx, etags, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+	fp, err := a.c.do(ctx, resCore, etags, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 		var err error
 		r, resp, err = reposService(gh.Repositories).Get(ctxFor(ctx, gh, etags), owner, name)
 		return resp, err
@@ -153,7 +154,7 @@ func (a *githubAPI) ClosedPulls(ctx context.Context, repo string, page int, etag
 	}
 	var pulls []*github.PullRequest
 	var resp *github.Response
-	fp, err := a.c.do(ctx, etags, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+	fp, err := a.c.do(ctx, resCore, etags, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 		var err error
 		pulls, resp, err = pullsService(gh.PullRequests).List(ctxFor(ctx, gh, etags), owner, name, opts)
 		return resp, err
@@ -178,7 +179,7 @@ func (a *githubAPI) ClosedChanged(ctx context.Context, repo string, etags map[st
 	}
 	opts := &github.IssueListByRepoOptions{State: "closed", Sort: "updated", Direction: "desc", ListOptions: github.ListOptions{PerPage: 1}}
 	var resp *github.Response
-	fp, err := a.c.do(ctx, etags, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+	fp, err := a.c.do(ctx, resCore, etags, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 		var err error
 		_, resp, err = issuesService(gh.Issues).ListByRepo(ctxFor(ctx, gh, etags), owner, name, opts)
 		return resp, err
@@ -199,7 +200,7 @@ func (a *githubAPI) Issue(ctx context.Context, repo string, number int) (*github
 		return nil, err
 	}
 	var is *github.Issue
-	_, err = a.c.do(ctx, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+	_, err = a.c.do(ctx, resCore, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 		var resp *github.Response
 		var err error
 		is, resp, err = issuesService(gh.Issues).Get(ctx, owner, name, number)
@@ -226,7 +227,7 @@ func (a *githubAPI) IssueComments(ctx context.Context, repo string, number int) 
 	for {
 		var page []*github.IssueComment
 		var resp *github.Response
-		_, err := a.c.do(ctx, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+		_, err := a.c.do(ctx, resCore, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 			var err error
 			page, resp, err = issuesService(gh.Issues).ListComments(ctx, owner, name, number, opts)
 			return resp, err
@@ -254,7 +255,7 @@ func (a *githubAPI) PullDiff(ctx context.Context, repo string, number int) (stri
 		return "", err
 	}
 	var diff string
-	_, err = a.c.do(ctx, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+	_, err = a.c.do(ctx, resCore, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 		var resp *github.Response
 		var err error
 		diff, resp, err = pullsService(gh.PullRequests).GetRaw(ctx, owner, name, number, github.RawOptions{Type: github.Diff})
@@ -280,21 +281,32 @@ func (a *githubAPI) PullDiff(ctx context.Context, repo string, number int) (stri
 	return diff, nil
 }
 
-// searchRepos returns up to limit repositories matching a search query, most stars first.
+// searchCap is how many results of one search GitHub lets a client read.
+const searchCap = 1000
+
+// searchRepos returns up to limit repositories matching a search query, most stars first,
+// from the first 1,000 results at most: it asks for no page past them, and GitHub refusing
+// one (422) ends the search with what it has.
 func (c *ghClient) searchRepos(ctx context.Context, query string, limit int) ([]string, error) {
 	var out []string
+	total := 0
 	opts := &github.SearchOptions{Sort: "stars", Order: "desc", ListOptions: github.ListOptions{PerPage: 100, Page: 1}}
 	for len(out) < limit {
 		var res *github.RepositoriesSearchResult
 		var resp *github.Response
-		_, err := c.do(ctx, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
+		_, err := c.do(ctx, resSearch, nil, func(ctx context.Context, gh *github.Client) (*github.Response, error) {
 			var err error
 			res, resp, err = searchService(gh.Search).Repositories(ctx, query, opts)
 			return resp, err
 		})
+		if pastSearchCap(err) {
+			total = searchCap + 1
+			break
+		}
 		if err != nil {
 			return nil, fmt.Errorf("searching repositories %q: %w", query, err)
 		}
+		total = res.GetTotal()
 		for _, r := range res.Repositories {
 			if len(out) < limit {
 				out = append(out, r.GetFullName())
@@ -303,7 +315,22 @@ func (c *ghClient) searchRepos(ctx context.Context, query string, limit int) ([]
 		if resp.NextPage == 0 || len(res.Repositories) == 0 {
 			break
 		}
+		if (resp.NextPage-1)*opts.PerPage >= searchCap {
+			break
+		}
 		opts.Page = resp.NextPage
 	}
+	if len(out) < limit && total > searchCap {
+		c.log.Info().Str("query", query).Int("found", total).Int("read", len(out)).
+			Msg("GitHub search reads only the first 1,000 results; narrow the query (stars:, created:) to reach more")
+	}
 	return out, nil
+}
+
+// pastSearchCap reports whether err is GitHub refusing a search page past the first 1,000
+// results.
+func pastSearchCap(err error) bool {
+	var er *github.ErrorResponse
+	return errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusUnprocessableEntity &&
+		strings.Contains(er.Message, "first 1000 search results")
 }

@@ -56,35 +56,97 @@ func fingerprint(tok string) string {
 	return hex.EncodeToString(h[:6])
 }
 
-// token is one credential with its own go-github client, ETag cache and rate-limit state.
-// GitHub asks integrators to send one request at a time per credential: sem holds that turn.
-type token struct {
-	fp  string
-	sem chan struct{}
+// resource is a rate limit of its own: GitHub counts searches apart from every other request
+// (core), each in a window of its own.
+type resource int
 
-	mu           sync.Mutex
-	client       *github.Client
-	httpClient   *http.Client
+const (
+	resCore resource = iota
+	resSearch
+	numResources
+)
+
+func (r resource) String() string {
+	if r == resSearch {
+		return "search"
+	}
+	return "core"
+}
+
+// window is an account's primary rate-limit window for one resource as GitHub last told it,
+// and how long it is set aside.
+type window struct {
 	remaining    int // -1 until a response tells
 	reset        time.Time
 	blockedUntil time.Time
-	lastUsed     int64
-	// secondary counts the secondary limits in a row that came without Retry-After: each
-	// doubles the wait (from a minute), as GitHub asks.
-	secondary int
+}
+
+// seen records what a response said of the window. The answers of one account's tokens may
+// cross: a later window replaces the one known, an earlier one is stale, and within one
+// window the lowest count is the latest.
+func (w *window) seen(remaining int, reset time.Time) {
+	switch {
+	case w.remaining < 0 || reset.After(w.reset):
+		w.remaining, w.reset = remaining, reset
+	case reset.Equal(w.reset) && remaining < w.remaining:
+		w.remaining = remaining
+	}
+}
+
+// account is the GitHub user tokens authenticate as: all its tokens share its primary rate
+// limits, one window per resource.
+type account struct {
+	// name is the fingerprint of the account's first token (logs never show the login).
+	name   string
+	limits [numResources]window
+}
+
+// backoff is a token's secondary-limit state for one resource.
+type backoff struct {
+	until time.Time
+	// n counts the secondary limits in a row that came without Retry-After: each doubles the
+	// wait (from a minute), as GitHub asks.
+	n int
+}
+
+// token is one credential with its own go-github client and ETag cache. GitHub asks
+// integrators to send one request at a time per credential: sem holds that turn.
+type token struct {
+	fp         string
+	sem        chan struct{}
+	httpClient *http.Client
+
+	// Guarded by ghClient.mu.
+	client *github.Client
+	acct   *account
+	// known says acct is settled: GitHub named the token's account, would not (a GitHub App
+	// installation token), or the pool has no other token to share it with.
+	known bool
+	// asked counts the GET /user questions that met a rate limit or a transient failure.
+	asked     int
+	lastUsed  int64
+	secondary [numResources]backoff
 }
 
 // ghClient sends go-github calls through a pool of tokens, waiting or switching token on rate
-// limits and retrying transient failures.
+// limits and retrying transient failures. Tokens of one GitHub account share its rate-limit
+// state; secondary limits are the token's own.
 type ghClient struct {
-	tokens  []*token
-	newGH   func(*http.Client) (*github.Client, error)
-	clock   Clock
-	maxWait time.Duration
-	retry   retry.Policy // of transient failures (5xx, network)
-	stats   *counters
-	seq     atomic.Int64
-	log     zerolog.Logger
+	tokens   []*token
+	newGH    func(*http.Client) (*github.Client, error)
+	basePath string // the API root's path, "/" for api.github.com
+	clock    Clock
+	maxWait  time.Duration
+	retry    retry.Policy // of transient failures (5xx, network)
+	stats    *counters
+	seq      atomic.Int64
+	log      zerolog.Logger
+
+	mu       sync.Mutex          // guards the tokens' and accounts' rate-limit state
+	accounts map[string]*account // by login
+
+	idMu    sync.Mutex   // one identify at a time
+	unknown atomic.Int64 // tokens whose account is not settled
 }
 
 // recordFunc receives the body of every 200 response (served from the ETag cache or not) and
@@ -103,7 +165,7 @@ func asked(req *http.Request) *http.Request {
 
 func newGHClient(cfg Config, stats *counters, record recordFunc) (*ghClient, error) {
 	c := &ghClient{
-		clock: cfg.Clock, maxWait: cfg.MaxWait, stats: stats,
+		clock: cfg.Clock, maxWait: cfg.MaxWait, stats: stats, accounts: map[string]*account{},
 		log: cfg.Log.With().Str("component", "github").Logger(),
 	}
 	c.retry = retry.Policy{
@@ -153,7 +215,18 @@ func newGHClient(cfg Config, stats *counters, record recordFunc) (*ghClient, err
 		if err != nil {
 			return nil, err
 		}
-		c.tokens = append(c.tokens, &token{fp: fp, sem: make(chan struct{}, 1), client: gh, httpClient: hc, remaining: -1})
+		c.basePath = gh.BaseURL.Path
+		acct := &account{name: fp}
+		for r := range acct.limits {
+			acct.limits[r].remaining = -1
+		}
+		c.tokens = append(c.tokens, &token{fp: fp, sem: make(chan struct{}, 1), client: gh, httpClient: hc, acct: acct})
+	}
+	// One token is one account whatever its login (anonymous requests too): nothing to ask.
+	if len(c.tokens) > 1 {
+		c.unknown.Store(int64(len(c.tokens)))
+	} else {
+		c.tokens[0].known = true
 	}
 	return c, nil
 }
@@ -161,23 +234,140 @@ func newGHClient(cfg Config, stats *counters, record recordFunc) (*ghClient, err
 // errRateLimited is wrapped in the RetryAfter handed to the runner when every token is limited.
 var errRateLimited = errors.New("every GitHub token is rate limited")
 
-// pick returns the token to use next: an unblocked one, preferring those in prefer (which
-// hold an ETag for the request), then the one with most requests left, then the least
-// recently used. When every token is blocked it returns nil and how long until one frees.
-func (c *ghClient) pick(prefer map[string]string) (*token, time.Duration) {
+// identifyTries is how many times a token's GET /user is asked when it meets rate limits or
+// transient failures; the token is then an account of its own.
+const identifyTries = 3
+
+// identify asks GitHub (GET /user, a core request) which account each unsettled token belongs
+// to, and has the tokens of one account share its rate-limit state. A token GitHub will not
+// answer for (a GitHub App installation token is refused with 403) is an account of its own;
+// one whose question meets a rate limit or a transient failure is asked again before a later
+// request, once it is no longer set aside, up to identifyTries times. It returns an error
+// only when ctx ends.
+func (c *ghClient) identify(ctx context.Context) error {
+	if c.unknown.Load() == 0 {
+		return nil
+	}
+	c.idMu.Lock()
+	defer c.idMu.Unlock()
+	for _, t := range c.tokens {
+		c.mu.Lock()
+		_, blocked := c.blockedLocked(t, resCore, c.clock.Now())
+		skip, gh := t.known || blocked, t.client
+		c.mu.Unlock()
+		if skip {
+			continue
+		}
+		select {
+		case t.sem <- struct{}{}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		u, resp, err := usersService(gh.Users).Get(context.WithValue(ctx, tokenFPKey{}, t.fp), "")
+		<-t.sem
+		if resp != nil && resp.Response != nil && resp.Header.Get("X-From-Cache") == "" {
+			c.observe(t, resp)
+		}
+		if err == nil && u.GetLogin() != "" {
+			c.join(t, u.GetLogin())
+			continue
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		again := transient(err)
+		if lim, ok := c.limitedUntil(t, resCore, err); ok {
+			c.stats.rateLimited.Add(1)
+			c.block(t, lim)
+			again = true
+		}
+		c.mu.Lock()
+		t.asked++
+		if !again || t.asked >= identifyTries {
+			c.settleLocked(t)
+			again = false
+		}
+		c.mu.Unlock()
+		ev := c.log.Debug().Err(err).Str("token", t.fp)
+		if again {
+			ev.Msg("cannot tell the token's account yet; asking again later")
+		} else {
+			ev.Msg("cannot tell the token's account; it shares its rate limit with no other token")
+		}
+	}
+	return nil
+}
+
+// usersService is the go-github call identify makes.
+type usersService interface {
+	Get(ctx context.Context, user string) (*github.User, *github.Response, error)
+}
+
+var _ usersService = (*github.UsersService)(nil)
+
+// join puts t in the account login, whose tokens from then on share one rate-limit state
+// (what t learnt of it alone is kept).
+func (c *ghClient) join(t *token, login string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.settleLocked(t)
+	a, ok := c.accounts[login]
+	if !ok {
+		c.accounts[login] = t.acct
+		return
+	}
+	if a == t.acct {
+		return
+	}
+	for r := range a.limits {
+		o := t.acct.limits[r]
+		if o.remaining >= 0 {
+			a.limits[r].seen(o.remaining, o.reset)
+		}
+		if o.blockedUntil.After(a.limits[r].blockedUntil) {
+			a.limits[r].blockedUntil = o.blockedUntil
+		}
+	}
+	t.acct = a
+	c.log.Debug().Str("token", t.fp).Str("account", a.name).Msg("token shares its account's rate limit")
+}
+
+// settleLocked marks t's account as known. c.mu must be held.
+func (c *ghClient) settleLocked(t *token) {
+	if !t.known {
+		t.known = true
+		c.unknown.Add(-1)
+	}
+}
+
+// blockedLocked reports whether t is set aside for requests of res at now, and until when:
+// by its account's primary limit (spent, or blocked after a refusal) or its own secondary
+// limit. c.mu must be held.
+func (c *ghClient) blockedLocked(t *token, res resource, now time.Time) (time.Time, bool) {
+	w := &t.acct.limits[res]
+	until := t.secondary[res].until
+	if w.blockedUntil.After(until) {
+		until = w.blockedUntil
+	}
+	if w.remaining == 0 && w.reset.After(until) {
+		until = w.reset
+	}
+	return until, now.Before(until)
+}
+
+// pick returns the token to use next for a request of res: an unblocked one, preferring
+// those in prefer (which hold an ETag for the request), then the one whose account has most
+// requests left, then the least recently used. When every token is blocked it returns nil
+// and how long until one frees.
+func (c *ghClient) pick(res resource, prefer map[string]string) (*token, time.Duration) {
 	now := c.clock.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var best *token
 	bestScore := 0
 	var soonest time.Duration = -1
 	for _, t := range c.tokens {
-		t.mu.Lock()
-		blocked, until := now.Before(t.blockedUntil), t.blockedUntil
-		if !blocked && t.remaining == 0 && now.Before(t.reset) {
-			blocked, until = true, t.reset
-		}
-		remaining, last := t.remaining, t.lastUsed
-		t.mu.Unlock()
-		if blocked {
+		if until, blocked := c.blockedLocked(t, res, now); blocked {
 			if d := until.Sub(now); soonest < 0 || d < soonest {
 				soonest = d
 			}
@@ -187,11 +377,12 @@ func (c *ghClient) pick(prefer map[string]string) (*token, time.Duration) {
 		if _, ok := prefer[t.fp]; ok {
 			score += 1 << 40
 		}
+		remaining := t.acct.limits[res].remaining
 		if remaining < 0 {
 			remaining = 5000
 		}
 		score += remaining << 20
-		score -= int(last % (1 << 19))
+		score -= int(t.lastUsed % (1 << 19))
 		if best == nil || score > bestScore {
 			best, bestScore = t, score
 		}
@@ -205,16 +396,17 @@ func (c *ghClient) pick(prefer map[string]string) (*token, time.Duration) {
 // call is one go-github call made with a token's client.
 type call func(ctx context.Context, gh *github.Client) (*github.Response, error)
 
-// do runs fn with a token from the pool and returns the token's fingerprint. It waits for
-// rate limits up to maxWait (beyond that it returns a *pipeline.RetryAfterError), switches
-// tokens when one is limited, and retries 5xx and network failures with backoff (c.retry);
-// past its retries such a failure is handed to the runner as a *pipeline.RetryAfterError.
-func (c *ghClient) do(ctx context.Context, prefer map[string]string, fn call) (string, error) {
+// do runs fn, a request counted against res, with a token from the pool and returns the
+// token's fingerprint. It waits for rate limits up to maxWait (beyond that it returns a
+// *pipeline.RetryAfterError), switches tokens when one is limited, and retries 5xx and
+// network failures with backoff (c.retry); past its retries such a failure is handed to the
+// runner as a *pipeline.RetryAfterError.
+func (c *ghClient) do(ctx context.Context, res resource, prefer map[string]string, fn call) (string, error) {
 	var fp string
 	limits := 0 // rate limits met, over every try
 	err := c.retry.Do(ctx, func(ctx context.Context) error {
 		var err error
-		fp, err = c.try(ctx, prefer, fn, &limits)
+		fp, err = c.try(ctx, res, prefer, fn, &limits)
 		return err
 	})
 	switch {
@@ -234,14 +426,17 @@ func (c *ghClient) do(ctx context.Context, prefer map[string]string, fn call) (s
 
 // try runs fn once with a token from the pool, waiting for rate limits up to maxWait and
 // switching tokens when one is limited; limits counts the rate limits met.
-func (c *ghClient) try(ctx context.Context, prefer map[string]string, fn call, limits *int) (string, error) {
+func (c *ghClient) try(ctx context.Context, res resource, prefer map[string]string, fn call, limits *int) (string, error) {
 	for {
-		t, wait := c.pick(prefer)
+		if err := c.identify(ctx); err != nil {
+			return "", err
+		}
+		t, wait := c.pick(res, prefer)
 		if t == nil {
 			if c.maxWait < 0 || wait > c.maxWait || *limits > 20 {
 				return "", pipeline.RetryAfter(wait, errRateLimited)
 			}
-			c.log.Info().Dur("wait", wait).Msg("every token is rate limited; waiting")
+			c.log.Info().Dur("wait", wait).Stringer("resource", res).Msg("every token is rate limited; waiting")
 			if err := c.clock.Sleep(ctx, wait); err != nil {
 				return "", err
 			}
@@ -252,106 +447,165 @@ func (c *ghClient) try(ctx context.Context, prefer map[string]string, fn call, l
 		case <-ctx.Done():
 			return "", context.Cause(ctx)
 		}
-		t.mu.Lock()
+		c.mu.Lock()
 		gh := t.client
 		t.lastUsed = c.seq.Add(1)
-		t.mu.Unlock()
+		c.mu.Unlock()
 		resp, err := fn(context.WithValue(ctx, tokenFPKey{}, t.fp), gh)
 		<-t.sem
 		if resp != nil && resp.Response != nil && resp.Header.Get("X-From-Cache") == "" {
 			c.observe(t, resp)
 		}
 		if err == nil {
-			t.mu.Lock()
-			t.secondary = 0
-			t.mu.Unlock()
+			c.mu.Lock()
+			t.secondary[res].n = 0
+			c.mu.Unlock()
 			return t.fp, nil
 		}
 		if ctx.Err() != nil {
 			return "", context.Cause(ctx)
 		}
-		if until, ok := c.limitedUntil(t, err); ok {
+		if lim, ok := c.limitedUntil(t, res, err); ok {
 			*limits++
 			c.stats.rateLimited.Add(1)
-			c.block(t, until)
-			c.log.Warn().Str("token", t.fp).Time("until", until).Msg("token rate limited; switching or waiting")
+			name := c.block(t, lim)
+			ev := c.log.Warn().Str("token", t.fp).Str("account", name).Stringer("resource", lim.res).Time("until", lim.until)
+			if lim.primary {
+				ev.Msg("account rate limited; switching account or waiting")
+			} else {
+				ev.Msg("token met a secondary rate limit; switching token or waiting")
+			}
 			continue
 		}
 		return t.fp, err
 	}
 }
 
-// observe records the rate-limit headers of a response.
+// resourceOf tells which rate limit resp counted against: its X-RateLimit-Resource, else its
+// request's path (search/... is the search limit), else res.
+func (c *ghClient) resourceOf(resp *http.Response, res resource) resource {
+	if resp == nil {
+		return res
+	}
+	switch resp.Header.Get("X-RateLimit-Resource") {
+	case "core":
+		return resCore
+	case "search":
+		return resSearch
+	}
+	if resp.Request == nil || resp.Request.URL == nil {
+		return res
+	}
+	if strings.HasPrefix(strings.TrimPrefix(resp.Request.URL.Path, c.basePath), "search/") {
+		return resSearch
+	}
+	return resCore
+}
+
+// observe records the rate-limit headers of a response in the window of its resource, shared
+// by the token's account. A resource mining does not use (graphql...) is left alone.
 func (c *ghClient) observe(t *token, resp *github.Response) {
 	if resp.Header.Get("X-RateLimit-Remaining") == "" {
 		return
 	}
-	t.mu.Lock()
-	t.remaining = resp.Rate.Remaining
-	t.reset = resp.Rate.Reset.Time
-	t.mu.Unlock()
+	switch resp.Header.Get("X-RateLimit-Resource") {
+	case "", "core", "search":
+	default:
+		return
+	}
+	res := c.resourceOf(resp.Response, resCore)
+	c.mu.Lock()
+	t.acct.limits[res].seen(resp.Rate.Remaining, resp.Rate.Reset.Time)
+	c.mu.Unlock()
 }
 
-// block marks a token unusable until a time and gives it a fresh go-github client, whose own
-// rate-limit memory (kept in wall-clock time) would otherwise refuse requests after the wait.
-func (c *ghClient) block(t *token, until time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if until.After(t.blockedUntil) {
-		t.blockedUntil = until
-	}
-	if gh, err := c.newGH(t.httpClient); err == nil {
-		t.client = gh
-	}
+// limit is a rate limit met.
+type limit struct {
+	res   resource
+	until time.Time
+	// primary says the account's quota is spent; else it is a secondary limit, the token's.
+	primary bool
 }
 
-// limitedUntil reports whether err, t's answer, is a rate limit and when it ends. A primary
-// limit ends at its window's reset. A secondary limit ends after its Retry-After; without one
-// (GitHub often sends none, and go-github then reports the primary window's reset, up to an
-// hour away) it ends after a minute, doubled for each secondary limit in a row, as GitHub's
-// documentation asks.
-func (c *ghClient) limitedUntil(t *token, err error) (time.Time, bool) {
+// block sets aside, until lim ends, t's account for a primary limit or t alone for a
+// secondary one, for requests of lim's resource only, and gives the tokens set aside fresh
+// go-github clients, whose own rate-limit memory (kept in wall-clock time) would otherwise
+// refuse requests after the wait. It returns the account's name.
+func (c *ghClient) block(t *token, lim limit) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until := &t.secondary[lim.res].until
+	if lim.primary {
+		until = &t.acct.limits[lim.res].blockedUntil
+	}
+	if lim.until.After(*until) {
+		*until = lim.until
+	}
+	for _, u := range c.tokens {
+		if u != t && (!lim.primary || u.acct != t.acct) {
+			continue
+		}
+		if gh, err := c.newGH(u.httpClient); err == nil {
+			u.client = gh
+		}
+	}
+	return t.acct.name
+}
+
+// limitedUntil reports whether err, t's answer to a request of res, is a rate limit, which
+// and when it ends. A primary limit (a RateLimitError, or X-RateLimit-Remaining 0) ends at
+// its window's reset. A secondary limit ends after its Retry-After; without one (GitHub often
+// sends none, and go-github then reports the primary window's reset, up to an hour away) it
+// ends after a minute, doubled for each secondary limit in a row, as GitHub's documentation
+// asks. The limit holds back the resource the answer names (X-RateLimit-Resource, else the
+// request's path).
+func (c *ghClient) limitedUntil(t *token, res resource, err error) (limit, bool) {
 	now := c.clock.Now()
 	var rl *github.RateLimitError
 	if errors.As(err, &rl) {
+		lim := limit{res: c.resourceOf(rl.Response, res), primary: true, until: now.Add(time.Minute)}
 		if rl.Rate.Reset.Time.After(now) {
-			return rl.Rate.Reset.Time, true
+			lim.until = rl.Rate.Reset.Time
+		} else if d, ok := retryAfterHeader(rl.Response, now); ok {
+			lim.until = now.Add(d)
 		}
-		if d, ok := retryAfterHeader(rl.Response, now); ok {
-			return now.Add(d), true
-		}
-		return now.Add(time.Minute), true
+		return lim, true
 	}
 	var resp *http.Response
 	var ab *github.AbuseRateLimitError
 	var er *github.ErrorResponse
+	primary := false
 	switch {
 	case errors.As(err, &ab):
 		resp = ab.Response
 	case errors.As(err, &er) && er.Response != nil:
 		code := er.Response.StatusCode
 		if code != http.StatusTooManyRequests && (code != http.StatusForbidden || er.Response.Header.Get("Retry-After") == "") {
-			return time.Time{}, false
+			return limit{}, false
 		}
 		resp = er.Response
-		if resp.Header.Get("Retry-After") == "" && resp.Header.Get("X-RateLimit-Remaining") == "0" {
+		primary = resp.Header.Get("X-RateLimit-Remaining") == "0"
+		if resp.Header.Get("Retry-After") == "" && primary {
 			if s, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
 				if r := time.Unix(s, 0); r.After(now) {
-					return r, true
+					return limit{res: c.resourceOf(resp, res), until: r, primary: true}, true
 				}
 			}
 		}
 	default:
-		return time.Time{}, false
+		return limit{}, false
 	}
+	lim := limit{res: c.resourceOf(resp, res), primary: primary}
 	if d, ok := retryAfterHeader(resp, now); ok {
-		return now.Add(d), true
+		lim.until = now.Add(d)
+		return lim, true
 	}
-	t.mu.Lock()
-	t.secondary++
-	n := t.secondary
-	t.mu.Unlock()
-	return now.Add(secondaryWait(n)), true
+	c.mu.Lock()
+	t.secondary[lim.res].n++
+	n := t.secondary[lim.res].n
+	c.mu.Unlock()
+	lim.until = now.Add(secondaryWait(n))
+	return lim, true
 }
 
 // secondaryWait is the wait after the nth secondary limit in a row without Retry-After: a

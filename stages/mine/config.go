@@ -30,7 +30,9 @@ type Config struct {
 	Source string
 
 	// Tokens are GitHub tokens, used in turn; none means anonymous requests (60 an hour).
-	// They never appear in logs or errors.
+	// Tokens of one account share its rate limit: with two tokens or more, each one's
+	// account is asked once (GET /user, a request) before the first request. They never
+	// appear in logs or errors.
 	Tokens []string
 	// BaseURL is the REST API's root: "" means https://api.github.com/; a GitHub Enterprise
 	// server's is "https://HOST/api/v3/".

@@ -55,12 +55,19 @@
 // repository, so pushes and stars leave its ETag alone (the pull requests' list embeds the
 // base repository, whose push time and star count change its ETag daily): a rerun on a
 // repository where no closed issue or pull request changed costs one request answered 304,
-// which GitHub does not count against the rate limit. Each token sends one request at a time;
-// a token whose limit is spent (X-RateLimit-Remaining 0, a 403 or 429 rate limit, a
-// secondary limit with Retry-After) is set aside until its reset while the others go on;
-// when every token is spent Mine waits up to MaxWait, or returns pipeline.RetryAfter so the
+// which GitHub does not count against the rate limit. Each token sends one request at a time.
+// The primary rate limit is the account's, shared by all its tokens: with several tokens, each
+// one's account is asked once (GET /user) and tokens of one account share one rate-limit
+// state, so a spent account is not tried again through a sibling token; a token GitHub will
+// not name the account of (a GitHub App installation token) is an account of its own.
+// Searches have a limit of their own (30 a minute), core requests another (5,000 an hour);
+// one spent does not hold back the other. An account whose limit is spent
+// (X-RateLimit-Remaining 0, a 403 or 429 rate limit) is set aside until its reset, and a
+// token that meets a secondary limit for as long as it asks, while the others go on; when
+// every token is set aside Mine waits up to MaxWait, or returns pipeline.RetryAfter so the
 // runner waits. 5xx and network failures are retried with exponential backoff. Tokens never
-// reach a log line or an error: logs name tokens by a short fingerprint.
+// reach a log line or an error: logs name tokens by a short fingerprint. A search reads at
+// most GitHub's first 1,000 results.
 //
 // # Snapshot format
 //

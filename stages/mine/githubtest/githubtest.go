@@ -1,17 +1,21 @@
 // Package githubtest is a fake GitHub REST API for tests: an httptest server that serves a
 // directory in swemill's snapshot format (see package mine) with the behaviour of
-// api.github.com that a client must cope with: Link-header pagination, rate-limit headers and
-// primary limits per token, weak ETags and 304s that cost nothing (ETags of bodies that embed
-// a repository change with its pushes and stars, Push and Star), 301s for renamed
-// repositories and transferred issues (Rename, Transfer), 401 for unknown tokens,
-// 404 and 410 for missing and deleted issues, 406 "diff too large", 422 for invalid searches,
-// and injected failures (secondary limits with or without Retry-After, 5xx...) through Stubs. It is
+// api.github.com that a client must cope with: Link-header pagination; rate-limit headers and
+// primary limits per account, shared by the account's tokens (Options.Accounts), core
+// requests by the hour and searches by the minute (30, 10 without a token), each resource
+// with its own window; GET /user naming the token's account; weak ETags and 304s that cost
+// nothing (ETags of bodies that embed a repository change with its pushes and stars, Push
+// and Star); 301s for renamed repositories and transferred issues (Rename, Transfer); 401 for
+// unknown tokens; 404 and 410 for missing and deleted issues; 406 "diff too large"; 422 for
+// invalid searches and for search pages past the first 1,000 results; and injected failures
+// (secondary limits with or without Retry-After, 5xx, refusals...) through Stubs. It is
 // mounted under a path prefix ("/api-v3/" by default), as GitHub Enterprise is, so a client
 // that builds absolute URLs by hand fails.
 package githubtest
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -35,8 +39,12 @@ type Options struct {
 	// Tokens are the accepted tokens; a request with another is refused with 401. Empty
 	// means any token and anonymous requests are accepted.
 	Tokens []string
-	// RateLimit is the number of requests (304s excluded) a token may send per hour; 0
-	// means 5,000.
+	// Accounts maps tokens to the login of the account they belong to: the tokens of one
+	// account share its rate limits, as GitHub's do. A token not listed is an account of its
+	// own (named "user-" and a hash of the token); anonymous requests share one account.
+	Accounts map[string]string
+	// RateLimit is the number of core requests (304s excluded) an account may send per hour;
+	// 0 means 5,000. Searches have their own window: 30 a minute (10 without a token).
 	RateLimit int
 	// Now is the server's clock, for rate-limit windows; nil means time.Now.
 	Now func() time.Time
@@ -528,6 +536,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(ww, st.Status, st.Body)
 		return
 	}
+	if r.Method == http.MethodGet && rel == "user" && tok == "" {
+		writeJSON(ww, http.StatusUnauthorized, `{"message":"Requires authentication","documentation_url":"https://docs.github.com/rest/users/users#get-the-authenticated-user","status":"401"}`)
+		return
+	}
 	if loc, ok := s.redirect(r, rel); ok {
 		if s.charge(ww, tok, resource) {
 			return
@@ -536,7 +548,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(ww, http.StatusMovedPermanently, fmt.Sprintf(`{"message":"Moved Permanently","url":%q,"documentation_url":"https://docs.github.com/rest/using-the-rest-api/troubleshooting-the-rest-api"}`, loc))
 		return
 	}
-	a := s.route(r, rel)
+	a := s.route(r, rel, tok)
 	if r.Method == http.MethodGet && a.status == http.StatusOK {
 		sum := sha256.Sum256([]byte(tok + "\x00" + r.Header.Get("Accept") + "\x00" + a.body))
 		etag := `W/"` + hex.EncodeToString(sum[:16]) + `"`
@@ -558,32 +570,71 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = ww.Write([]byte(a.body))
 }
 
-// charge counts a request against the token's rate limit and answers 403 when it is spent.
-func (s *Server) charge(w http.ResponseWriter, tok, resource string) bool {
-	s.mu.Lock()
+// account returns the login of the account tok belongs to ("" for anonymous requests).
+func (s *Server) account(tok string) string {
+	if tok == "" {
+		return ""
+	}
+	if login, ok := s.opts.Accounts[tok]; ok {
+		return login
+	}
+	sum := sha256.Sum256([]byte("githubtest account\x00" + tok))
+	return "user-" + hex.EncodeToString(sum[:4])
+}
+
+// userID is the numeric id GitHub would give an account.
+func userID(login string) int64 {
+	sum := sha256.Sum256([]byte(login))
+	return int64(binary.BigEndian.Uint32(sum[:4])>>1) + 1
+}
+
+// window returns the current rate-limit window of tok's account for resource, opening a new
+// one when the last has reset: an hour long for core requests, a minute for searches.
+// s.mu must be held.
+func (s *Server) window(tok, resource string) *window {
 	now := s.opts.Now()
-	key := tok + "\x00" + resource
+	key := s.account(tok) + "\x00" + resource
 	win := s.limits[key]
 	if win == nil || !now.Before(win.reset) {
-		win = &window{reset: now.Add(time.Hour).Truncate(time.Second)}
+		length := time.Hour
+		if resource == "search" {
+			length = time.Minute
+		}
+		win = &window{reset: now.Add(length).Truncate(time.Second)}
 		s.limits[key] = win
 	}
-	limit := s.limit(resource)
-	exceeded := win.used >= limit
+	return win
+}
+
+// charge counts a request against the rate limit of the token's account and answers 403
+// when it is spent.
+func (s *Server) charge(w http.ResponseWriter, tok, resource string) bool {
+	s.mu.Lock()
+	win := s.window(tok, resource)
+	exceeded := win.used >= s.limit(tok, resource)
 	if !exceeded {
 		win.used++
 	}
 	s.mu.Unlock()
 	s.rateHeaders(w.Header(), tok, resource)
 	if exceeded {
-		writeJSON(w, http.StatusForbidden, `{"message":"API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api","status":"403"}`)
+		who := "127.0.0.1"
+		if tok != "" {
+			who = "user ID " + strconv.FormatInt(userID(s.account(tok)), 10)
+		}
+		writeJSON(w, http.StatusForbidden, `{"message":"API rate limit exceeded for `+who+`. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api","status":"403"}`)
 	}
 	return exceeded
 }
 
-func (s *Server) limit(resource string) int {
+// limit is the size of a rate-limit window: Options.RateLimit core requests an hour, 30
+// searches a minute (10 without a token).
+func (s *Server) limit(tok, resource string) int {
 	if resource == "search" {
-		return min(30, s.opts.RateLimit)
+		if tok == "" {
+			return 10
+		}
+		return 30
 	}
 	return s.opts.RateLimit
 }
@@ -591,13 +642,8 @@ func (s *Server) limit(resource string) int {
 func (s *Server) rateHeaders(h http.Header, tok, resource string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.opts.Now()
-	win := s.limits[tok+"\x00"+resource]
-	if win == nil || !now.Before(win.reset) {
-		win = &window{reset: now.Add(time.Hour).Truncate(time.Second)}
-		s.limits[tok+"\x00"+resource] = win
-	}
-	limit := s.limit(resource)
+	win := s.window(tok, resource)
+	limit := s.limit(tok, resource)
 	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(max(0, limit-win.used)))
 	h.Set("X-RateLimit-Used", strconv.Itoa(win.used))
@@ -646,13 +692,18 @@ func notFound(doc string) answer {
 	return answer{status: http.StatusNotFound, body: `{"message":"Not Found","documentation_url":"https://docs.github.com/rest/` + doc + `","status":"404"}`, ctype: jsonType}
 }
 
-// route answers from the fixture files.
-func (s *Server) route(r *http.Request, rel string) answer {
+// route answers from the fixture files (and GET /user from Options.Accounts).
+func (s *Server) route(r *http.Request, rel, tok string) answer {
 	if r.Method != http.MethodGet {
 		return notFound("")
 	}
 	parts := strings.Split(strings.Trim(rel, "/"), "/")
 	q := r.URL.Query()
+	if rel == "user" {
+		login := s.account(tok)
+		b, _ := json.Marshal(map[string]any{"login": login, "id": userID(login), "type": "User", "site_admin": false})
+		return answer{status: http.StatusOK, body: string(b), ctype: jsonType}
+	}
 	if len(parts) == 2 && parts[0] == "search" && parts[1] == "repositories" {
 		return s.search(r)
 	}
@@ -912,18 +963,23 @@ func (s *Server) list(r *http.Request, dir string, items []pullItem, q url.Value
 	return s.paginate(r, raws, q)
 }
 
-// paginate answers one page of items with GitHub's Link header.
-func (s *Server) paginate(r *http.Request, items []json.RawMessage, q url.Values) answer {
-	per := 30
+// pageOf returns the page (from 1) and page size a request asks for.
+func (s *Server) pageOf(q url.Values) (page, per int) {
+	per = 30
 	if v := q.Get("per_page"); v != "" {
 		per, _ = strconv.Atoi(v)
 	}
 	per = max(1, min(per, s.opts.PerPageMax))
-	page := 1
+	page = 1
 	if v := q.Get("page"); v != "" {
 		page, _ = strconv.Atoi(v)
 	}
-	page = max(1, page)
+	return max(1, page), per
+}
+
+// paginate answers one page of items with GitHub's Link header.
+func (s *Server) paginate(r *http.Request, items []json.RawMessage, q url.Values) answer {
+	page, per := s.pageOf(q)
 	last := max(1, (len(items)+per-1)/per)
 	from := min((page-1)*per, len(items))
 	to := min(from+per, len(items))
@@ -972,10 +1028,18 @@ func (s *Server) search(r *http.Request) answer {
 	if err := json.Unmarshal([]byte(b), &items); err != nil {
 		return answer{status: http.StatusInternalServerError, body: `{"message":"bad fixture"}`, ctype: jsonType}
 	}
-	a := s.paginate(r, items, q)
+	// Only the first 1,000 results can be read: the Link header stops there, a page past
+	// them is refused, and total_count still tells how many matched.
+	if page, per := s.pageOf(q); (page-1)*per >= searchCap {
+		return answer{status: http.StatusUnprocessableEntity, body: `{"message":"Only the first 1000 search results are available","documentation_url":"https://docs.github.com/v3/search","status":"422"}`, ctype: jsonType}
+	}
+	a := s.paginate(r, items[:min(len(items), searchCap)], q)
 	a.body = fmt.Sprintf(`{"total_count":%d,"incomplete_results":false,"items":%s}`, len(items), a.body)
 	return a
 }
+
+// searchCap is how many results of a search GitHub lets one read.
+const searchCap = 1000
 
 func contains(list []string, s string) bool {
 	for _, v := range list {

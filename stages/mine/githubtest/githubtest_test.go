@@ -1,6 +1,7 @@
 package githubtest
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -161,4 +162,120 @@ func TestPushesAndStarsChangeListETags(t *testing.T) {
 	}
 	r := get(t, s.URL+"repos/o/old/issues/2", "", "")
 	require.Equal(t, http.StatusOK, r.StatusCode, "followed")
+}
+
+func body(t *testing.T, r *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(r.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func repos(n int) string {
+	var items []string
+	for i := 1; i <= n; i++ {
+		items = append(items, `{"full_name":"o/r`+itoa(i)+`"}`)
+	}
+	return "[" + strings.Join(items, ",") + "]"
+}
+
+// TestAccountsShareLimits: the tokens of one account share its windows; a token not listed
+// is an account of its own; GET /user names the account.
+func TestAccountsShareLimits(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	fsys := fstest.MapFS{"o/r/repo.json": {Data: []byte(`{"full_name":"o/r"}`)}}
+	s := New(t, fsys, Options{
+		Tokens: []string{"t1", "t2", "t3"}, Accounts: map[string]string{"t1": "octocat", "t2": "octocat"},
+		RateLimit: 3, Now: func() time.Time { return now },
+	})
+
+	var u1, u2, u3 struct {
+		Login string `json:"login"`
+		ID    int64  `json:"id"`
+	}
+	r := get(t, s.URL+"user", "t1", "")
+	require.Equal(t, http.StatusOK, r.StatusCode)
+	require.NoError(t, json.Unmarshal([]byte(body(t, r)), &u1))
+	require.Equal(t, "core", r.Header.Get("X-RateLimit-Resource"))
+	require.Equal(t, "2", r.Header.Get("X-RateLimit-Remaining"), "GET /user costs a core request")
+	r = get(t, s.URL+"user", "t2", "")
+	require.NoError(t, json.Unmarshal([]byte(body(t, r)), &u2))
+	require.Equal(t, "1", r.Header.Get("X-RateLimit-Remaining"), "t2 spends octocat's window")
+	r = get(t, s.URL+"user", "t3", "")
+	require.NoError(t, json.Unmarshal([]byte(body(t, r)), &u3))
+	require.Equal(t, "2", r.Header.Get("X-RateLimit-Remaining"), "t3 has a window of its own")
+	require.Equal(t, "octocat", u1.Login)
+	require.Equal(t, u1, u2)
+	require.NotEqual(t, u1.Login, u3.Login)
+	require.NotEqual(t, u1.ID, u3.ID)
+	require.NotContains(t, u3.Login, "t3")
+	require.Equal(t, http.StatusUnauthorized, get(t, s.URL+"user", "nope", "").StatusCode)
+
+	// octocat's last core request, by t1; then t2 is refused too.
+	require.Equal(t, http.StatusOK, get(t, s.URL+"repos/o/r", "t1", "").StatusCode)
+	r = get(t, s.URL+"repos/o/r", "t2", "")
+	require.Equal(t, http.StatusForbidden, r.StatusCode)
+	require.Equal(t, "0", r.Header.Get("X-RateLimit-Remaining"))
+	require.Contains(t, body(t, r), "API rate limit exceeded for user ID "+strconv.FormatInt(u1.ID, 10))
+
+	// Searches have their own window, 30 a minute, which a spent core window does not touch.
+	for i := range 30 {
+		r = get(t, s.URL+"search/repositories?q=x", "t2", "")
+		require.Equal(t, http.StatusOK, r.StatusCode, "search %d", i+1)
+	}
+	require.Equal(t, "search", r.Header.Get("X-RateLimit-Resource"))
+	require.Equal(t, "30", r.Header.Get("X-RateLimit-Limit"))
+	require.Equal(t, "0", r.Header.Get("X-RateLimit-Remaining"))
+	require.Equal(t, strconv.FormatInt(now.Add(time.Minute).Unix(), 10), r.Header.Get("X-RateLimit-Reset"))
+	r = get(t, s.URL+"search/repositories?q=x", "t1", "")
+	require.Equal(t, http.StatusForbidden, r.StatusCode, "t1 shares octocat's search window")
+	require.Equal(t, "search", r.Header.Get("X-RateLimit-Resource"))
+	require.Equal(t, http.StatusOK, get(t, s.URL+"search/repositories?q=x", "t3", "").StatusCode)
+	require.Equal(t, http.StatusOK, get(t, s.URL+"repos/o/r", "t3", "").StatusCode, "a spent search window does not block core requests")
+
+	// A minute later searches go on; the core window is an hour long.
+	now = now.Add(time.Minute)
+	require.Equal(t, http.StatusOK, get(t, s.URL+"search/repositories?q=x", "t1", "").StatusCode)
+	require.Equal(t, http.StatusForbidden, get(t, s.URL+"repos/o/r", "t1", "").StatusCode)
+}
+
+func TestAnonymousRequests(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	s := New(t, fstest.MapFS{}, Options{Now: func() time.Time { return now }})
+	r := get(t, s.URL+"user", "", "")
+	require.Equal(t, http.StatusUnauthorized, r.StatusCode)
+	require.Contains(t, body(t, r), "Requires authentication")
+	for i := range 10 {
+		require.Equal(t, http.StatusOK, get(t, s.URL+"search/repositories?q=x", "", "").StatusCode, "search %d", i+1)
+	}
+	r = get(t, s.URL+"search/repositories?q=x", "", "")
+	require.Equal(t, http.StatusForbidden, r.StatusCode, "10 searches a minute without a token")
+	require.Equal(t, "10", r.Header.Get("X-RateLimit-Limit"))
+	require.Equal(t, http.StatusOK, get(t, s.URL+"search/repositories?q=x", "any", "").StatusCode, "a token is another account")
+}
+
+func TestSearchStopsAtTheFirstThousand(t *testing.T) {
+	t.Parallel()
+	s := New(t, fstest.MapFS{"search/repositories.json": {Data: []byte(repos(1500))}}, Options{})
+	r := get(t, s.URL+"search/repositories?q=x&per_page=100&page=9", "", "")
+	require.Equal(t, http.StatusOK, r.StatusCode)
+	require.Contains(t, r.Header.Get("Link"), `page=10&per_page=100&q=x>; rel="last"`)
+	r = get(t, s.URL+"search/repositories?q=x&per_page=100&page=10", "", "")
+	require.Equal(t, http.StatusOK, r.StatusCode)
+	require.NotContains(t, r.Header.Get("Link"), `rel="next"`, "GitHub links no page past the first 1,000 results")
+	var res struct {
+		Total int               `json:"total_count"`
+		Items []json.RawMessage `json:"items"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body(t, r)), &res))
+	require.Equal(t, 1500, res.Total)
+	require.Len(t, res.Items, 100)
+	r = get(t, s.URL+"search/repositories?q=x&per_page=100&page=11", "", "")
+	require.Equal(t, http.StatusUnprocessableEntity, r.StatusCode)
+	require.JSONEq(t, `{"message":"Only the first 1000 search results are available","documentation_url":"https://docs.github.com/v3/search","status":"422"}`, body(t, r))
+	// With 30 a page, page 34 still starts within the first 1,000.
+	require.Equal(t, http.StatusOK, get(t, s.URL+"search/repositories?q=x&page=34", "", "").StatusCode)
+	require.Equal(t, http.StatusUnprocessableEntity, get(t, s.URL+"search/repositories?q=x&page=35", "", "").StatusCode)
 }
