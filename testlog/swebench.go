@@ -1,0 +1,207 @@
+package testlog
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode"
+)
+
+// SWE-bench's harness reads a test log with a parser named in the task's log_parser column
+// (its PARSER_REGISTRY). These are the names whose id rule can yield swemill's ids; each is
+// ported below from the harness's documented behaviour (swebench/harness/log_parsers) so that
+// a task's labels can be checked against what the harness will read.
+const (
+	SWEbenchPytest = "parse_log_pytest"
+	SWEbenchDjango = "parse_log_django"
+	SWEbenchSympy  = "parse_log_sympy"
+	SWEbenchGoTest = "parse_log_gotest"
+)
+
+// SWE-bench's test statuses, as its parsers write them.
+var swebenchStatuses = []string{"FAILED", "PASSED", "SKIPPED", "ERROR", "XFAIL"}
+
+// SWEbenchCommand returns the test command an eval script runs for a recipe whose output
+// parser is ours: the same command, with go test's -json stream replaced by -v text, which
+// is what parse_log_gotest reads.
+func SWEbenchCommand(ours, cmd string) string {
+	if ours == GoTest {
+		return strings.Replace(cmd, "go test -json", "go test -v", 1)
+	}
+	return cmd
+}
+
+// SWEbenchOutput returns log, the output of our test command, as the eval script's command
+// (SWEbenchCommand) prints it: go test's -json events' Output joined (the -v text they
+// carry), and any other log unchanged.
+func SWEbenchOutput(ours string, log []byte) string {
+	if ours != GoTest {
+		return string(log)
+	}
+	var b strings.Builder
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var e struct{ Output string }
+		if json.Unmarshal(sc.Bytes(), &e) == nil {
+			b.WriteString(e.Output)
+		} else {
+			b.Write(sc.Bytes())
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+var (
+	skipSummary  = regexp.MustCompile(`^\[\d+\]$`)
+	goTestResult = regexp.MustCompile(`^--- (PASS|FAIL|SKIP): (.+) \((.+)\)$`)
+	sympyFailure = regexp.MustCompile(`(_*) (.*)\.py:(.*) (_*)`)
+)
+
+// SWEbenchStatuses applies the id rule of the named SWE-bench parser to log (the eval
+// script's test output) and returns each test id it yields with its status. ok is false for
+// a parser it does not know.
+func SWEbenchStatuses(parser, log string) (map[string]string, bool) {
+	out := map[string]string{}
+	lines := strings.Split(log, "\n")
+	startsWithStatus := func(line string) bool {
+		for _, s := range swebenchStatuses {
+			if strings.HasPrefix(line, s) {
+				return true
+			}
+		}
+		return false
+	}
+	switch parser {
+	case SWEbenchPytest:
+		for _, line := range lines {
+			if !startsWithStatus(line) {
+				continue
+			}
+			if strings.HasPrefix(line, "FAILED") {
+				line = strings.ReplaceAll(line, " - ", " ")
+			}
+			f := pyFields(line)
+			if len(f) <= 1 || f[0] == "SKIPPED" && skipSummary.MatchString(f[1]) {
+				continue
+			}
+			out[f[1]] = f[0]
+		}
+	case SWEbenchGoTest:
+		for _, line := range lines {
+			m := goTestResult.FindStringSubmatch(strings.TrimSpace(line))
+			if m == nil {
+				continue
+			}
+			out[m[2]] = map[string]string{"PASS": "PASSED", "FAIL": "FAILED", "SKIP": "SKIPPED"}[m[1]]
+		}
+	case SWEbenchSympy:
+		for _, m := range sympyFailure.FindAllStringSubmatch(log, -1) {
+			out[m[2]+".py:"+m[3]] = "FAILED"
+		}
+		for _, line := range lines {
+			line = strings.TrimSpace(line)
+			if !strings.HasPrefix(line, "test_") {
+				continue
+			}
+			f := pyFields(line)
+			switch {
+			case strings.HasSuffix(line, " E"):
+				out[f[0]] = "ERROR"
+			case strings.HasSuffix(line, " F"):
+				out[f[0]] = "FAILED"
+			}
+			if strings.HasSuffix(line, " ok") {
+				out[f[0]] = "PASSED"
+			}
+		}
+	case SWEbenchDjango:
+		djangoStatuses(lines, out)
+	default:
+		return nil, false
+	}
+	return out, true
+}
+
+// djangoStatuses is parse_log_django's line rule (its special cases for a few Django test
+// runs that print across lines are left out: they name tests of Django's own suite only).
+func djangoStatuses(lines []string, out map[string]string) {
+	prev := ""
+	for _, line := range lines {
+		line = strings.TrimSpace(line)
+		if before, _, ok := strings.Cut(line, " ... "); ok {
+			prev = before
+		}
+		for _, suffix := range []string{" ... ok", " ... OK", " ...  OK"} {
+			if strings.HasSuffix(line, suffix) {
+				out[line[:strings.LastIndex(line, suffix)]] = "PASSED"
+				break
+			}
+		}
+		if before, _, ok := strings.Cut(line, " ... skipped"); ok {
+			out[before] = "SKIPPED"
+		}
+		if strings.HasSuffix(line, " ... FAIL") {
+			out[strings.SplitN(line, " ... FAIL", 2)[0]] = "FAILED"
+		}
+		if f := pyFields(line); strings.HasPrefix(line, "FAIL:") && len(f) > 1 {
+			out[f[1]] = "FAILED"
+		}
+		if strings.HasSuffix(line, " ... ERROR") {
+			out[strings.SplitN(line, " ... ERROR", 2)[0]] = "ERROR"
+		}
+		if f := pyFields(line); strings.HasPrefix(line, "ERROR:") && len(f) > 1 {
+			out[f[1]] = "ERROR"
+		}
+		if strings.HasPrefix(line, "ok") && prev != "" {
+			out[prev] = "PASSED"
+		}
+	}
+}
+
+// pyFields splits s as Python's str.split() does: on runs of whitespace.
+func pyFields(s string) []string { return strings.FieldsFunc(s, isPySpace) }
+
+// isPySpace is Python's str.isspace for one character.
+func isPySpace(r rune) bool { return unicode.IsSpace(r) || r >= '\x1c' && r <= '\x1f' }
+
+// SWEbenchParser returns the SWE-bench parser whose rule yields exactly ids, swemill's ids
+// read by our parser ours, from the eval script's output; when none does it returns "" and
+// why. The rule is decided on the ids' form, as the parsers read them:
+//   - pytest prints "STATUS NODEID" lines in the summary -rA asks for; parse_log_pytest reads
+//     the id up to the first whitespace, so it yields ids without whitespace exactly
+//     (parse_log_pytest_v2 reads ids with spaces, but keeps the reason of an ERROR or XFAIL
+//     line in the id, so it is never named);
+//   - go test -v prints "--- PASS: NAME (TIME)" and go's test names hold no whitespace:
+//     parse_log_gotest yields them;
+//   - sympy's verbose report puts "[OK]" after the last test of a file, on its line, where
+//     parse_log_sympy then sees no " ok" ending: it misses tests, so it is never named;
+//   - unittest and Django on Python 3.11 print "NAME (MODULE.CLASS.NAME)", which
+//     parse_log_django keeps, where our ids are "NAME (MODULE.CLASS)".
+func SWEbenchParser(ours string, ids []string) (parser, why string) {
+	switch ours {
+	case Pytest:
+		for _, id := range ids {
+			if id == "" || strings.ContainsFunc(id, isPySpace) || skipSummary.MatchString(id) {
+				return "", fmt.Sprintf("parse_log_pytest cuts the test id %q at its first space (no SWE-bench parser yields it whole)", id)
+			}
+		}
+		return SWEbenchPytest, ""
+	case GoTest:
+		for _, id := range ids {
+			if id == "" || strings.ContainsFunc(id, isPySpace) {
+				return "", fmt.Sprintf("parse_log_gotest does not yield the test id %q", id)
+			}
+		}
+		return SWEbenchGoTest, ""
+	case Sympy:
+		return "", "parse_log_sympy misses a passing test that sympy prints last in its file (its line ends with [OK])"
+	case Unittest, Django:
+		return "", "parse_log_django reads NAME (MODULE.CLASS.NAME) from Python 3.11's unittest output, where swemill's ids are NAME (MODULE.CLASS)"
+	}
+	return "", fmt.Sprintf("no SWE-bench parser reads %s output", ours)
+}
