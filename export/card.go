@@ -20,8 +20,10 @@ import (
 // stats are what the card says about the rows, gathered while they stream.
 type stats struct {
 	repos, languages, licenses map[string]int64
-	models                     map[string]*modelStats
-	problems                   map[string]int64
+	// sweParsers counts the tasks by the SWE-bench parser they name ("" for none).
+	sweParsers map[string]int64
+	models     map[string]*modelStats
+	problems   map[string]int64
 }
 
 type modelStats struct{ rollouts, resolved int64 }
@@ -29,14 +31,15 @@ type modelStats struct{ rollouts, resolved int64 }
 func newStats() *stats {
 	return &stats{
 		repos: map[string]int64{}, languages: map[string]int64{}, licenses: map[string]int64{},
-		models: map[string]*modelStats{}, problems: map[string]int64{},
+		sweParsers: map[string]int64{}, models: map[string]*modelStats{}, problems: map[string]int64{},
 	}
 }
 
 func (s *stats) addTask(_ *Task, r *taskRow) {
-	s.repos[r[1]]++
-	s.languages[cmp.Or(r[16], "unknown")]++
-	s.licenses[cmp.Or(r[17], "unknown")]++
+	s.repos[r[taskIndex["repo"]]]++
+	s.languages[cmp.Or(r[taskIndex["language"]], "unknown")]++
+	s.licenses[cmp.Or(r[taskIndex["license"]], "unknown")]++
+	s.sweParsers[r[taskIndex["log_parser"]]]++
 }
 
 func (s *stats) addTrajectory(t *pipeline.Trajectory) {
@@ -113,8 +116,42 @@ func cardConfigs(rep *Report) []configSummary {
 	return out
 }
 
+// writeSWEbench says which tasks SWE-bench's evaluation harness can grade as they are: those
+// whose log_parser names a parser of its registry that yields their test ids.
+func writeSWEbench(b *strings.Builder, st *stats, tasks int64) {
+	if tasks == 0 {
+		return
+	}
+	named := tasks - st.sweParsers[""]
+	fmt.Fprintf(b, "For SWE-bench's evaluation harness (its test-spec columns `image`, `log_parser`, `eval_type` and "+
+		"`eval_script`, read by its current release), %d of %d tasks name a parser of its registry whose reading of "+
+		"the eval script's output yields their test ids", named, tasks)
+	var names []string
+	for k := range st.sweParsers {
+		if k != "" {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	for i, k := range names {
+		sep := ", "
+		if i == 0 {
+			sep = " ("
+		}
+		fmt.Fprintf(b, "%s`%s`: %d", sep, k, st.sweParsers[k])
+	}
+	if len(names) > 0 {
+		b.WriteString(")")
+	}
+	b.WriteString(". ")
+	if st.sweParsers[""] > 0 {
+		fmt.Fprintf(b, "The other %d have an empty `log_parser`, and `log_parser_note` says why; the harness cannot grade them. ", st.sweParsers[""])
+	}
+	b.WriteString("The images are named in `image`; they are on the machine that built them unless pushed to a registry.\n\n")
+}
+
 func defaultConfig(cs []configSummary) string {
-	for _, want := range []string{ConfigTrajectories, ConfigTasks, ConfigSFT} {
+	for _, want := range []string{ConfigTasks, ConfigTrajectories, ConfigSFT} {
 		for _, c := range cs {
 			if c.name == want {
 				return want
@@ -251,9 +288,10 @@ func renderCard(cfg *Config, run RunInfo, funnel Funnel, rep *Report, st *stats)
 		"swemill %s. Each task is a repository at `base_commit`, the issue it fixes "+
 		"(`problem_statement`), the pull request's code change (`patch`) and test change (`test_patch`), and the "+
 		"tests that fail before the fix and pass after it (`FAIL_TO_PASS`) or pass on both sides "+
-		"(`PASS_TO_PASS`), as found by running them repeatedly in the task's Docker image (`image_name`). "+
-		"The `tasks` columns keep SWE-bench's names and types, so SWE-bench harnesses read them unchanged.\n\n",
+		"(`PASS_TO_PASS`), as found by running them repeatedly in the task's Docker image (`image`). "+
+		"The `tasks` columns keep SWE-bench's names and types.\n\n",
 		"`"+cmp.Or(run.Version, "unknown")+"`")
+	writeSWEbench(&b, st, rep.Tasks)
 	if rep.Trajectories > 0 {
 		resolved := int64(0)
 		for _, m := range st.models {

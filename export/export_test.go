@@ -63,7 +63,8 @@ func expectTask(tk *Task) map[string]any {
 		"hints_text": in.HintsText, "created_at": in.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"),
 		"version": in.Version, "environment_setup_commit": setup,
 		"image_name": tk.Environment.ImageName, "test_cmd": tk.Environment.Recipe.TestCmd,
-		"log_parser": tk.Validation.LogParser, "language": in.Language, "license": in.License,
+		"swemill_log_parser": tk.Validation.LogParser, "language": in.Language, "license": in.License,
+		"image": tk.Environment.ImageName, "eval_type": "pass_and_fail",
 	}
 }
 
@@ -193,6 +194,14 @@ func TestExportReadBack(t *testing.T) {
 		delete(row, "FAIL_TO_PASS")
 		delete(row, "PASS_TO_PASS")
 		delete(row, "install_config")
+		// The SWE-bench columns: the fixture's patches are not diffs, so there is no eval
+		// script, and the note says so (TestSWEbenchColumns checks real ones).
+		assert.Empty(t, row["eval_script"])
+		assert.Empty(t, row["log_parser"])
+		assert.Contains(t, row["log_parser_note"], "reading the test patch")
+		delete(row, "eval_script")
+		delete(row, "log_parser")
+		delete(row, "log_parser_note")
 		assert.Equal(t, expectTask(tk), row, "task %s", tk.Instance.InstanceID)
 
 		me := man.Tasks[i]
@@ -532,7 +541,8 @@ func TestCardFeaturesMatchParquet(t *testing.T) {
 
 	configs := h["configs"].([]any)
 	require.Len(t, configs, 3)
-	assert.Equal(t, "trajectories", configs[0].(map[string]any)["config_name"])
+	// tasks is the default config: SWE-bench's tools load the default (or a named) config.
+	assert.Equal(t, "tasks", configs[0].(map[string]any)["config_name"])
 	assert.Equal(t, true, configs[0].(map[string]any)["default"])
 	info := h["dataset_info"].([]any)
 	require.Len(t, info, 3)

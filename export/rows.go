@@ -2,8 +2,10 @@ package export
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -12,6 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"swemill/pipeline"
+	"swemill/swebench"
+	"swemill/testlog"
 )
 
 // Size estimates: every string costs its bytes, a 4-byte offset and a byte for validity and
@@ -56,7 +60,7 @@ func rowGroupOverhead(schema *arrow.Schema) int64 {
 }
 
 // taskRow is one row of the tasks config, in taskColumns order.
-type taskRow [18]string
+type taskRow [23]string
 
 func jsonText(v any) (string, error) {
 	var b bytes.Buffer
@@ -106,11 +110,24 @@ func newTaskRow(t *Task) (taskRow, error) {
 	if lang == "" {
 		lang = env.Recipe.Language
 	}
+	// SWE-bench's harness grades the row only with a parser that yields its ids; where none
+	// does, log_parser stays empty and log_parser_note says why.
+	sweParser, note := testlog.SWEbenchParser(parser, append(slices.Clone(val.FailToPass), val.PassToPass...))
+	script, err := swebench.EvalScript(swebench.Task{
+		WorkDir: cmp.Or(env.WorkDir, "/testbed"), BaseCommit: in.BaseCommit, TestPatch: in.TestPatch,
+		Parser: parser, TestCmd: env.Recipe.TestCmd, TestFiles: val.TestFiles, Env: env.Recipe.Env,
+	})
+	if err != nil {
+		// Not a reason to leave the task out: its other columns stand; SWE-bench's harness
+		// cannot grade it, and the note says why.
+		sweParser, note = "", err.Error()
+	}
 	return taskRow{
 		in.InstanceID, in.Repo, in.BaseCommit, in.Patch, in.TestPatch, in.ProblemStatement,
 		in.HintsText, created, in.Version, setup,
 		f2p, p2p,
-		env.ImageName, recipe, env.Recipe.TestCmd, parser, lang, in.License,
+		env.ImageName, sweParser, swebench.EvalPassAndFail, script,
+		env.ImageName, recipe, env.Recipe.TestCmd, parser, note, lang, in.License,
 	}, nil
 }
 

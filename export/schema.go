@@ -20,13 +20,25 @@ func field(name string, t arrow.DataType) arrow.Field {
 }
 
 // taskColumns are the tasks config's columns in order: SWE-bench's names and types (every
-// one a string, FAIL_TO_PASS and PASS_TO_PASS JSON-encoded lists), then swemill's.
+// one a string, FAIL_TO_PASS and PASS_TO_PASS JSON-encoded lists), then the columns its
+// harness builds a test spec from (image, log_parser, eval_type, eval_script), then
+// swemill's.
 var taskColumns = []string{
 	"instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement",
 	"hints_text", "created_at", "version", "environment_setup_commit",
 	"FAIL_TO_PASS", "PASS_TO_PASS",
-	"image_name", "install_config", "test_cmd", "log_parser", "language", "license",
+	"image", "log_parser", "eval_type", "eval_script",
+	"image_name", "install_config", "test_cmd", "swemill_log_parser", "log_parser_note", "language", "license",
 }
+
+// taskIndex is each task column's index in taskColumns (and in a taskRow).
+var taskIndex = func() map[string]int {
+	m := make(map[string]int, len(taskColumns))
+	for i, c := range taskColumns {
+		m[c] = i
+	}
+	return m
+}()
 
 // TaskSchema is the Arrow schema of the tasks config.
 var TaskSchema = func() *arrow.Schema {
@@ -115,6 +127,7 @@ var SFTSchema = arrow.NewSchema([]arrow.Field{
 var (
 	taskDictionary = map[string]bool{
 		"repo": true, "version": true, "log_parser": true, "language": true, "license": true,
+		"swemill_log_parser": true, "eval_type": true, "log_parser_note": true,
 		"test_cmd": true,
 	}
 	trajectoryDictionary = map[string]bool{
@@ -128,5 +141,5 @@ var (
 var longColumns = map[string]bool{
 	"patch": true, "test_patch": true, "problem_statement": true, "hints_text": true,
 	"FAIL_TO_PASS": true, "PASS_TO_PASS": true, "install_config": true, "tools": true,
-	"model_patch": true, "content": true, "arguments": true,
+	"model_patch": true, "content": true, "arguments": true, "eval_script": true,
 }

@@ -127,3 +127,34 @@ func SelectArgs(parser string, ids, files []string) (args []string, byID bool) {
 	}
 	return fallback()
 }
+
+// Command returns the test command base restricted to the tests of files (Args), as
+// validation runs it and an eval script runs it again: for go test with no file to restrict
+// to, every package ("./...", the whole suite, as SWE-bench runs it, not only the package in
+// the work directory).
+func Command(parser, base string, files []string) string {
+	args := Args(parser, files)
+	if len(args) == 0 && parser == GoTest {
+		args = []string{"./..."}
+	}
+	return CommandWith(base, args)
+}
+
+// CommandWith returns base followed by args, each quoted for a POSIX shell.
+func CommandWith(base string, args []string) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimSpace(base))
+	for _, a := range args {
+		b.WriteByte(' ')
+		b.WriteString(ShellQuote(a))
+	}
+	return b.String()
+}
+
+// ShellQuote quotes s for a POSIX shell.
+func ShellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

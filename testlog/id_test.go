@@ -100,3 +100,10 @@ func FuzzCanonicalID(f *testing.F) {
 		}
 	})
 }
+
+func TestCommand(t *testing.T) {
+	assert.Equal(t, "python -m pytest tests/test_a.py 'tests/it'\\''s.py' 'a b.py'",
+		testlog.CommandWith(" python -m pytest ", []string{"tests/test_a.py", "tests/it's.py", "a b.py"}))
+	assert.Equal(t, "go test -json ./...", testlog.Command(testlog.GoTest, "go test -json", nil))
+	assert.Equal(t, "python -m pytest -rA tests/test_a.py", testlog.Command(testlog.Pytest, "python -m pytest -rA", []string{"tests/test_a.py", "tests/conftest.py"}))
+}

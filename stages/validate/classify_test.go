@@ -78,12 +78,6 @@ func TestConfigValidate(t *testing.T) {
 	assert.ErrorContains(t, Config{Jitter: time.Hour}.Validate(), "Config.Jitter")
 }
 
-func TestTestCommand(t *testing.T) {
-	assert.Equal(t, "python -m pytest tests/test_a.py 'tests/it'\\''s.py' 'a b.py'",
-		testCommand(" python -m pytest ", []string{"tests/test_a.py", "tests/it's.py", "a b.py"}))
-	assert.Equal(t, "go test -json ./...", testCommand("go test -json", []string{"./..."}))
-}
-
 // TestConfirm covers the re-runs' rules: before the fix a FAIL_TO_PASS test must fail or be
 // missing in every re-run, after it pass in every re-run that reports it; one disagreement
 // makes it flaky, with its pass rate over every run of the side; a test the re-runs after

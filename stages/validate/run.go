@@ -366,25 +366,6 @@ func readResults(ctx context.Context, c *sandbox.Container, spec runSpec, out *r
 	return err
 }
 
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// testCommand is the recipe's test command restricted to args (shell-quoted).
-func testCommand(base string, args []string) string {
-	var b strings.Builder
-	b.WriteString(strings.TrimSpace(base))
-	for _, a := range args {
-		b.WriteByte(' ')
-		b.WriteString(shellQuote(a))
-	}
-	return b.String()
-}
-
 // tail returns about the last n bytes of b as text.
 func tail(b []byte, n int) string {
 	if len(b) > n {

@@ -211,13 +211,7 @@ func planFor(item *pipeline.Item) (plan, error) {
 			p.testFiles = append(p.testFiles, f.NewPath)
 		}
 	}
-	args := testlog.Args(p.parser, p.testFiles)
-	if len(args) == 0 && p.parser == testlog.GoTest {
-		// Nothing to restrict to: the whole suite, as SWE-bench runs it; for Go that is
-		// every package, not the one in the work directory.
-		args = []string{"./..."}
-	}
-	p.command = testCommand(env.Recipe.TestCmd, args)
+	p.command = testlog.Command(p.parser, env.Recipe.TestCmd, p.testFiles)
 	return p, nil
 }
 
@@ -283,7 +277,7 @@ func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Outp
 		if len(args) == 0 && p.parser == testlog.GoTest {
 			args = []string{"./..."}
 		}
-		v.Rerun = &pipeline.Rerun{Runs: s.cfg.Reruns, Command: testCommand(item.Environment.Recipe.TestCmd, args), ByID: byID}
+		v.Rerun = &pipeline.Rerun{Runs: s.cfg.Reruns, Command: testlog.CommandWith(item.Environment.Recipe.TestCmd, args), ByID: byID}
 		if !byID {
 			v.Warnings = append(v.Warnings, "the FAIL_TO_PASS tests could not be selected by id, so their re-runs ran the test files")
 		}
