@@ -167,6 +167,11 @@ func (e *exporter) writeTasks(ctx context.Context) error {
 		return err
 	}
 	defer w.abort()
+	jw, err := newJSONLWriter(e.stage, e.cfg.Split)
+	if err != nil {
+		return err
+	}
+	defer jw.abort()
 	e.manifest.begin("tasks")
 	prev := ""
 	first := true
@@ -210,6 +215,9 @@ func (e *exporter) writeTasks(ctx context.Context) error {
 		if err := w.end(); err != nil {
 			return err
 		}
+		if err := jw.write(&row); err != nil {
+			return fmt.Errorf("writing %s: %w", jw.name, err)
+		}
 		e.manifest.entry(newTaskEntry(t, loc, e.run.Version))
 		e.stats.addTask(t, &row)
 	}
@@ -218,7 +226,14 @@ func (e *exporter) writeTasks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	jf, ok, err := jw.finish(w.rows())
+	if err != nil {
+		return err
+	}
 	e.report.Files = append(e.report.Files, files...)
+	if ok {
+		e.report.Files = append(e.report.Files, jf)
+	}
 	e.report.Tasks = w.rows()
 	return nil
 }
@@ -432,12 +447,12 @@ func (e *exporter) install() error {
 			return fmt.Errorf("installing %s: %w", name, err)
 		}
 	}
-	for _, c := range []string{ConfigTasks, ConfigTrajectories, ConfigSFT} {
-		dst := filepath.Join(dir, "data", c)
+	for _, c := range []string{"data/" + ConfigTasks, "data/" + ConfigTrajectories, "data/" + ConfigSFT, JSONLDir} {
+		dst := filepath.Join(dir, filepath.FromSlash(c))
 		if err := os.RemoveAll(dst); err != nil {
 			return fmt.Errorf("removing the previous %s: %w", dst, err)
 		}
-		src := filepath.Join(e.stage, "data", c)
+		src := filepath.Join(e.stage, filepath.FromSlash(c))
 		entries, err := os.ReadDir(src)
 		if errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0) {
 			continue

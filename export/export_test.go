@@ -284,12 +284,16 @@ func checkLayout(t *testing.T, db *sql.DB, cfg Config, rep *Report) {
 	man := readManifest(t, cfg.Dir)
 	var shards []File
 	for _, f := range rep.Files {
-		if f.Config != "" {
+		if f.Config != "" || strings.HasPrefix(f.Path, JSONLDir+"/") {
 			shards = append(shards, f)
 		}
 	}
 	require.Equal(t, shards, man.Files)
+	checkJSONL(t, db, cfg, rep)
 	for _, f := range shards {
+		if f.Config == "" {
+			continue // the tasks as JSON Lines (checkJSONL)
+		}
 		path := filepath.Join(cfg.Dir, filepath.FromSlash(f.Path))
 		b, err := os.ReadFile(path)
 		require.NoError(t, err)
@@ -772,4 +776,44 @@ func TestContextCanceled(t *testing.T) {
 	}
 	_, err := Export(ctx, src, smallConfig(t, mem))
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// checkJSONL checks the tasks' JSON Lines against the tasks' Parquet rows: the same rows, in
+// the same order, with the same values in every column.
+func checkJSONL(t *testing.T, db *sql.DB, cfg Config, rep *Report) {
+	t.Helper()
+	var name string
+	for _, f := range rep.Files {
+		if strings.HasPrefix(f.Path, JSONLDir+"/") {
+			name = f.Path
+		}
+	}
+	require.NotEmpty(t, name, "the tasks as JSON Lines are in the report's files")
+	b, err := os.ReadFile(filepath.Join(cfg.Dir, filepath.FromSlash(name)))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if rep.Tasks == 0 {
+		lines = nil
+	}
+	require.Len(t, lines, int(rep.Tasks))
+	rows, err := db.Query(fmt.Sprintf(`SELECT * FROM read_parquet('%s/data/tasks/*.parquet') ORDER BY instance_id`, cfg.Dir))
+	require.NoError(t, err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	require.NoError(t, err)
+	for i := 0; rows.Next(); i++ {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for k := range vals {
+			ptrs[k] = &vals[k]
+		}
+		require.NoError(t, rows.Scan(ptrs...))
+		var obj map[string]string
+		require.NoError(t, json.Unmarshal([]byte(lines[i]), &obj))
+		require.Len(t, obj, len(cols))
+		for k, c := range cols {
+			assert.Equal(t, vals[k].String, obj[c], "line %d, column %s", i+1, c)
+		}
+	}
+	require.NoError(t, rows.Err())
 }

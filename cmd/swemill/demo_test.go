@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +24,8 @@ import (
 	"swemill/export/duckreader"
 	"swemill/pipeline"
 	"swemill/runstore"
+	"swemill/swebench"
+	"swemill/testlog"
 )
 
 // demoExpected is testdata/demo/expected.json: what each pull request of the bundled
@@ -139,6 +142,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	require.NoError(t, rows.Err())
 	rows.Close()
 	require.Equal(t, sortedSets(kept), sortedSets(tasks), "instances and FAIL_TO_PASS")
+	checkSWEbenchHarness(ctx, t, db, outA)
 	rows, err = db.QueryContext(ctx, fmt.Sprintf(`SELECT instance_id, model, resolved, exit_status FROM read_parquet('%s/data/trajectories/*.parquet')`, outA))
 	require.NoError(t, err)
 	trajectories := map[string]int{}
@@ -268,4 +272,67 @@ func queryAll(ctx context.Context, t *testing.T, db *sql.DB, q string) []string 
 	}
 	require.NoError(t, rows.Err())
 	return out
+}
+
+// checkSWEbenchHarness runs every exported task as SWE-bench's evaluation harness does: in
+// its image as root, the patch applied in /testbed with git apply, then the eval script as
+// the harness rewrites it, the output between the markers read by the port of the parser
+// the row's log_parser names. With the gold patch every FAIL_TO_PASS test passes and every
+// PASS_TO_PASS test is kept; with no patch every FAIL_TO_PASS test fails.
+func checkSWEbenchHarness(ctx context.Context, t *testing.T, db *sql.DB, out string) {
+	t.Helper()
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT instance_id, image, log_parser, log_parser_note, eval_type, eval_script, patch, "FAIL_TO_PASS", "PASS_TO_PASS" FROM read_parquet('%s/data/tasks/*.parquet') ORDER BY instance_id`, out))
+	require.NoError(t, err)
+	type task struct{ id, image, parser, note, evalType, script, patch, f2p, p2p string }
+	var tasks []task
+	for rows.Next() {
+		var k task
+		require.NoError(t, rows.Scan(&k.id, &k.image, &k.parser, &k.note, &k.evalType, &k.script, &k.patch, &k.f2p, &k.p2p))
+		tasks = append(tasks, k)
+	}
+	require.NoError(t, rows.Err())
+	rows.Close()
+	require.NotEmpty(t, tasks)
+	for _, k := range tasks {
+		require.NotEmpty(t, k.parser, "%s names no SWE-bench parser: %s", k.id, k.note)
+		require.Equal(t, swebench.EvalPassAndFail, k.evalType)
+		var f2p, p2p []string
+		require.NoError(t, json.Unmarshal([]byte(k.f2p), &f2p))
+		require.NoError(t, json.Unmarshal([]byte(k.p2p), &p2p))
+		gold := sweHarness(ctx, t, k.image, k.parser, k.patch, k.script)
+		for _, id := range f2p {
+			require.True(t, swebench.Passed(gold, id), "%s: FAIL_TO_PASS %q with the gold patch: %q", k.id, id, gold[id])
+		}
+		for _, id := range p2p {
+			require.True(t, swebench.Maintained(gold, id), "%s: PASS_TO_PASS %q with the gold patch: %q", k.id, id, gold[id])
+		}
+		none := sweHarness(ctx, t, k.image, k.parser, "", k.script)
+		for _, id := range f2p {
+			require.True(t, swebench.Failed(none, id), "%s: FAIL_TO_PASS %q without a patch: %q", k.id, id, none[id])
+		}
+	}
+}
+
+// sweHarness runs an eval script as SWE-bench's harness does and returns the named parser's
+// reading of its test output.
+func sweHarness(ctx context.Context, t *testing.T, image, parser, patch, script string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "patch.diff"), []byte(patch), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "eval.sh"), []byte(swebench.HarnessScript(script)), 0o644))
+	cmd := exec.CommandContext(ctx, "docker", "run", "--rm", "--network", "none", "--user", "root", "--label", "swemill.test=harness",
+		"-v", dir+":/swe:ro", image, "/bin/bash", "-c",
+		`cd /testbed && if [ -s /swe/patch.diff ]; then git apply --verbose /swe/patch.diff || exit 99; fi && /bin/bash /swe/eval.sh`)
+	outb, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		require.NoError(t, err)
+	}
+	require.NotEqual(t, 99, cmd.ProcessState.ExitCode(), "the patch did not apply in %s: %s", image, outb)
+	text, ok := swebench.TestOutput(string(outb))
+	require.True(t, ok, "no test output between the markers in %s:\n%s", image, outb)
+	statuses, ok := testlog.SWEbenchStatuses(parser, text)
+	require.True(t, ok, "unknown parser %s", parser)
+	require.NotEmpty(t, statuses, "%s read no test from:\n%s", parser, text)
+	return statuses
 }
