@@ -112,7 +112,7 @@ func newTaskRow(t *Task) (taskRow, error) {
 	}
 	// SWE-bench's harness grades the row only with a parser that yields its ids; where none
 	// does, log_parser stays empty and log_parser_note says why.
-	sweParser, note := testlog.SWEbenchParser(parser, append(slices.Clone(val.FailToPass), val.PassToPass...))
+	sweParser, note := testlog.SWEbenchParser(parser, append(slices.Clone(val.FailToPass), val.PassToPass...), riskyForSWEbench(val))
 	script, err := swebench.EvalScript(swebench.Task{
 		WorkDir: cmp.Or(env.WorkDir, "/testbed"), BaseCommit: in.BaseCommit, TestPatch: in.TestPatch,
 		Parser: parser, TestCmd: env.Recipe.TestCmd, TestFiles: val.TestFiles, Env: env.Recipe.Env,
@@ -129,6 +129,20 @@ func newTaskRow(t *Task) (taskRow, error) {
 		env.ImageName, sweParser, swebench.EvalPassAndFail, script,
 		env.ImageName, recipe, env.Recipe.TestCmd, parser, note, lang, in.License,
 	}, nil
+}
+
+// riskyForSWEbench tells the tests whose summary line parse_log_pytest_v2 may misread: XFAIL
+// in a run after the fix, ERROR in a run before it (testlog.SWEbenchParser).
+func riskyForSWEbench(v *pipeline.Validation) func(string) bool {
+	risky := map[string]bool{}
+	for _, r := range v.Runs {
+		for id, st := range r.Results {
+			if r.Side == "after" && st == pipeline.TestXFail || r.Side == "before" && st == pipeline.TestError {
+				risky[id] = true
+			}
+		}
+	}
+	return func(id string) bool { return risky[id] }
 }
 
 func (r *taskRow) size() int64 {

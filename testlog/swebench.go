@@ -15,10 +15,11 @@ import (
 // ported below from the harness's documented behaviour (swebench/harness/log_parsers) so that
 // a task's labels can be checked against what the harness will read.
 const (
-	SWEbenchPytest = "parse_log_pytest"
-	SWEbenchDjango = "parse_log_django"
-	SWEbenchSympy  = "parse_log_sympy"
-	SWEbenchGoTest = "parse_log_gotest"
+	SWEbenchPytest   = "parse_log_pytest"
+	SWEbenchPytestV2 = "parse_log_pytest_v2"
+	SWEbenchDjango   = "parse_log_django"
+	SWEbenchSympy    = "parse_log_sympy"
+	SWEbenchGoTest   = "parse_log_gotest"
 )
 
 // SWE-bench's test statuses, as its parsers write them.
@@ -58,6 +59,7 @@ func SWEbenchOutput(ours string, log []byte) string {
 
 var (
 	skipSummary  = regexp.MustCompile(`^\[\d+\]$`)
+	ansiColour   = regexp.MustCompile(`\[(\d+)m`)
 	goTestResult = regexp.MustCompile(`^--- (PASS|FAIL|SKIP): (.+) \((.+)\)$`)
 	sympyFailure = regexp.MustCompile(`(_*) (.*)\.py:(.*) (_*)`)
 )
@@ -90,6 +92,34 @@ func SWEbenchStatuses(parser, log string) (map[string]string, bool) {
 				continue
 			}
 			out[f[1]] = f[0]
+		}
+	case SWEbenchPytestV2:
+		for _, line := range lines {
+			line = ansiColour.ReplaceAllString(line, "")
+			line = strings.Map(func(r rune) rune {
+				if r >= 1 && r < 32 {
+					return -1
+				}
+				return r
+			}, line)
+			if startsWithStatus(line) {
+				if strings.HasPrefix(line, "FAILED") {
+					line, _, _ = strings.Cut(line, " - ")
+				}
+				f := pyFields(line)
+				if len(f) >= 2 && !(f[0] == "SKIPPED" && skipSummary.MatchString(f[1])) {
+					out[strings.Join(f[1:], " ")] = f[0]
+				}
+				continue
+			}
+			for _, st := range swebenchStatuses {
+				if strings.HasSuffix(line, st) {
+					if f := pyFields(line); len(f) >= 2 {
+						out[strings.Join(f[:len(f)-1], " ")] = f[len(f)-1]
+					}
+					break
+				}
+			}
 		}
 	case SWEbenchGoTest:
 		for _, line := range lines {
@@ -169,28 +199,48 @@ func pyFields(s string) []string { return strings.FieldsFunc(s, isPySpace) }
 // isPySpace is Python's str.isspace for one character.
 func isPySpace(r rune) bool { return unicode.IsSpace(r) || r >= '\x1c' && r <= '\x1f' }
 
-// SWEbenchParser returns the SWE-bench parser whose rule yields exactly ids, swemill's ids
-// read by our parser ours, from the eval script's output; when none does it returns "" and
-// why. The rule is decided on the ids' form, as the parsers read them:
+// SWEbenchParser returns the SWE-bench parser whose rule yields exactly ids, a row's labelled
+// tests as read by our parser ours, from the eval script's output; when none does it returns
+// "" and why. risky, when not nil, tells the ids whose line parse_log_pytest_v2 may misread:
+// an XFAIL after the fix (its line's reason joins the id) or an ERROR before it (a teardown
+// error comes after a PASSED line for the same test, which v2 keeps). The rule is decided on
+// the ids' form, as the parsers read them:
 //   - pytest prints "STATUS NODEID" lines in the summary -rA asks for; parse_log_pytest reads
-//     the id up to the first whitespace, so it yields ids without whitespace exactly
-//     (parse_log_pytest_v2 reads ids with spaces, but keeps the reason of an ERROR or XFAIL
-//     line in the id, so it is never named);
+//     the id up to the first whitespace, so it yields ids without whitespace; otherwise
+//     parse_log_pytest_v2 reads the rest of the line, runs of whitespace made one space and
+//     control characters and "[Nm" colour codes removed, so it yields ids with single spaces
+//     and none of those, when no id is risky;
 //   - go test -v prints "--- PASS: NAME (TIME)" and go's test names hold no whitespace:
 //     parse_log_gotest yields them;
 //   - sympy's verbose report puts "[OK]" after the last test of a file, on its line, where
 //     parse_log_sympy then sees no " ok" ending: it misses tests, so it is never named;
 //   - unittest and Django on Python 3.11 print "NAME (MODULE.CLASS.NAME)", which
 //     parse_log_django keeps, where our ids are "NAME (MODULE.CLASS)".
-func SWEbenchParser(ours string, ids []string) (parser, why string) {
+func SWEbenchParser(ours string, ids []string, risky func(id string) bool) (parser, why string) {
 	switch ours {
 	case Pytest:
+		v1 := true
 		for _, id := range ids {
-			if id == "" || strings.ContainsFunc(id, isPySpace) || skipSummary.MatchString(id) {
-				return "", fmt.Sprintf("parse_log_pytest cuts the test id %q at its first space (no SWE-bench parser yields it whole)", id)
+			if id == "" || skipSummary.MatchString(id) {
+				return "", fmt.Sprintf("no SWE-bench parser yields the test id %q", id)
+			}
+			if strings.ContainsFunc(id, isPySpace) {
+				v1 = false
 			}
 		}
-		return SWEbenchPytest, ""
+		if v1 {
+			return SWEbenchPytest, ""
+		}
+		for _, id := range ids {
+			switch {
+			case ansiColour.MatchString(id) || strings.ContainsFunc(id, func(r rune) bool { return r >= 1 && r < 32 }) ||
+				strings.Join(pyFields(id), " ") != id:
+				return "", fmt.Sprintf("parse_log_pytest cuts the test id %q at its first space and parse_log_pytest_v2 changes its whitespace", id)
+			case risky != nil && risky(id):
+				return "", fmt.Sprintf("parse_log_pytest cuts the test id %q at its first space and parse_log_pytest_v2 may misread its XFAIL or ERROR line", id)
+			}
+		}
+		return SWEbenchPytestV2, ""
 	case GoTest:
 		for _, id := range ids {
 			if id == "" || strings.ContainsFunc(id, isPySpace) {
