@@ -14,7 +14,7 @@ import (
 
 func TestToolsJSONRoundTrip(t *testing.T) {
 	t.Parallel()
-	tools := Tools(ToolOptions{CommandTimeout: 120})
+	tools := Tools()
 	require.Len(t, tools, 4)
 	assert.Equal(t, []string{Bash, Think, Finish, Editor}, []string{tools[0].Name, tools[1].Name, tools[2].Name, tools[3].Name})
 	data := ToolsJSON(tools)
@@ -22,7 +22,6 @@ func TestToolsJSONRoundTrip(t *testing.T) {
 	back, err := ParseToolsJSON(data)
 	require.NoError(t, err)
 	assert.Equal(t, tools, back)
-	assert.Contains(t, tools[0].Description, "120 seconds")
 
 	var generic []map[string]any
 	require.NoError(t, json.Unmarshal(data, &generic))
@@ -35,7 +34,7 @@ func TestToolsJSONRoundTrip(t *testing.T) {
 
 func TestParseText(t *testing.T) {
 	t.Parallel()
-	tools := Tools(ToolOptions{})
+	tools := Tools()
 	cases := []struct {
 		name, reply, thought, fn, args, err string
 	}{
@@ -84,7 +83,7 @@ func TestParseText(t *testing.T) {
 
 func TestNormalizeArgs(t *testing.T) {
 	t.Parallel()
-	tools := Tools(ToolOptions{})
+	tools := Tools()
 	got, err := NormalizeArgs(tools, Editor, `{"command":"insert","path":"/a","insert_line":"3","new_str":"x"}`)
 	require.NoError(t, err)
 	assert.Equal(t, `{"command":"insert","path":"/a","insert_line":3,"new_str":"x"}`, got)
@@ -101,7 +100,7 @@ func TestNormalizeArgs(t *testing.T) {
 
 func TestRenderText(t *testing.T) {
 	t.Parallel()
-	tools := Tools(ToolOptions{})
+	tools := Tools()
 	msgs := []pipeline.Message{
 		{Role: "system", Content: "You are an agent.\n"},
 		{Role: "user", Content: "Fix the bug."},
@@ -113,12 +112,14 @@ func TestRenderText(t *testing.T) {
 		{Role: "tool", ToolCallID: "c2", Content: "1 print()"},
 		{Role: "user", Content: "Please continue."},
 	}
-	got := RenderText(msgs, tools, RenderOptions{Example: true})
+	wrap := func(task string) string { return "EXAMPLE\n" + task + "\nEND" }
+	got := RenderText(msgs, tools, RenderOptions{WrapTask: wrap})
 	require.Len(t, got, 7)
 	assert.True(t, strings.HasPrefix(got[0].Content, "You are an agent.\n\nYou have access to the following functions:\n\n---- BEGIN FUNCTION #1: execute_bash ----\n"))
 	assert.Contains(t, got[0].Content, "  (2) is_input (string, optional): ")
 	assert.Contains(t, got[0].Content, "Allowed values: [`true`, `false`]\n---- END FUNCTION #1 ----\n")
-	assert.Equal(t, ExamplePrefix+"Fix the bug."+ExampleSuffix, got[1].Content)
+	assert.Equal(t, "EXAMPLE\nFix the bug.\nEND", got[1].Content)
+	assert.True(t, strings.HasSuffix(got[0].Content, "\n\n"+FormatRules+"\n"))
 	assert.Equal(t, "Looking.\n\n<function=execute_bash>\n<parameter=command>\nls\ncat a.py\n</parameter>\n<parameter=is_input>false</parameter>\n</function>", got[2].Content)
 	assert.Equal(t, pipeline.Message{Role: "user", Content: "EXECUTION RESULT of [execute_bash]:\na.py"}, got[3])
 	assert.Equal(t, "<function=str_replace_editor>\n<parameter=path>/a.py</parameter>\n<parameter=command>view</parameter>\n<parameter=view_range>[1,5]</parameter>\n</function>", got[4].Content)
@@ -137,4 +138,9 @@ func TestRenderText(t *testing.T) {
 	bare := RenderText(msgs[1:2], tools, RenderOptions{})
 	require.Len(t, bare, 2)
 	assert.Equal(t, Describe(tools), bare[0].Content)
+
+	// Other format rules end the block in place of FormatRules.
+	own := RenderText(msgs[:2], tools, RenderOptions{FormatRules: "Call one function, like this."})
+	assert.True(t, strings.HasSuffix(own[0].Content, "---- END FUNCTION #4 ----\n\nCall one function, like this.\n"), "%q", own[0].Content)
+	assert.NotContains(t, own[0].Content, FormatRules)
 }

@@ -24,7 +24,7 @@ func FuzzParseText(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	tools := Tools(ToolOptions{})
+	tools := Tools()
 	f.Fuzz(func(t *testing.T, reply string) {
 		_, call, err := ParseText(reply, tools)
 		if err != nil {
@@ -64,7 +64,7 @@ func FuzzNormalizeArgs(f *testing.F) {
 	f.Add(Editor, `{"command":"view","path":"/a","view_range":[1,2]}`)
 	f.Add(Bash, `{"command":"ls","is_input":"false"}`)
 	f.Add(Finish, `{"message":1,"task_completed":"true"}`)
-	tools := Tools(ToolOptions{})
+	tools := Tools()
 	f.Fuzz(func(t *testing.T, name, args string) {
 		out, err := NormalizeArgs(tools, name, args)
 		if err != nil {

@@ -38,9 +38,11 @@ Rules:
 - Any reasoning goes before the call, never after it.
 - When no function fits, answer in plain text without mentioning functions.`
 
-// Describe renders the tool block that the text protocol appends to the system prompt; ""
-// when there are no tools.
-func Describe(tools []Tool) string {
+// Describe renders the tool block that the text protocol appends to the system prompt,
+// ending with FormatRules; "" when there are no tools.
+func Describe(tools []Tool) string { return describe(tools, FormatRules) }
+
+func describe(tools []Tool, rules string) string {
 	if len(tools) == 0 {
 		return ""
 	}
@@ -70,7 +72,7 @@ func Describe(tools []Tool) string {
 		}
 		fmt.Fprintf(&b, "---- END FUNCTION #%d ----\n", i+1)
 	}
-	b.WriteString("\n" + FormatRules + "\n")
+	b.WriteString("\n" + rules + "\n")
 	return b.String()
 }
 
@@ -100,10 +102,12 @@ func RenderCall(c pipeline.FunctionCall) string {
 
 // RenderOptions shape RenderText.
 type RenderOptions struct {
-	// Example wraps the first user message in the worked example (ExamplePrefix and
-	// ExampleSuffix), as OpenHands does for models not trained on the protocol. SFT data
-	// usually goes without it.
-	Example bool
+	// WrapTask, when set, rewrites the first user message (the task): the rollout stage puts
+	// its in-context example around it, as OpenHands does for models not trained on the
+	// protocol. SFT data usually goes without it.
+	WrapTask func(task string) string
+	// FormatRules, when set, replaces FormatRules at the end of the tool block.
+	FormatRules string
 }
 
 // RenderText renders canonical messages in the text protocol: the tool block is appended
@@ -112,7 +116,11 @@ type RenderOptions struct {
 // each followed by its result), and each tool result becomes a user message
 // "EXECUTION RESULT of [NAME]:". Every message of the result has only Role and Content.
 func RenderText(msgs []pipeline.Message, tools []Tool, o RenderOptions) []pipeline.Message {
-	block := Describe(tools)
+	rules := FormatRules
+	if o.FormatRules != "" {
+		rules = o.FormatRules
+	}
+	block := describe(tools, rules)
 	out := make([]pipeline.Message, 0, len(msgs)+1)
 	if block != "" && (len(msgs) == 0 || msgs[0].Role != "system") {
 		out = append(out, pipeline.Message{Role: "system", Content: block})
@@ -148,8 +156,8 @@ func RenderText(msgs []pipeline.Message, tools []Tool, o RenderOptions) []pipeli
 		case m.Role == "user" && firstUser:
 			firstUser = false
 			c := m.Content
-			if o.Example {
-				c = ExamplePrefix + c + ExampleSuffix
+			if o.WrapTask != nil {
+				c = o.WrapTask(c)
 			}
 			out = append(out, pipeline.Message{Role: "user", Content: c})
 		default:

@@ -3,7 +3,8 @@
 // function-calling protocol: the tool block appended to the system prompt, calls written as
 // <function=NAME><parameter=K>V</parameter></function>, and tool results sent back as user
 // messages "EXECUTION RESULT of [NAME]:". Names, parameters and conventions are OpenHands';
-// the wording of every description and prompt is swemill's own.
+// the tools' descriptions and the prompts are not here but the rollout stage's templates
+// (swemill's own wording unless a team supplies its own).
 //
 // The rollout stage uses it to speak to a model; the export stage can use it to render
 // stored trajectories (canonical OpenAI messages) as text-protocol SFT data, so both sides
@@ -65,83 +66,40 @@ func (t *Tool) Param(name string) *Param {
 	return nil
 }
 
-// ToolOptions shape the descriptions.
-type ToolOptions struct {
-	// CommandTimeout is the per-command limit that execute_bash's description states, in
-	// seconds; zero leaves the figure out.
-	CommandTimeout int
-	// NoChangeTimeout is how many seconds of silence return a command early, still running;
-	// zero says commands always run to their end or their limit.
-	NoChangeTimeout int
-}
-
-// Tools returns the four tools in OpenHands' order: execute_bash, think, finish,
-// str_replace_editor.
-func Tools(o ToolOptions) []Tool {
-	limit := "a time limit"
-	if o.CommandTimeout > 0 {
-		limit = fmt.Sprintf("a time limit of %d seconds", o.CommandTimeout)
-	}
-	running := "* A command always runs to its end (or its time limit) within one call, so an empty command and `C-c` only report that nothing is running."
-	commandParam := "The bash command to run. An empty command asks for more output of a command that is still running, and `C-c` interrupts it; here a command never outlives its call, so both only report that nothing is running."
-	if o.NoChangeTimeout > 0 {
-		running = fmt.Sprintf("* A command that prints nothing new for %d seconds returns early and keeps running (exit code -1). Then send an empty command to wait for more of its output, or `C-c` to interrupt it; no other command runs until it ends.", o.NoChangeTimeout)
-		commandParam = "The bash command to run. While a command is still running, an empty command waits for more of its output and `C-c` interrupts it."
-	}
+// Tools returns the four tools in OpenHands' order (execute_bash, think, finish,
+// str_replace_editor) with their parameters: names, types, allowed values and which are
+// required. Descriptions are left empty: they are prose, which the caller gives (the rollout
+// stage renders them from its prompt templates).
+func Tools() []Tool {
 	return []Tool{
 		{
 			Name: Bash,
-			Description: `Run a bash command in a terminal that stays open for the whole task.
-* Send one command per call; chain several with ` + "`&&`" + ` or ` + "`;`" + `.
-* The shell keeps its state between calls: the current directory, exported variables and activated environments carry over.
-* Each command has ` + limit + `. A command that runs past it is stopped. Start long jobs in the background with their output sent to a file (` + "`cmd > out.log 2>&1 &`" + `) and read the file later.
-` + running + `
-* Standard input is not connected, so a command cannot prompt for input: pass flags such as ` + "`-y`" + ` instead.
-* Very long output is cut in the middle. Narrow it with grep, head or tail when you expect a lot.`,
 			Params: []Param{
-				{Name: "command", Type: "string", Required: true,
-					Description: commandParam},
-				{Name: "is_input", Type: "string", Enum: []string{"true", "false"},
-					Description: "`true` sends the command as input to a process that is still running instead of running it; commands here have no standard input, so only `C-c` reaches them. Default `false`."},
+				{Name: "command", Type: "string", Required: true},
+				{Name: "is_input", Type: "string", Enum: []string{"true", "false"}},
 			},
 		},
 		{
-			Name: Think,
-			Description: `Write down your reasoning without acting on anything. Nothing in the repository changes and nothing is run.
-Good moments to use it: after reading code, to list what could cause the bug; before an edit, to weigh a few ways of fixing it; after a test fails, to work out why.`,
-			Params: []Param{
-				{Name: "thought", Type: "string", Required: true, Description: "What you are thinking."},
-			},
+			Name:   Think,
+			Params: []Param{{Name: "thought", Type: "string", Required: true}},
 		},
 		{
-			Name:        Finish,
-			Description: "Say that you are done and end the task, with a short summary of what you did and of anything left undone.",
+			Name: Finish,
 			Params: []Param{
-				{Name: "message", Type: "string", Required: true, Description: "The summary for the user."},
-				{Name: "task_completed", Type: "string", Required: true, Enum: []string{"true", "false", "partial"},
-					Description: "Whether the task is fully done (`true`), not done (`false`) or partly done (`partial`)."},
+				{Name: "message", Type: "string", Required: true},
+				{Name: "task_completed", Type: "string", Required: true, Enum: []string{"true", "false", "partial"}},
 			},
 		},
 		{
 			Name: Editor,
-			Description: `View, create and edit plain-text files.
-* The editor keeps its state across calls, so ` + "`undo_edit`" + ` can revert the last change made to a file.
-* ` + "`view`" + ` on a file prints it with line numbers, like ` + "`cat -n`" + ` (the numbers are not part of the file); on a directory it lists the files and directories up to two levels deep, hidden ones left out.
-* ` + "`create`" + ` writes a new file and refuses to overwrite one that exists.
-* ` + "`str_replace`" + ` replaces ` + "`old_str`" + ` with ` + "`new_str`" + `. ` + "`old_str`" + ` must match one or more whole consecutive lines of the file exactly, whitespace and indentation included, and must occur exactly once: add surrounding lines until it is unique.
-* ` + "`insert`" + ` puts ` + "`new_str`" + ` after line ` + "`insert_line`" + ` (0 puts it first).
-* Paths are absolute. Long results are clipped and say so.`,
 			Params: []Param{
-				{Name: "command", Type: "string", Required: true, Enum: []string{EditorView, EditorCreate, EditorStrReplace, EditorInsert, EditorUndo},
-					Description: "The operation: `view`, `create`, `str_replace`, `insert` or `undo_edit`."},
-				{Name: "path", Type: "string", Required: true,
-					Description: "Absolute path of the file or directory, e.g. `/testbed/pkg/module.py` or `/testbed`."},
-				{Name: "file_text", Type: "string", Description: "For `create` (required): the content of the new file."},
-				{Name: "old_str", Type: "string", Description: "For `str_replace` (required): the exact text to replace."},
-				{Name: "new_str", Type: "string", Description: "For `str_replace`: the replacement (empty when left out). For `insert` (required): the text to insert."},
-				{Name: "insert_line", Type: "integer", Description: "For `insert` (required): the line after which `new_str` goes."},
-				{Name: "view_range", Type: "array", Items: "integer",
-					Description: "For `view` of a file: the lines to show, e.g. `[11, 20]`; `[11, -1]` shows from line 11 to the end. Lines count from 1. All of the file when left out."},
+				{Name: "command", Type: "string", Required: true, Enum: []string{EditorView, EditorCreate, EditorStrReplace, EditorInsert, EditorUndo}},
+				{Name: "path", Type: "string", Required: true},
+				{Name: "file_text", Type: "string"},
+				{Name: "old_str", Type: "string"},
+				{Name: "new_str", Type: "string"},
+				{Name: "insert_line", Type: "integer"},
+				{Name: "view_range", Type: "array", Items: "integer"},
 			},
 		},
 	}

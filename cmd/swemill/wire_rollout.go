@@ -58,6 +58,12 @@ type RolloutConfig struct {
 	// NoExample leaves out the worked example the text protocol puts around the first user
 	// message.
 	NoExample bool `yaml:"no_example" json:"no_example,omitempty"`
+	// Prompts is a directory of prompt templates (relative to the configuration file): the
+	// files it holds replace the built-in prompts one by one (see rollout.Config.Prompts).
+	Prompts string `yaml:"prompts" json:"prompts,omitempty"`
+	// Workspace is the template of the repository's path in the agent's workspace; default
+	// /workspace/<repo>__<version> as OpenHands lays it out, "/testbed" for the image's own.
+	Workspace string `yaml:"workspace" json:"workspace,omitempty"`
 	// Disk bounds what an agent's workspace may write to its container; past it the
 	// workspace is killed and the trajectory flagged workspace_disk_limit. Default
 	// sandbox.disk; -1: none.
@@ -159,6 +165,8 @@ func (env wiringEnv) rolloutConfig() rollout.Config {
 		MaxObservationChars:   rc.MaxObservationChars,
 		MaxFormatErrors:       rc.MaxFormatErrors,
 		NoExample:             rc.NoExample,
+		Prompts:               env.cfg.resolve(rc.Prompts),
+		Workspace:             rc.Workspace,
 	}
 }
 

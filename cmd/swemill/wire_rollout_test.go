@@ -109,3 +109,27 @@ func validatedFixture(t *testing.T, cli envbuild.Engine, bases map[string]string
 		Stage:      pipeline.StageRollout, Generation: 1, Attempt: 1, Artifacts: arts,
 		Log: zerolog.New(zerolog.NewTestWriter(t)).With().Str("instance", inst.InstanceID).Logger()}
 }
+
+// TestRolloutPromptsConfig: rollout.prompts is a directory relative to the configuration
+// file, and rollout.workspace a template; a template that does not parse or execute stops the
+// run at start-up with the file and line named.
+func TestRolloutPromptsConfig(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, "rollout: {backend: oracle, prompts: team, workspace: \"/src/{{.InstanceID}}\"}\n", &bytes.Buffer{})
+	dir := filepath.Join(env.cfg.baseDir, "team")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "system.tmpl"), []byte("Team system prompt for {{.Repo}}.\n"), 0o644))
+	rc := env.rolloutConfig()
+	assert.Equal(t, dir, rc.Prompts)
+	assert.Equal(t, "/src/{{.InstanceID}}", rc.Workspace)
+	st, err := wireRollout(env, nil, nil)
+	require.NoError(t, err)
+	st.Close()
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "instruction.tmpl"), []byte("Fix {{.Repo}}.\nIt is in {{.Workspace.Path}}.\n"), 0o644))
+	_, err = wireRollout(env, nil, nil)
+	var ue usageError
+	require.ErrorAs(t, err, &ue, "a configuration error")
+	assert.Contains(t, err.Error(), "rollout: Config.Prompts: template: "+filepath.Join(dir, "instruction.tmpl")+":2:")
+	assert.Contains(t, err.Error(), "can't evaluate field Path")
+}

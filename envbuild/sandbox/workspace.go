@@ -1,9 +1,12 @@
 package sandbox
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +33,15 @@ type WorkspaceSpec struct {
 	// WorkDir is the directory the container and its shells start in; empty means the
 	// image's.
 	WorkDir string
+	// Path, when set and not WorkDir, is where the workspace holds WorkDir's content, as
+	// OpenHands' SWE-bench harness lays a repository out (/workspace/<repo>__<version>):
+	// once the container runs, the content is copied there by the container's user (the copy
+	// counts toward Config.DiskLimit) and WorkDir is replaced by a symbolic link to it, so
+	// that what the image points at WorkDir (editable installs, PYTHONPATH) reaches the copy.
+	// Path is made for the container's user (a numeric Config.User); it must not exist in
+	// the image, or be an empty directory, and its missing parents are made (root's, mode
+	// 755). WorkDir is then required, and neither holds the other. The shells start in Path.
+	Path string
 	// Labels are added to the container's (LabelRole defaults to RoleWorkspace).
 	Labels map[string]string
 	// Lifetime bounds how long the container may exist at all: its main process exits after
@@ -77,11 +89,98 @@ func (s *Sandbox) StartWorkspace(ctx context.Context, spec WorkspaceSpec) (*Work
 	}
 	w := &Workspace{c: c, spec: spec, shells: map[*Shell]struct{}{}}
 	w.stopGuard = c.GuardDisk(ctx)
+	if spec.Path != "" && w.Dir() != path.Clean(spec.WorkDir) {
+		if err := w.relocate(ctx); err != nil {
+			_ = w.Close(ctx)
+			return nil, fmt.Errorf("copying %s to %s in %s container %s: %w", spec.WorkDir, spec.Path, labels[LabelRole], short(c.ID), err)
+		}
+	}
 	return w, nil
 }
 
 // Container returns the workspace's container.
 func (w *Workspace) Container() *Container { return w.c }
+
+// Dir returns the directory the workspace's shells start in: WorkspaceSpec.Path when set,
+// else WorkDir.
+func (w *Workspace) Dir() string {
+	if w.spec.Path != "" {
+		return path.Clean(w.spec.Path)
+	}
+	return w.spec.WorkDir
+}
+
+// relocateTimeout bounds the copy of the work directory to WorkspaceSpec.Path.
+const relocateTimeout = 15 * time.Minute
+
+// relocate copies the work directory to WorkspaceSpec.Path and links the work directory to
+// the copy. The copy is made by the container's user, so that git finds the repository
+// owned by the user who runs it; the directory it goes to, and the link, are made by the
+// engine, which may write where that user may not (the root directory).
+func (w *Workspace) relocate(ctx context.Context) error {
+	from, to := path.Clean(w.spec.WorkDir), path.Clean(w.spec.Path)
+	switch {
+	case w.spec.WorkDir == "" || !path.IsAbs(from) || !path.IsAbs(to) || from == "/" || to == "/":
+		return errors.New("WorkspaceSpec.WorkDir and Path must be absolute paths below /")
+	case strings.HasPrefix(to+"/", from+"/") || strings.HasPrefix(from+"/", to+"/"):
+		return errors.New("WorkspaceSpec.WorkDir and Path are inside one another")
+	}
+	out, status, err := w.run(ctx, []string{"/bin/sh", "-c", `[ ! -e "$1" ] && [ ! -L "$1" ] || { [ -d "$1" ] && [ -z "$(ls -A "$1")" ]; }`, "sh", to}, w.spec.OpTimeout)
+	switch {
+	case err != nil:
+		return err
+	case status != 0:
+		return fmt.Errorf("%s exists in the image and is not an empty directory%s", to, outputNote(out))
+	}
+	uid, gid := ownerIDs(w.c.s.cfg.User)
+	dir := &tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(to, "/"), Mode: 0o755, Uid: uid, Gid: gid, ModTime: time.Now()}
+	if err := w.copyHeader(ctx, dir, false); err != nil {
+		return err
+	}
+	out, status, err = w.run(ctx, []string{"cp", "-a", "--", from + "/.", to + "/"}, relocateTimeout)
+	switch {
+	case err != nil && w.Stopped(ctx):
+		return w.Gone(err)
+	case err != nil:
+		return err
+	case status != 0:
+		if w.Stopped(ctx) {
+			return w.Gone(fmt.Errorf("cp exited %d", status))
+		}
+		return fmt.Errorf("cp exited %d%s", status, outputNote(out))
+	}
+	link := &tar.Header{Typeflag: tar.TypeSymlink, Name: strings.TrimPrefix(from, "/"), Linkname: to, Mode: 0o777, ModTime: time.Now()}
+	return w.copyHeader(ctx, link, true)
+}
+
+// copyHeader writes one tar entry without content at / of the container; overwrite lets it
+// replace a directory.
+func (w *Workspace) copyHeader(ctx context.Context, h *tar.Header, overwrite bool) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(h); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := w.c.s.api.CopyToContainer(ctx, w.c.ID, "/", &buf, container.CopyToContainerOptions{AllowOverwriteDirWithFile: overwrite}); err != nil {
+		return fmt.Errorf("writing /%s: %w", h.Name, w.gone(err))
+	}
+	return nil
+}
+
+// outputNote is ": " and the end of a command's output, or nothing when it printed nothing.
+func outputNote(out []byte) string {
+	s := strings.TrimSpace(string(out))
+	if s == "" {
+		return ""
+	}
+	if len(s) > 500 {
+		s = "..." + s[len(s)-500:]
+	}
+	return ": " + s
+}
 
 // DiskExceeded returns what the workspace's writable layer measured when the disk guard
 // (Config.DiskLimit) killed it, or 0 when it did not.
@@ -136,7 +235,7 @@ type Shell struct {
 func (w *Workspace) OpenShell(ctx context.Context, limit int) (*Shell, error) {
 	api := w.c.s.api
 	resp, err := api.ContainerExecCreate(ctx, w.c.ID, container.ExecOptions{
-		AttachStdin: true, AttachStdout: true, AttachStderr: true, WorkingDir: w.spec.WorkDir,
+		AttachStdin: true, AttachStdout: true, AttachStderr: true, WorkingDir: w.Dir(),
 		Cmd: []string{"/bin/bash", "--noprofile", "--norc"},
 	})
 	if err != nil {
@@ -235,7 +334,13 @@ const execOutputLimit = 64 << 10
 // execOutput runs a command to its end, within OpTimeout even when ctx is done, and returns
 // its output (at most execOutputLimit bytes) and status.
 func (w *Workspace) execOutput(ctx context.Context, cmd []string) ([]byte, int, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.spec.OpTimeout)
+	return w.run(context.WithoutCancel(ctx), cmd, w.spec.OpTimeout)
+}
+
+// run runs a command with the container's user to its end, within timeout, and returns its
+// output (at most execOutputLimit bytes) and status.
+func (w *Workspace) run(ctx context.Context, cmd []string, timeout time.Duration) ([]byte, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	api := w.c.s.api
 	resp, err := api.ContainerExecCreate(ctx, w.c.ID, container.ExecOptions{AttachStdout: true, AttachStderr: true, Cmd: cmd})

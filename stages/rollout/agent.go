@@ -42,6 +42,7 @@ type agent struct {
 	leaks    *leakWatch
 	log      zerolog.Logger
 	protocol string
+	prompts  *prompts
 	tools    []codeact.Tool
 	toolJSON json.RawMessage
 	sampling Sampling
@@ -58,6 +59,7 @@ type agent struct {
 	turns            int
 	note             string // why the rollout ended, when not obvious (a runtime error)
 	running          bool   // the last command returned on the no-change timeout and goes on
+	nudges           int    // replies answered with the no-call or the empty-reply message
 }
 
 type agentLimits struct {
@@ -137,7 +139,12 @@ func (a *agent) overBudget() bool {
 func (a *agent) request() *Request {
 	r := &Request{Sampling: a.sampling}
 	if a.protocol == ProtocolText {
-		r.Messages = codeact.RenderText(a.msgs, a.tools, codeact.RenderOptions{Example: a.limits.example})
+		o := codeact.RenderOptions{FormatRules: a.prompts.formats}
+		if a.limits.example {
+			// The first user message is the instruction the example was executed with.
+			o.WrapTask = func(string) string { return a.prompts.example }
+		}
+		r.Messages = codeact.RenderText(a.msgs, a.tools, o)
 		r.Stop = []string{codeact.Stop}
 	} else {
 		r.Messages = a.msgs
@@ -179,27 +186,48 @@ func (a *agent) handleText(ctx context.Context, rep *Reply) (bool, bool, string,
 		return true, fin, status, err
 	case errors.Is(perr, codeact.ErrNoCall) && strings.TrimSpace(rep.Content) == "":
 		a.add(pipeline.Message{Role: "assistant", Content: rep.Content})
-		a.add(pipeline.Message{Role: "user", Content: emptyReplyPrompt})
+		a.add(pipeline.Message{Role: "user", Content: a.emptyReply()})
 		return false, false, "", nil
 	case errors.Is(perr, codeact.ErrNoCall):
 		a.add(pipeline.Message{Role: "assistant", Content: rep.Content})
-		a.add(pipeline.Message{Role: "user", Content: continuePrompt})
+		a.add(pipeline.Message{Role: "user", Content: a.noCall()})
 		return true, false, "", nil
 	default:
+		msg, err := a.prompts.formatError(perr.Error())
+		if err != nil {
+			return false, false, "", err
+		}
 		a.add(pipeline.Message{Role: "assistant", Content: rep.Content})
-		a.add(pipeline.Message{Role: "user", Content: formatErrorPrompt(perr.Error())})
+		a.add(pipeline.Message{Role: "user", Content: msg})
 		return false, false, "", nil
 	}
+}
+
+// noCall is the answer to a reply that calls no function: the no-call message, with the
+// give-up hint once an earlier reply was answered too.
+func (a *agent) noCall() string {
+	msg := a.prompts.noCall
+	if a.nudges > 0 {
+		msg += a.prompts.giveUp
+	}
+	a.nudges++
+	return msg
+}
+
+// emptyReply is the answer to an empty reply.
+func (a *agent) emptyReply() string {
+	a.nudges++
+	return a.prompts.emptyReply
 }
 
 func (a *agent) handleNative(ctx context.Context, rep *Reply) (bool, bool, string, error) {
 	if len(rep.ToolCalls) == 0 {
 		a.add(pipeline.Message{Role: "assistant", Content: rep.Content})
 		if strings.TrimSpace(rep.Content) == "" {
-			a.add(pipeline.Message{Role: "user", Content: emptyReplyPrompt})
+			a.add(pipeline.Message{Role: "user", Content: a.emptyReply()})
 			return false, false, "", nil
 		}
-		a.add(pipeline.Message{Role: "user", Content: continuePrompt})
+		a.add(pipeline.Message{Role: "user", Content: a.noCall()})
 		return true, false, "", nil
 	}
 	calls := make([]pipeline.ToolCall, len(rep.ToolCalls))

@@ -46,9 +46,11 @@ var patchGrader = rollout.GraderFunc(func(ctx context.Context, item *pipeline.It
 	return g, nil
 })
 
+// memStage returns a stage over the in-memory runtime. Its agent finds the repository at
+// the image's /testbed (these tests are about the loop; TestWorkspacePath tests the default).
 func memStage(t *testing.T, srv *rollouttest.Server, rt *rollouttest.Runtime, mutate func(*rollout.Config)) *rollout.Stage {
 	t.Helper()
-	cfg := rollout.Config{Backend: rollout.BackendOracle, Protocol: rollout.ProtocolNative, CommandTimeout: 30 * time.Second}
+	cfg := rollout.Config{Backend: rollout.BackendOracle, Protocol: rollout.ProtocolNative, CommandTimeout: 30 * time.Second, Workspace: "/testbed"}
 	if srv != nil {
 		cfg.Backend, cfg.Model, cfg.BaseURL, cfg.APIKey, cfg.RetryDelay = rollout.BackendOpenAI, fakeModel, srv.URL(), fakeKey, time.Millisecond
 		srv.APIKey = fakeKey

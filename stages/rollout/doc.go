@@ -23,8 +23,13 @@
 //	defer stage.Close()
 //	// stage is a pipeline.Processor for pipeline.StageRollout.
 //
+// Every text the agent is given (system prompt, instruction, in-context example, tool
+// descriptions, the answers to replies that call nothing) is a text/template: swemill's own
+// wording in the prompts directory, or a team's, file by file (Config.Prompts, PromptSystem).
+//
 // One rollout: a workspace of the sandbox (sandbox.Sandbox.StartWorkspace: a container of
-// the instance image in the sandbox's limits) with two persistent bash sessions
+// the instance image in the sandbox's limits, the repository copied to Config.Workspace,
+// OpenHands' /workspace/<repo>__<version> by default) with two persistent bash sessions
 // (sandbox.Shell: the agent's, and a private one for file operations and the diff) is
 // started; the model is called until it calls finish or a limit ends the rollout (exit
 // status finish, max_iterations, context_limit, format_error, runtime_error or timeout);

@@ -79,12 +79,12 @@ func (r *DockerRuntime) Start(ctx context.Context, spec WorkspaceSpec) (Workspac
 	for k, v := range spec.Labels {
 		labels[k] = v
 	}
-	ws, err := r.sb.StartWorkspace(ctx, sandbox.WorkspaceSpec{Image: spec.Image, WorkDir: spec.WorkDir, Labels: labels,
+	ws, err := r.sb.StartWorkspace(ctx, sandbox.WorkspaceSpec{Image: spec.Image, WorkDir: spec.WorkDir, Path: spec.Path, Labels: labels,
 		Lifetime: spec.Lifetime, OpTimeout: r.cfg.OpTimeout})
 	if err != nil {
 		return nil, err
 	}
-	w := &dockerWorkspace{r: r, ws: ws, workDir: spec.WorkDir}
+	w := &dockerWorkspace{r: r, ws: ws, workDir: ws.Dir()}
 	if w.agent, err = ws.OpenShell(ctx, r.cfg.OutputLimit); err == nil {
 		w.tool, err = ws.OpenShell(ctx, w.toolLimit())
 	}

@@ -99,14 +99,19 @@ var absPathRe = regexp.MustCompile(`(?:^|[\s'"=:(<>|;&])(/[A-Za-z0-9_.+@%,/-]+)`
 // site-packages or the module cache, say), reached through the editor or named in a shell
 // command.
 type leakWatch struct {
-	workDir string
+	// workDirs are the repository's directories: where the agent finds it and, when it was
+	// moved there, the image's work directory, which links to it.
+	workDirs []string
 	// suffixes are "dir/file" endings of the files the gold patch changes.
 	suffixes []string
 	hits     map[string]bool
 }
 
-func newLeakWatch(workDir, goldPatch string) *leakWatch {
-	w := &leakWatch{workDir: path.Clean(workDir), hits: map[string]bool{}}
+func newLeakWatch(goldPatch string, workDirs ...string) *leakWatch {
+	w := &leakWatch{hits: map[string]bool{}}
+	for _, d := range workDirs {
+		w.workDirs = append(w.workDirs, path.Clean(d))
+	}
 	if d, err := difftext.Parse(goldPatch); err == nil {
 		for i := range d.Files {
 			for _, p := range d.Files[i].Paths() {
@@ -124,7 +129,12 @@ func newLeakWatch(workDir, goldPatch string) *leakWatch {
 
 func (w *leakWatch) outside(p string) bool {
 	p = path.Clean(p)
-	return p != w.workDir && !strings.HasPrefix(p, w.workDir+"/")
+	for _, d := range w.workDirs {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return false
+		}
+	}
+	return true
 }
 
 // path records an editor path.

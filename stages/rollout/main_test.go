@@ -186,7 +186,7 @@ func buildFixture(cli envbuild.Engine, names map[string]string, name string, f *
 		return err
 	}
 	spec := fixtureSpecs[name]
-	f.inst = pipeline.Instance{InstanceID: "acme__" + name + "-rollout", Repo: "acme/" + name, PullNumber: 1,
+	f.inst = pipeline.Instance{InstanceID: "acme__" + name + "-rollout", Repo: "acme/" + name, Version: fixtureVersion, PullNumber: 1,
 		BaseCommit: repo.Commits["base"], Patch: split.Patch, TestPatch: split.TestPatch,
 		ProblemStatement: problemStatements[name], Language: "python"}
 	b, err := envbuild.NewBuilder(cli, envbuild.Config{CacheDir: filepath.Join(dir, "cache"), PythonBase: names["python"],
@@ -204,6 +204,13 @@ func buildFixture(cli envbuild.Engine, names map[string]string, name string, f *
 	f.val = pipeline.Validation{FailToPass: spec.f2p, PassToPass: spec.p2p, LogParser: f.env.Recipe.LogParser, TestFiles: split.TestFiles}
 	return nil
 }
+
+// fixtureVersion is the version of every fixture instance.
+const fixtureVersion = "0.1"
+
+// fixtureWorkspace is where the agent finds a fixture's repository with the default
+// rollout.Config.Workspace.
+func fixtureWorkspace(name string) string { return "/workspace/acme__" + name + "__" + fixtureVersion }
 
 var problemStatements = map[string]string{
 	"pyflat": "divide() raises ZeroDivisionError when dividing by zero\n\nCalling `calc.divide(1, 0)` crashes. It should return None instead.",

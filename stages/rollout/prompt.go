@@ -1,53 +1,339 @@
 package rollout
 
 import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
 	"strings"
+	"text/template"
 
+	"swemill/codeact"
 	"swemill/pipeline"
 )
 
-// systemPrompt introduces the agent. It is in the spirit of OpenHands' CodeAct system
-// prompt, in swemill's words.
-const systemPrompt = `You are a software engineering agent. You work alone inside a sandboxed Linux machine with no network access, on a code repository checked out for you, and you act only by calling the functions you are given: run shell commands, view and edit files, think, and finish.
+// The prompt files. A prompt directory (Config.Prompts) may hold any of them; each one it
+// lacks takes the built-in text, swemill's own wording (the prompts directory of this
+// package). Every file is a Go text/template executed with a PromptData; one final newline
+// of a file is dropped (editors add one), so a piece that must end with a newline ends the
+// file with two.
+const (
+	// PromptSystem is the system prompt. In the text protocol the tool block (the tools'
+	// descriptions, then the format rules) follows it.
+	PromptSystem = "system.tmpl"
+	// PromptInstruction is the first user message: the task.
+	PromptInstruction = "instruction.tmpl"
+	// PromptExample is the first user message of text-protocol requests: an in-context
+	// example around the task (PromptData.Instruction). Config.NoExample leaves it out; the
+	// stored trajectory keeps the instruction alone.
+	PromptExample = "example.tmpl"
+	// PromptNoCall answers a reply that calls no function.
+	PromptNoCall = "no_call.tmpl"
+	// PromptGiveUp is appended to the no-call message once an earlier reply of the rollout
+	// was answered with the no-call or the empty-reply message (OpenHands' SWE-bench harness
+	// adds its give-up hint from its second answer on). Built in: empty.
+	PromptGiveUp = "give_up.tmpl"
+	// PromptEmptyReply answers an empty reply.
+	PromptEmptyReply = "empty_reply.tmpl"
+	// PromptFormatError answers a text-protocol reply whose call cannot be run
+	// (PromptData.Error says why).
+	PromptFormatError = "format_error.tmpl"
+	// PromptFormatRules, when present, replaces the rules that end the text protocol's tool
+	// block. Built in: codeact.FormatRules, which the sft export renders too.
+	PromptFormatRules = "format_rules.tmpl"
+)
 
-How to work:
-* Be efficient: combine related shell commands into one call where you can, and read only the parts of files you need.
-* Understand the code before changing it: find where the behaviour comes from, and reproduce the problem before fixing it.
-* Make the smallest change that solves the problem, in the style of the surrounding code. Do not leave debugging output, temporary files or unrelated edits behind.
-* Never ask for help: there is nobody to answer. When something does not work, look for the cause and try another way.
-* Do not use git to commit, stash, reset or change branches: your changes are collected from the working tree when you finish.
-* When you are done, call finish with a short summary.`
-
-// taskPrompt is the first user message: the issue and where the repository is, in the
-// spirit of OpenHands' SWE-bench instruction.
-func taskPrompt(inst *pipeline.Instance, workDir string) string {
-	var b strings.Builder
-	b.WriteString("<uploaded_files>\n" + workDir + "\n</uploaded_files>\n\n")
-	b.WriteString("The code repository in " + workDir + " is checked out for you. Here is an issue reported against it:\n\n")
-	b.WriteString("<issue_description>\n" + strings.TrimSpace(inst.ProblemStatement) + "\n</issue_description>\n\n")
-	b.WriteString("Change the non-test files in " + workDir + " so that the issue is resolved. ")
-	b.WriteString("The tests that check the fix are already written, so do not change any test files: your job is the code.\n\n")
-	b.WriteString("A good way to go about it:\n")
-	b.WriteString("1. Explore: find the files and functions involved in the issue.\n")
-	b.WriteString("2. Reproduce: write a small script that shows the problem, and run it.\n")
-	b.WriteString("3. Fix: edit the source with the smallest change that resolves the issue.\n")
-	b.WriteString("4. Verify: run your script again, and think about edge cases it does not cover.\n")
-	b.WriteString("5. Check for regressions: run the existing tests closest to the code you changed.\n")
-	b.WriteString("6. Review: compare your changes with the base commit " + inst.BaseCommit + " (`git diff`) and make sure every change is needed.\n\n")
-	b.WriteString("Be thorough, but keep each step short.")
-	return b.String()
+// ToolPromptFile names the file of a tool's description, "tool_<tool>.tmpl", or with a
+// parameter, of the parameter's: "tool_<tool>.<param>.tmpl" (e.g.
+// "tool_execute_bash.command.tmpl"). The tools are codeact's: their names, parameters and
+// allowed values are fixed; only their descriptions are templates.
+func ToolPromptFile(tool, param string) string {
+	if param == "" {
+		return "tool_" + tool + ".tmpl"
+	}
+	return "tool_" + tool + "." + param + ".tmpl"
 }
 
-// continuePrompt answers a reply that called no function, as OpenHands' SWE-bench harness
-// does (a fake user who cannot help).
-const continuePrompt = `Keep working on the task with whatever approach you think fits.
-When you believe the task is solved, call the finish function.
-Nobody can answer questions: never ask for human help.`
+// DefaultWorkspace is Config.Workspace's default: where OpenHands' SWE-bench harness puts the
+// repository, /workspace/<repo>__<version> with every "/" written "__" (django/django at 3.0:
+// /workspace/django__django__3.0).
+const DefaultWorkspace = `/workspace/{{print .Repo "__" .Version | replace "/" "__"}}`
 
-// emptyReplyPrompt answers an empty reply.
-const emptyReplyPrompt = `Your last reply was empty. Continue with the task: call one of the functions.`
+// PromptData is what the prompt templates, and Config.Workspace, are executed with.
+type PromptData struct {
+	// InstanceID, Repo ("owner/name"), Version, BaseCommit, ProblemStatement (as mined; the
+	// built-in instruction trims it), HintsText and Language ("python", "go") are the
+	// instance's.
+	InstanceID, Repo, Version, BaseCommit, ProblemStatement, HintsText, Language string
+	// Workspace is the repository's directory in the agent's workspace (Config.Workspace
+	// executed); empty while Config.Workspace itself is executed.
+	Workspace string
+	// Protocol is "text" or "native".
+	Protocol string
+	// MaxIterations caps the model calls of the rollout. CommandTimeout is execute_bash's
+	// limit in seconds; NoChangeTimeout how many seconds of silence return a command still
+	// running (0: never).
+	MaxIterations, CommandTimeout, NoChangeTimeout int
+	// Instruction is the executed instruction.tmpl; set for example.tmpl only.
+	Instruction string
+	// Error says why the reply's call cannot be run; set for format_error.tmpl only.
+	Error string
+}
 
-// formatErrorPrompt answers a reply whose call could not be run (text protocol).
-func formatErrorPrompt(msg string) string {
-	return "Your last function call could not be run: " + msg + "\nFix the call and try again, following the required format exactly."
+// promptFuncs are the functions templates may call besides text/template's own: trim
+// (strings.TrimSpace) and replace OLD NEW S (strings.ReplaceAll, arguments in the order that
+// suits a pipeline: {{.Repo | replace "/" "__"}}).
+var promptFuncs = template.FuncMap{
+	"trim":    strings.TrimSpace,
+	"replace": func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
+}
+
+//go:embed prompts/*.tmpl
+var builtinPrompts embed.FS
+
+// promptSet is the parsed prompt files and workspace template of a configuration.
+type promptSet struct {
+	pieces    map[string]*template.Template // by file name; format_rules.tmpl only when supplied
+	workspace *template.Template
+}
+
+// promptFiles lists the files a prompt directory may hold.
+func promptFiles() []string {
+	files := []string{PromptSystem, PromptInstruction, PromptExample, PromptNoCall, PromptGiveUp, PromptEmptyReply, PromptFormatError}
+	for _, t := range codeact.Tools() {
+		files = append(files, ToolPromptFile(t.Name, ""))
+		for _, p := range t.Params {
+			files = append(files, ToolPromptFile(t.Name, p.Name))
+		}
+	}
+	return files
+}
+
+// loadPrompts parses the prompt files of dir (the built-in ones where dir is empty or lacks
+// them) and the workspace template, and executes each on sample data: parse errors, unknown
+// fields and functions and failing executions are found here, named by file and line. A file
+// of dir ending in .tmpl whose name is not a prompt file's is refused too (a misspelt name
+// would otherwise leave the built-in text in place unnoticed); other files are ignored.
+func loadPrompts(dir, workspace string) (*promptSet, error) {
+	ps := &promptSet{pieces: map[string]*template.Template{}}
+	known := promptFiles()
+	var supplied map[string]bool
+	if dir != "" {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("Config.Prompts: reading the prompt directory: %w", err)
+		}
+		supplied = map[string]bool{}
+		for _, e := range entries {
+			name := e.Name()
+			if e.IsDir() || !strings.HasSuffix(name, ".tmpl") {
+				continue
+			}
+			if !contains(known, name) && name != PromptFormatRules {
+				return nil, fmt.Errorf("Config.Prompts: %s is not a prompt file (they are %s, %s and the tool files such as %s)",
+					filepath.Join(dir, name), strings.Join(known[:7], ", "), PromptFormatRules, ToolPromptFile(codeact.Bash, "command"))
+			}
+			supplied[name] = true
+		}
+	}
+	files := append(known, PromptFormatRules)
+	for _, name := range files {
+		var text []byte
+		var shown string
+		var err error
+		switch {
+		case supplied[name]:
+			shown = filepath.Join(dir, name)
+			text, err = os.ReadFile(shown)
+		case name == PromptFormatRules:
+			continue
+		default:
+			shown = "built-in prompts/" + name
+			text, err = fs.ReadFile(builtinPrompts, "prompts/"+name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("Config.Prompts: %w", err)
+		}
+		t, err := template.New(shown).Funcs(promptFuncs).Option("missingkey=error").Parse(strings.TrimSuffix(string(text), "\n"))
+		if err != nil {
+			return nil, fmt.Errorf("Config.Prompts: %w", err)
+		}
+		ps.pieces[name] = t
+	}
+	if workspace == "" {
+		workspace = DefaultWorkspace
+	}
+	t, err := template.New("Config.Workspace").Funcs(promptFuncs).Option("missingkey=error").Parse(workspace)
+	if err != nil {
+		return nil, fmt.Errorf("Config.Workspace: %w", err)
+	}
+	ps.workspace = t
+
+	sample := samplePromptData()
+	ws, err := ps.workspacePath(sample)
+	if err != nil {
+		return nil, err
+	}
+	sample.Workspace = ws
+	for _, protocol := range []string{ProtocolText, ProtocolNative} {
+		sample.Protocol = protocol
+		if _, err := ps.render(sample, true); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
+}
+
+// samplePromptData is the data templates are checked with at start-up.
+func samplePromptData() PromptData {
+	return PromptData{InstanceID: "owner__name-1", Repo: "owner/name", Version: "1.0", BaseCommit: strings.Repeat("0", 40),
+		ProblemStatement: "A sample issue\n\nSomething does not work.\n", HintsText: "A sample hint.", Language: "python",
+		MaxIterations: 100, CommandTimeout: 180, NoChangeTimeout: 30}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// workspacePathRE is what a workspace path may hold: plain names, no spaces, quotes or shell
+// syntax.
+var workspacePathRE = regexp.MustCompile(`^(/[A-Za-z0-9._+@-]+)+$`)
+
+// workspacePath executes the workspace template for d and checks the result: a clean
+// absolute path of plain names.
+func (ps *promptSet) workspacePath(d PromptData) (string, error) {
+	d.Workspace = ""
+	var b bytes.Buffer
+	if err := ps.workspace.Execute(&b, d); err != nil {
+		return "", fmt.Errorf("Config.Workspace: %w", err)
+	}
+	p := b.String()
+	if !workspacePathRE.MatchString(p) || path.Clean(p) != p {
+		return "", fmt.Errorf("Config.Workspace: %q (for %s) is not a clean absolute path of plain names (letters, digits, . _ + @ -)", p, d.InstanceID)
+	}
+	return p, nil
+}
+
+// checkWorkspace refuses a workspace path that holds the image's work directory or lies
+// inside it: the repository cannot be copied into itself.
+func checkWorkspace(ws, workDir string) error {
+	workDir = path.Clean(workDir)
+	if ws == workDir {
+		return nil
+	}
+	if strings.HasPrefix(ws+"/", workDir+"/") || strings.HasPrefix(workDir+"/", ws+"/") {
+		return fmt.Errorf("Config.Workspace: %s and the image's work directory %s are inside one another", ws, workDir)
+	}
+	return nil
+}
+
+// prompts are the pieces executed for one rollout.
+type prompts struct {
+	set                                 *promptSet
+	data                                PromptData
+	system, instruction, example        string
+	noCall, giveUp, emptyReply, formats string // formats: "" for codeact's rules
+	tools                               []codeact.Tool
+	toolsJSON                           json.RawMessage
+}
+
+func (ps *promptSet) exec(name string, d PromptData) (string, error) {
+	var b strings.Builder
+	if err := ps.pieces[name].Execute(&b, d); err != nil {
+		return "", fmt.Errorf("Config.Prompts: %w", err)
+	}
+	return b.String(), nil
+}
+
+// render executes every piece for d (d.Workspace set). checkAll executes format_error.tmpl
+// too, with a sample error (a rollout executes it when it needs it).
+func (ps *promptSet) render(d PromptData, checkAll bool) (*prompts, error) {
+	p := &prompts{set: ps, data: d}
+	var err error
+	for _, x := range []struct {
+		name string
+		dst  *string
+	}{
+		{PromptSystem, &p.system}, {PromptInstruction, &p.instruction}, {PromptNoCall, &p.noCall},
+		{PromptGiveUp, &p.giveUp}, {PromptEmptyReply, &p.emptyReply},
+	} {
+		if *x.dst, err = ps.exec(x.name, d); err != nil {
+			return nil, err
+		}
+	}
+	if d.Protocol == ProtocolText || checkAll {
+		ed := d
+		ed.Instruction = p.instruction
+		if p.example, err = ps.exec(PromptExample, ed); err != nil {
+			return nil, err
+		}
+		if ps.pieces[PromptFormatRules] != nil {
+			if p.formats, err = ps.exec(PromptFormatRules, d); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if checkAll {
+		if _, err := p.formatError("Missing required parameter \"command\" of function execute_bash."); err != nil {
+			return nil, err
+		}
+	}
+	p.tools = codeact.Tools()
+	for i := range p.tools {
+		t := &p.tools[i]
+		if t.Description, err = ps.exec(ToolPromptFile(t.Name, ""), d); err != nil {
+			return nil, err
+		}
+		for j := range t.Params {
+			if t.Params[j].Description, err = ps.exec(ToolPromptFile(t.Name, t.Params[j].Name), d); err != nil {
+				return nil, err
+			}
+		}
+	}
+	p.toolsJSON = codeact.ToolsJSON(p.tools)
+	return p, nil
+}
+
+// formatError is the answer to a reply whose call cannot be run: msg says why.
+func (p *prompts) formatError(msg string) (string, error) {
+	d := p.data
+	d.Error = msg
+	return p.set.exec(PromptFormatError, d)
+}
+
+// promptData is the data of item's prompts (Workspace not set yet).
+func (s *Stage) promptData(inst *pipeline.Instance) PromptData {
+	return PromptData{InstanceID: inst.InstanceID, Repo: inst.Repo, Version: inst.Version, BaseCommit: inst.BaseCommit,
+		ProblemStatement: inst.ProblemStatement, HintsText: inst.HintsText, Language: inst.Language,
+		Protocol: s.cfg.Protocol, MaxIterations: s.cfg.MaxIterations,
+		CommandTimeout: int(s.cfg.CommandTimeout.Seconds()), NoChangeTimeout: int(max(s.cfg.NoChangeTimeout, 0).Seconds())}
+}
+
+// instancePrompts returns where the repository is in the workspace of item's rollouts and
+// their prompts.
+func (s *Stage) instancePrompts(item *pipeline.Item) (string, *prompts, error) {
+	d := s.promptData(&item.Instance)
+	ws, err := s.prompts.workspacePath(d)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := checkWorkspace(ws, item.Environment.WorkDir); err != nil {
+		return "", nil, err
+	}
+	d.Workspace = ws
+	p, err := s.prompts.render(d, false)
+	if err != nil {
+		return "", nil, err
+	}
+	return ws, p, nil
 }

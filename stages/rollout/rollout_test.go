@@ -2,6 +2,7 @@ package rollout_test
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,14 +111,15 @@ func roles(msgs []pipeline.Message) string {
 func TestTextProtocolResolves(t *testing.T) {
 	t.Parallel()
 	item := fixtureItem(t, "pyflat")
+	ws := fixtureWorkspace("pyflat")
 	srv := rollouttest.NewServer(t, "/fake-api/v1",
-		rollouttest.Turn{Content: textCall("I will look at divide first.", codeact.Bash, "command", `cd /testbed && grep -n "def divide" -A 1 calc/ops.py`)},
+		rollouttest.Turn{Content: textCall("I will look at divide first.", codeact.Bash, "command", `cd `+ws+` && grep -n "def divide" -A 1 calc/ops.py`)},
 		rollouttest.Turn{Status: 429, ErrorMessage: "rate limited", Header: map[string]string{"Retry-After": "0"}},
-		rollouttest.Turn{Content: textCall("It divides without checking b.", codeact.Editor, "command", "str_replace", "path", "/testbed/calc/ops.py",
+		rollouttest.Turn{Content: textCall("It divides without checking b.", codeact.Editor, "command", "str_replace", "path", ws+"/calc/ops.py",
 			"old_str", "def divide(a, b):\n    return a / b", "new_str", "def divide(a, b):\n    if b == 0:\n        return None\n    return a / b") + "</function>"},
 		rollouttest.Turn{Content: "<function=str_replace_editor>\n<parameter=command>view</parameter>\n"},
 		rollouttest.Turn{Content: ""},
-		rollouttest.Turn{Content: textCall("", codeact.Bash, "command", `cd /testbed && python -c "from calc import divide; print(divide(1, 0), divide(6, 3))"`)},
+		rollouttest.Turn{Content: textCall("", codeact.Bash, "command", `cd `+ws+` && python -c "from calc import divide; print(divide(1, 0), divide(6, 3))"`)},
 		rollouttest.Turn{Content: textCall("Both cases work.", codeact.Finish, "message", "divide() now returns None for a zero divisor.", "task_completed", "true")},
 	)
 	s := dockerStage(t, srv, nil)
@@ -154,8 +156,8 @@ func TestTextProtocolResolves(t *testing.T) {
 	checkCanonical(t, tr.Messages)
 	assert.Equal(t, "system user assistant:execute_bash tool assistant:str_replace_editor tool assistant user assistant user assistant:execute_bash tool assistant:finish", roles(tr.Messages))
 	assert.Equal(t, "I will look at divide first.", tr.Messages[2].Content)
-	assert.JSONEq(t, `{"command":"cd /testbed && grep -n \"def divide\" -A 1 calc/ops.py"}`, tr.Messages[2].ToolCalls[0].Function.Arguments)
-	assert.Contains(t, tr.Messages[3].Content, "5:def divide(a, b):\n6-    return a / b\n\n[The command completed with exit code 0.]\n[Current working directory: /testbed]\n[Python interpreter: /opt/venv/bin/python]\n[Command finished with exit code 0]")
+	assert.JSONEq(t, `{"command":"cd `+ws+` && grep -n \"def divide\" -A 1 calc/ops.py"}`, tr.Messages[2].ToolCalls[0].Function.Arguments)
+	assert.Contains(t, tr.Messages[3].Content, "5:def divide(a, b):\n6-    return a / b\n\n[The command completed with exit code 0.]\n[Current working directory: "+ws+"]\n[Python interpreter: /opt/venv/bin/python]\n[Command finished with exit code 0]")
 	assert.Contains(t, tr.Messages[7].Content, `Missing required parameter "path"`)
 	assert.Contains(t, tr.Messages[11].Content, "None 2.0\n")
 	var tools []any
@@ -169,7 +171,8 @@ func TestTextProtocolResolves(t *testing.T) {
 func TestNativeProtocolResolves(t *testing.T) {
 	t.Parallel()
 	item := fixtureItem(t, "pysrc")
-	init := "/testbed/src/strutil/__init__.py"
+	ws := fixtureWorkspace("pysrc")
+	init := ws + "/src/strutil/__init__.py"
 	srv := rollouttest.NewServer(t, "/v1-under/prefix/v1",
 		rollouttest.Turn{Content: "Let me read the code.", ToolCalls: []pipeline.ToolCall{
 			nativeCall("call_a", codeact.Editor, `{"command":"view","path":"`+init+`"}`),
@@ -177,10 +180,10 @@ func TestNativeProtocolResolves(t *testing.T) {
 		rollouttest.Turn{ToolCalls: []pipeline.ToolCall{nativeCall("call_c", "open_file", `{"path":"`+init+`"}`)}},
 		rollouttest.Turn{ToolCalls: []pipeline.ToolCall{nativeCall("call_d", codeact.Editor,
 			`{"command":"str_replace","path":"`+init+`","old_str":"return s.upper() + \"!\"","new_str":"return s.strip().upper() + \"!\""}`)}},
-		rollouttest.Turn{ToolCalls: []pipeline.ToolCall{nativeCall("call_e", codeact.Bash, `{"command": "cd /testbed && `)}},
+		rollouttest.Turn{ToolCalls: []pipeline.ToolCall{nativeCall("call_e", codeact.Bash, `{"command": "cd `+ws+` && `)}},
 		rollouttest.Turn{Content: "The change is in place; I think it is complete."},
 		rollouttest.Turn{ToolCalls: []pipeline.ToolCall{nativeCall("call_f", codeact.Bash,
-			`{"command":"cd /testbed && PYTHONPATH=src python -c 'from strutil import shout; print(repr(shout(\"  hi \")))'"}`)}},
+			`{"command":"cd `+ws+` && PYTHONPATH=src python -c 'from strutil import shout; print(repr(shout(\"  hi \")))'"}`)}},
 		rollouttest.Turn{ToolCalls: []pipeline.ToolCall{nativeCall("call_g", codeact.Finish, `{"message":"shout() strips first.","task_completed":"true"}`)}},
 	)
 	s := dockerStage(t, srv, func(c *rollout.Config) { c.Protocol = rollout.ProtocolNative })
@@ -210,9 +213,9 @@ func TestUnresolvedAndFlagged(t *testing.T) {
 	item := fixtureItem(t, "pyflat")
 	srv := rollouttest.NewServer(t, "/fake/v1",
 		rollouttest.Turn{Content: textCall("", codeact.Bash, "command", "ls /usr/lib/python3/dist-packages/calc/ops.py")},
-		rollouttest.Turn{Content: textCall("", codeact.Editor, "command", "str_replace", "path", "/testbed/calc/ops.py",
+		rollouttest.Turn{Content: textCall("", codeact.Editor, "command", "str_replace", "path", fixtureWorkspace("pyflat")+"/calc/ops.py",
 			"old_str", "    return a / b", "new_str", "    return a / b if b else 0")},
-		rollouttest.Turn{Content: textCall("", codeact.Editor, "command", "create", "path", "/testbed/tests/test_zero.py",
+		rollouttest.Turn{Content: textCall("", codeact.Editor, "command", "create", "path", fixtureWorkspace("pyflat")+"/tests/test_zero.py",
 			"file_text", "from calc import divide\n\n\ndef test_zero():\n    assert divide(1, 0) == 0\n")},
 		rollouttest.Turn{Content: textCall("", codeact.Finish, "message", "Division by zero returns 0.", "task_completed", "true")},
 	)
@@ -266,16 +269,18 @@ func TestContextBudgetAndTimeout(t *testing.T) {
 }
 
 // TestOracleResolvesFixtures runs the oracle backend on every fixture instance, in both
-// protocols: each must resolve, with the gold patch as its model patch.
+// protocols, with the repository at the default workspace path (a copy of the image's) and
+// at the image's own /testbed: each must resolve, with the gold patch as its model patch.
 func TestOracleResolvesFixtures(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ fixture, protocol string }{
-		{"pyflat", rollout.ProtocolText}, {"pysrc", rollout.ProtocolText}, {"gomod", rollout.ProtocolText}, {"pyflat", rollout.ProtocolNative},
+	for _, tc := range []struct{ fixture, protocol, workspace string }{
+		{"pyflat", rollout.ProtocolText, ""}, {"pysrc", rollout.ProtocolText, ""}, {"gomod", rollout.ProtocolText, ""},
+		{"pyflat", rollout.ProtocolNative, ""}, {"pysrc", rollout.ProtocolNative, "/testbed"},
 	} {
-		t.Run(tc.fixture+"/"+tc.protocol, func(t *testing.T) {
+		t.Run(tc.fixture+"/"+tc.protocol+tc.workspace, func(t *testing.T) {
 			t.Parallel()
 			item := fixtureItem(t, tc.fixture)
-			s := dockerStage(t, nil, func(c *rollout.Config) { c.Protocol = tc.protocol })
+			s := dockerStage(t, nil, func(c *rollout.Config) { c.Protocol, c.Workspace = tc.protocol, tc.workspace })
 			out, err := s.Process(t.Context(), item)
 			require.NoError(t, err)
 			tr := readTrajectories(t, item, out)[0]
@@ -285,6 +290,13 @@ func TestOracleResolvesFixtures(t *testing.T) {
 			assert.Equal(t, item.Instance.Patch, tr.ModelPatch)
 			assert.Empty(t, tr.Flags)
 			checkCanonical(t, tr.Messages)
+			ws := fixtureWorkspace(tc.fixture)
+			if tc.workspace != "" {
+				ws = tc.workspace
+			}
+			assert.Contains(t, tr.Messages[1].Content, "<uploaded_files>\n"+ws+"\n</uploaded_files>")
+			assert.Contains(t, tr.Messages[3].Content, "[Current working directory: "+ws+"]", "the oracle's first command runs in the workspace")
+			assert.True(t, strings.HasPrefix(tr.Messages[3].Content, item.Instance.BaseCommit+"\n"), "git status shows no change and git log the base: %q", tr.Messages[3].Content)
 		})
 	}
 }
@@ -294,4 +306,57 @@ func mustJSON(t testing.TB, v any) []byte {
 	data, err := json.Marshal(v)
 	require.NoError(t, err)
 	return data
+}
+
+// TestPromptsFromDirectory rolls out with the prompts of a team's template directory
+// (testdata/prompts-team) and a workspace template of its own: the requests must match the
+// golden file byte for byte. They show every piece the directory supplies (system prompt,
+// instruction, example, no-call message and, from the second one, the give-up hint,
+// format-error and empty-reply messages, format rules, the bash and finish tools'
+// descriptions) and the built-in texts of the pieces it lacks (think, str_replace_editor).
+func TestPromptsFromDirectory(t *testing.T) {
+	t.Parallel()
+	item := fixtureItem(t, "pyflat")
+	item.Instance.HintsText = "divide() is in calc/ops.py."
+	const ws = "/repo/acme-pyflat"
+	srv := rollouttest.NewServer(t, "/team/v1",
+		rollouttest.Turn{Content: "Let me think about the issue first."},
+		rollouttest.Turn{Content: "I am still thinking."},
+		rollouttest.Turn{Content: "<function=execute_bash>\n<parameter=cmd>ls</parameter>\n"},
+		rollouttest.Turn{Content: ""},
+		rollouttest.Turn{Content: textCall("", codeact.Bash, "command", "cd "+ws+" && readlink /testbed && git status --short")},
+		rollouttest.Turn{Content: textCall("", codeact.Editor, "command", "str_replace", "path", ws+"/calc/ops.py",
+			"old_str", "def divide(a, b):\n    return a / b", "new_str", "def divide(a, b):\n    if b == 0:\n        return None\n    return a / b")},
+		rollouttest.Turn{Content: textCall("", codeact.Finish, "message", "divide() returns None for b == 0.", "task_completed", "true")},
+	)
+	s := dockerStage(t, srv, func(c *rollout.Config) {
+		c.Prompts, c.Workspace = filepath.Join("testdata", "prompts-team"), `/repo/{{.Repo | replace "/" "-"}}`
+	})
+	out, err := s.Process(t.Context(), item)
+	require.NoError(t, err)
+	srv.Verify(t)
+	golden(t, "text_team_prompts.requests.json", requestsJSON(t, srv.Requests()))
+
+	tr := readTrajectories(t, item, out)[0]
+	assert.Equal(t, rollout.ExitFinish, tr.ExitStatus)
+	assert.True(t, tr.Resolved, "patch:\n%s", tr.ModelPatch)
+	assert.Equal(t, "TEAM SYSTEM: you are the Acme repair bot for acme/pyflat, working in "+ws+", with at most 100 turns (text protocol).\n"+
+		"Make one function call per turn.", tr.Messages[0].Content, "the stored system prompt has no tool block")
+	assert.Equal(t, "TEAM INSTRUCTION for acme__pyflat-rollout (version 0.1, language python).\nThe repository is in "+ws+", at "+
+		item.Instance.BaseCommit[:7]+".\nIssue:\n"+problemStatements["pyflat"]+"\nHints: divide() is in calc/ops.py.", tr.Messages[1].Content,
+		"the stored instruction has no example around it")
+	assert.Equal(t, "TEAM NO CALL: call a function, please.\n", tr.Messages[3].Content)
+	assert.Equal(t, "TEAM NO CALL: call a function, please.\nTEAM GIVE UP: when you are stuck, call finish.", tr.Messages[5].Content)
+	assert.Equal(t, `TEAM FORMAT ERROR: Function execute_bash has no parameter "cmd".`, tr.Messages[7].Content)
+	assert.Equal(t, "TEAM EMPTY REPLY: your reply was empty.", tr.Messages[9].Content)
+	assert.True(t, strings.HasPrefix(tr.Messages[11].Content, ws+"\n"), "/testbed links to the workspace: %q", tr.Messages[11].Content)
+	assert.Contains(t, tr.Messages[11].Content, "[The command completed with exit code 0.]\n[Current working directory: "+ws+"]", "git sees no change")
+	tools, err := codeact.ParseToolsJSON(tr.Tools)
+	require.NoError(t, err)
+	require.Len(t, tools, 4)
+	assert.Equal(t, "TEAM BASH: runs a command; 60 s at most, 30 s of silence returns it.", tools[0].Description)
+	assert.Equal(t, "TEAM BASH COMMAND: the command line.", tools[0].Params[0].Description)
+	assert.NotContains(t, tools[0].Params[1].Description, "TEAM", "is_input keeps the built-in text")
+	assert.Equal(t, "TEAM FINISH: ends the task.", tools[2].Description)
+	assert.Contains(t, tools[3].Params[1].Description, "`"+ws+"/pkg/module.py`", "the built-in editor text names the workspace")
 }

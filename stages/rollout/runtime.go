@@ -21,6 +21,11 @@ type WorkspaceSpec struct {
 	// Image is the instance image; WorkDir the repository's directory in it.
 	Image   string
 	WorkDir string
+	// Path, when set and not WorkDir, is where the agent finds the repository: the runtime
+	// puts a copy of WorkDir there, links WorkDir to it (what the image points at WorkDir,
+	// such as editable installs, then finds the agent's changes), starts the shells in it
+	// and takes the diff there.
+	Path string
 	// Lifetime bounds how long the workspace may exist at all: a Docker container stops by
 	// itself after it, even if the process that started it was killed.
 	Lifetime time.Duration

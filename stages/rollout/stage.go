@@ -14,7 +14,6 @@ import (
 	"github.com/sourcegraph/conc/panics"
 	"github.com/sourcegraph/conc/pool"
 
-	"swemill/codeact"
 	"swemill/envbuild/sandbox"
 	"swemill/grade"
 	"swemill/pipeline"
@@ -94,6 +93,19 @@ type Config struct {
 	// NoExample leaves out the worked example that the text protocol puts around the first
 	// user message.
 	NoExample bool
+	// Prompts is a directory of prompt templates (Go text/template files executed with a
+	// PromptData): system.tmpl, instruction.tmpl, example.tmpl, no_call.tmpl, give_up.tmpl,
+	// empty_reply.tmpl, format_error.tmpl, format_rules.tmpl, and the tools' descriptions,
+	// tool_<tool>.tmpl and tool_<tool>.<parameter>.tmpl (see PromptSystem and ToolPromptFile).
+	// Each file it lacks takes the built-in text. A template that does not parse or execute is
+	// refused by Validate, with its file and line. Empty: the built-in prompts.
+	Prompts string
+	// Workspace is a text/template (executed with a PromptData) of the repository's directory
+	// in the agent's workspace. When it is not the image's work directory, the repository is
+	// copied there before the agent starts and the work directory becomes a link to the copy
+	// (see WorkspaceSpec.Path); grading is not affected. Default DefaultWorkspace, OpenHands'
+	// /workspace/<repo>__<version>; "/testbed" keeps swemill's images' own.
+	Workspace string
 }
 
 func (c Config) withDefaults() Config {
@@ -183,7 +195,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("Config: %w", err)
 		}
 	}
-	return nil
+	_, err := loadPrompts(c.Prompts, c.Workspace)
+	return err
 }
 
 // SampleOverhead bounds what one sample takes beyond its rollout's wall clock and its
@@ -222,12 +235,11 @@ func (c Config) openAI() OpenAIConfig {
 // container and stores every trajectory (resolved or not, whatever its exit status) as an
 // artifact. It is safe for concurrent use; the model request cap is shared by all calls.
 type Stage struct {
-	cfg       Config
-	rt        Runtime
-	grader    Grader
-	client    *OpenAIClient
-	tools     []codeact.Tool
-	toolsJSON json.RawMessage
+	cfg     Config
+	rt      Runtime
+	grader  Grader
+	client  *OpenAIClient
+	prompts *promptSet
 }
 
 var _ pipeline.Processor = (*Stage)(nil)
@@ -242,8 +254,10 @@ func New(cfg Config, rt Runtime, g Grader) (*Stage, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Stage{cfg: cfg, rt: rt, grader: g}
-	s.tools = codeact.Tools(codeact.ToolOptions{CommandTimeout: int(cfg.CommandTimeout.Seconds()), NoChangeTimeout: int(max(cfg.NoChangeTimeout, 0).Seconds())})
-	s.toolsJSON = codeact.ToolsJSON(s.tools)
+	var err error
+	if s.prompts, err = loadPrompts(cfg.Prompts, cfg.Workspace); err != nil {
+		return nil, err
+	}
 	if cfg.Backend == BackendOpenAI {
 		c, err := NewOpenAIClient(cfg.openAI())
 		if err != nil {
@@ -270,8 +284,8 @@ func (s *Stage) Close() {
 // then fails with every sample's error, and its Output still carries the stored samples'
 // artifacts, which the runner records; the retry finds them in item.Recorded and rolls out
 // only the samples that are missing (a stored sample is reused when its trajectory was made
-// with this configuration's model, protocol and sampling). When ctx is done, samples not
-// started yet are not started.
+// with this configuration's model, protocol, sampling and prompts). When ctx is done,
+// samples not started yet are not started.
 func (s *Stage) Process(ctx context.Context, item *pipeline.Item) (pipeline.Output, error) {
 	var out pipeline.Output
 	if item.Environment == nil || item.Validation == nil {
@@ -352,7 +366,7 @@ func TrajectoryArtifact(k int) string { return "rollout/trajectory-" + strconv.I
 func GradeLogArtifact(k int) string   { return "rollout/grade-" + strconv.Itoa(k) + ".log" }
 
 // storedSample returns sample k of item when an earlier attempt of this generation stored it
-// (item.Recorded) with this stage's model, protocol and sampling.
+// (item.Recorded) with this stage's model, protocol, sampling and prompts.
 func (s *Stage) storedSample(item *pipeline.Item, k int) (pipeline.TrajectoryRef, []pipeline.ArtifactRef, bool) {
 	var ref pipeline.TrajectoryRef
 	var ta, ga *pipeline.ArtifactRef
@@ -379,7 +393,7 @@ func (s *Stage) storedSample(item *pipeline.Item, k int) (pipeline.TrajectoryRef
 	}
 	if traj.InstanceID != item.Instance.InstanceID || traj.RolloutIndex != k || traj.Model != s.cfg.Model ||
 		traj.PromptFormat != s.cfg.Protocol || traj.Seed != s.cfg.Seed+int64(k) ||
-		traj.Temperature != s.cfg.Temperature || traj.TopP != s.cfg.TopP {
+		traj.Temperature != s.cfg.Temperature || traj.TopP != s.cfg.TopP || !s.samePrompts(item, &traj) {
 		log.Info().Msg("rolling out again a sample stored under another configuration")
 		return ref, nil, false
 	}
@@ -390,6 +404,13 @@ func (s *Stage) storedSample(item *pipeline.Item, k int) (pipeline.TrajectoryRef
 		arts = append(arts, *ga)
 	}
 	return ref, arts, true
+}
+
+// samePrompts says traj began with the system prompt and instruction this configuration
+// gives item.
+func (s *Stage) samePrompts(item *pipeline.Item, traj *pipeline.Trajectory) bool {
+	_, p, err := s.instancePrompts(item)
+	return err == nil && len(traj.Messages) >= 2 && traj.Messages[0].Content == p.system && traj.Messages[1].Content == p.instruction
 }
 
 func trajectoryRef(traj *pipeline.Trajectory, k int, ta pipeline.ArtifactRef) pipeline.TrajectoryRef {
@@ -432,23 +453,27 @@ func (s *Stage) Sample(ctx context.Context, item *pipeline.Item, k int) (pipelin
 // rollout runs, grades and records one sample.
 func (s *Stage) rollout(ctx context.Context, item *pipeline.Item, k int) (*pipeline.Trajectory, []byte, error) {
 	inst, env := &item.Instance, item.Environment
+	workDir, prompts, err := s.instancePrompts(item)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rolling out %s sample %d: %w", inst.InstanceID, k, err)
+	}
 	seed := s.cfg.Seed + int64(k)
 	traj := &pipeline.Trajectory{
 		TrajectoryID: uuid.NewString(), InstanceID: inst.InstanceID, Repo: inst.Repo, RolloutIndex: k,
-		Model: s.cfg.Model, Scaffold: Scaffold, PromptFormat: s.cfg.Protocol, Tools: s.toolsJSON,
+		Model: s.cfg.Model, Scaffold: Scaffold, PromptFormat: s.cfg.Protocol, Tools: prompts.toolsJSON,
 		Temperature: s.cfg.Temperature, TopP: s.cfg.TopP, Seed: seed, CreatedAt: time.Now().UTC(),
 	}
 	log := item.Log.With().Int("sample", k).Logger()
 	var model Model = s.client
 	if s.cfg.Backend == BackendOracle {
-		o, err := newOracle(inst, env.WorkDir)
+		o, err := newOracle(inst, workDir)
 		if err != nil {
 			return nil, nil, err
 		}
 		model = o
 	}
 
-	ws, err := s.rt.Start(ctx, WorkspaceSpec{Image: env.ImageName, WorkDir: env.WorkDir,
+	ws, err := s.rt.Start(ctx, WorkspaceSpec{Image: env.ImageName, WorkDir: env.WorkDir, Path: workDir,
 		Lifetime: s.cfg.RolloutTimeout + 15*time.Minute,
 		Labels:   map[string]string{sandbox.LabelInstance: inst.InstanceID, LabelSample: strconv.Itoa(k)}})
 	if err != nil {
@@ -459,15 +484,15 @@ func (s *Stage) rollout(ctx context.Context, item *pipeline.Item, k int) (*pipel
 	rctx, cancel := context.WithTimeoutCause(ctx, s.cfg.RolloutTimeout, errRolloutTimeout)
 	defer cancel()
 	a := &agent{
-		model: model, ws: ws, ed: newEditor(ws, env.WorkDir), leaks: newLeakWatch(env.WorkDir, inst.Patch), log: log,
-		protocol: s.cfg.Protocol, tools: s.tools, toolJSON: s.toolsJSON, workDir: env.WorkDir,
+		model: model, ws: ws, ed: newEditor(ws, workDir), leaks: newLeakWatch(inst.Patch, workDir, env.WorkDir), log: log,
+		protocol: s.cfg.Protocol, prompts: prompts, tools: prompts.tools, toolJSON: prompts.toolsJSON, workDir: workDir,
 		sampling: Sampling{Temperature: s.cfg.Temperature, TopP: s.cfg.TopP, Seed: seed, MaxTokens: s.cfg.MaxOutputTokens},
 		limits: agentLimits{maxIterations: s.cfg.MaxIterations, contextTokens: s.cfg.ContextTokens,
 			commandTimeout: s.cfg.CommandTimeout, noChangeTimeout: max(s.cfg.NoChangeTimeout, 0), maxObservation: s.cfg.MaxObservationChars,
 			maxFormatErrors: s.cfg.MaxFormatErrors, example: !s.cfg.NoExample},
 	}
 	start := time.Now()
-	status, err := a.run(rctx, systemPrompt, taskPrompt(inst, env.WorkDir))
+	status, err := a.run(rctx, prompts.system, prompts.instruction)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("rolling out %s sample %d: %w", inst.InstanceID, k, context.Cause(ctx))

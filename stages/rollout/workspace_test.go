@@ -225,3 +225,56 @@ func TestDockerWorkspace(t *testing.T) {
 	_, err = envbuildtest.Docker(t).ContainerInspect(ctx, "nope-"+run)
 	assert.True(t, errdefs.IsNotFound(err))
 }
+
+// TestDockerWorkspaceElsewhere starts a workspace whose repository is at another path than
+// the image's work directory: the agent's shell starts in a copy owned by its user, git
+// sees the base commit and no change, /testbed links to the copy (so the image's
+// PYTHONPATH, which names /testbed/src, imports the agent's edits), and the diff is the
+// copy's. A path that is taken in the image, or inside the work directory, is refused.
+func TestDockerWorkspaceElsewhere(t *testing.T) {
+	t.Parallel()
+	item := fixtureItem(t, "pysrc")
+	run := "rollout-wse-" + nonce()
+	rt := newDockerRuntime(t, run, nil)
+	t.Cleanup(func() { assert.Empty(t, runContainers(t, run), "containers of the run left behind") })
+	dir := fixtureWorkspace("pysrc")
+	ws, err := rt.Start(t.Context(), rollout.WorkspaceSpec{Image: item.Environment.ImageName, WorkDir: "/testbed", Path: dir,
+		Lifetime: 10 * time.Minute, Labels: map[string]string{sandbox.LabelInstance: item.Instance.InstanceID}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ws.Close(context.Background()) })
+	ctx, minute := t.Context(), time.Minute
+
+	res := shell(t, ws, "pwd; readlink /testbed; stat -c %u .; git status --short; git log -1 --format=%H", minute)
+	assert.Equal(t, dir+"\n"+dir+"\n1000\n"+item.Instance.BaseCommit+"\n", res.Output)
+	assert.Equal(t, dir, res.Cwd)
+
+	init := dir + "/src/strutil/__init__.py"
+	require.NoError(t, ws.WriteFile(ctx, init, []byte("def shout(s):\n    return s.strip().upper() + \"!\"\n")))
+	res = shell(t, ws, `cd /tmp && python -c 'import strutil; print(strutil.__file__, repr(strutil.shout(" hi ")))'`, minute)
+	assert.Equal(t, "/testbed/src/strutil/__init__.py 'HI!'\n", res.Output, "the image's PYTHONPATH reaches the copy")
+	data, err := ws.ReadFile(ctx, "/testbed/src/strutil/__init__.py")
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "s.strip()", "the work directory's paths reach the copy")
+
+	list, err := ws.ListDir(ctx, dir, 1)
+	require.NoError(t, err)
+	assert.Equal(t, dir+"\n"+dir+"/pyproject.toml\n"+dir+"/src\n"+dir+"/tests\n", list)
+	diff, err := ws.Diff(ctx, item.Instance.BaseCommit)
+	require.NoError(t, err)
+	assert.Contains(t, diff, "diff --git a/src/strutil/__init__.py b/src/strutil/__init__.py\n")
+	assert.Contains(t, diff, "+    return s.strip().upper() + \"!\"\n")
+
+	// A shell that ends is replaced by one in the workspace's directory.
+	res = shell(t, ws, "cd /; exit 3", minute)
+	assert.True(t, res.Restarted)
+	assert.Equal(t, dir, shell(t, ws, "pwd", minute).Cwd)
+	require.NoError(t, ws.Close(ctx))
+
+	for _, bad := range []struct{ path, want string }{
+		{"/usr/lib", "/usr/lib exists in the image and is not an empty directory"},
+		{"/testbed/inner", "inside one another"},
+	} {
+		_, err := rt.Start(ctx, rollout.WorkspaceSpec{Image: item.Environment.ImageName, WorkDir: "/testbed", Path: bad.path, Lifetime: time.Minute})
+		assert.ErrorContains(t, err, bad.want)
+	}
+}

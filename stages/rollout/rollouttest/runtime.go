@@ -12,7 +12,9 @@ import (
 )
 
 // Runtime is an in-memory rollout.Runtime: each workspace is a map of files plus a shell
-// answered by ShellFunc. It is safe for concurrent use.
+// answered by ShellFunc. A workspace whose spec has a Path holds the files seeded under
+// WorkDir under Path, and paths under WorkDir reach them there, as through the Docker
+// runtime's link. It is safe for concurrent use.
 type Runtime struct {
 	// Files seeds every workspace: absolute path -> content.
 	Files map[string]string
@@ -33,6 +35,7 @@ func (r *Runtime) Start(ctx context.Context, spec rollout.WorkspaceSpec) (rollou
 	}
 	ws := &Workspace{Spec: spec, Files: map[string][]byte{}, orig: map[string][]byte{}, rt: r}
 	for p, c := range r.Files {
+		p = ws.resolve(p)
 		ws.Files[p] = []byte(c)
 		ws.orig[p] = []byte(c)
 	}
@@ -69,6 +72,28 @@ type Workspace struct {
 	running  bool
 }
 
+// Dir is where the workspace holds the repository: Spec.Path when set, else Spec.WorkDir.
+func (w *Workspace) Dir() string {
+	if w.Spec.Path != "" {
+		return w.Spec.Path
+	}
+	return w.Spec.WorkDir
+}
+
+// resolve follows the link from Spec.WorkDir to Spec.Path.
+func (w *Workspace) resolve(p string) string {
+	d, wd := w.Dir(), w.Spec.WorkDir
+	switch {
+	case d == wd || wd == "":
+		return p
+	case p == wd:
+		return d
+	case strings.HasPrefix(p, wd+"/"):
+		return d + p[len(wd):]
+	}
+	return p
+}
+
 // Shell records the command and answers it with the runtime's ShellFunc. A result with
 // Running makes the next request a wait (command "") or an interruption (command "C-c"),
 // which reach ShellFunc too; they are refused as the Docker workspace refuses them.
@@ -86,7 +111,7 @@ func (w *Workspace) Shell(ctx context.Context, req rollout.ShellRequest) (rollou
 		command = "C-c"
 	}
 	w.Commands = append(w.Commands, command)
-	res := rollout.ShellResult{Cwd: w.Spec.WorkDir}
+	res := rollout.ShellResult{Cwd: w.Dir()}
 	var err error
 	if w.rt.ShellFunc != nil {
 		res, err = w.rt.ShellFunc(ctx, w, command)
@@ -102,11 +127,12 @@ func (w *Workspace) isDir(p string) bool {
 			return true
 		}
 	}
-	return p == "/" || p == w.Spec.WorkDir
+	return p == "/" || p == w.Dir() || p == w.Spec.WorkDir
 }
 
 // Stat reports files and the directories that hold them.
 func (w *Workspace) Stat(ctx context.Context, p string) (rollout.FileInfo, error) {
+	p = w.resolve(p)
 	if _, ok := w.Files[p]; ok {
 		return rollout.FileInfo{Exists: true}, nil
 	}
@@ -118,6 +144,7 @@ func (w *Workspace) Stat(ctx context.Context, p string) (rollout.FileInfo, error
 
 // ReadFile returns a file's content.
 func (w *Workspace) ReadFile(ctx context.Context, p string) ([]byte, error) {
+	p = w.resolve(p)
 	if data, ok := w.Files[p]; ok {
 		return append([]byte(nil), data...), nil
 	}
@@ -129,6 +156,7 @@ func (w *Workspace) ReadFile(ctx context.Context, p string) ([]byte, error) {
 
 // WriteFile writes a file whose directory exists.
 func (w *Workspace) WriteFile(ctx context.Context, p string, data []byte) error {
+	p = w.resolve(p)
 	if w.isDir(p) {
 		return rollout.ErrIsDir
 	}
@@ -139,7 +167,8 @@ func (w *Workspace) WriteFile(ctx context.Context, p string, data []byte) error 
 	return nil
 }
 
-// ListDir lists the files under p (and their directories) up to depth levels.
+// ListDir lists the files under p (and their directories) up to depth levels. Like find, it
+// does not follow the link at Spec.WorkDir.
 func (w *Workspace) ListDir(ctx context.Context, p string, depth int) (string, error) {
 	if !w.isDir(p) {
 		return "", rollout.ErrNotExist
@@ -166,7 +195,7 @@ func (w *Workspace) ListDir(ctx context.Context, p string, depth int) (string, e
 	return strings.Join(list, "\n") + "\n", nil
 }
 
-// Diff returns a whole-file diff of every file that changed under the work directory.
+// Diff returns a whole-file diff of every file that changed under Dir.
 func (w *Workspace) Diff(ctx context.Context, base string) (string, error) {
 	var paths []string
 	for p := range w.Files {
@@ -177,7 +206,7 @@ func (w *Workspace) Diff(ctx context.Context, base string) (string, error) {
 	sort.Strings(paths)
 	var b strings.Builder
 	for _, p := range paths {
-		rel := strings.TrimPrefix(p, strings.TrimSuffix(w.Spec.WorkDir, "/")+"/")
+		rel := strings.TrimPrefix(p, strings.TrimSuffix(w.Dir(), "/")+"/")
 		old, isOld := w.orig[p]
 		oldLines, newLines := lines(string(old)), lines(string(w.Files[p]))
 		fmt.Fprintf(&b, "diff --git a/%s b/%s\n", rel, rel)
