@@ -46,7 +46,7 @@ type Task struct {
 }
 
 // EvalScript returns the bash script SWE-bench's harness runs in the task's image after
-// applying a model patch: it resets the files the test patch touches to base_commit (removing
+// applying a model patch: it sends its standard error to its standard output, resets the files the test patch touches to base_commit (removing
 // those base_commit lacks), applies the test patch (git apply --verbose --reject, as the
 // harness applies test patches), prints the start marker, runs the test command as
 // validation ran it (its go test -json replaced by -v, which parse_log_gotest reads), prints
@@ -76,6 +76,10 @@ func EvalScript(t Task) (string, error) {
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	line("#!/bin/bash")
 	line("set -uxo pipefail")
+	// One stream: the harness's set -x traces go to standard error, the tests' output to
+	// standard output, and two streams reach the reader in no fixed order, so an end-marker
+	// trace could come before the test output it closes.
+	line("exec 2>&1")
 	line("cd %s", q(t.WorkDir))
 	for _, k := range slices.Sorted(maps.Keys(t.Env)) {
 		line("export %s=%s", k, q(t.Env[k]))

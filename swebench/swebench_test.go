@@ -35,7 +35,7 @@ func TestEvalScript(t *testing.T) {
 	})
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(script, "\n"), "\n")
-	assert.Equal(t, []string{"#!/bin/bash", "set -uxo pipefail", "cd /testbed", `export A='it'\''s'`, "export B=2"}, lines[:5])
+	assert.Equal(t, []string{"#!/bin/bash", "set -uxo pipefail", "exec 2>&1", "cd /testbed", `export A='it'\''s'`, "export B=2"}, lines[:6])
 	// The test patch travels base64-encoded: its lines that look like the script lines the
 	// harness drops are not in the script.
 	assert.Equal(t, 1, strings.Count(script, "\n#!/bin/bash\n")+strings.Count(script[:12], "#!/bin/bash\n"))
