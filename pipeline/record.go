@@ -204,6 +204,10 @@ type Message struct {
 	Name       string     `json:"name,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	// FormatError marks the message the agent sent in place of a malformed reply (a call it
+	// could not parse or validate): the reply itself is not kept, as OpenHands drops it, and
+	// SFT exports leave this message out. Not a column of the trajectories config.
+	FormatError bool `json:"format_error,omitempty"`
 }
 
 // ToolCall is an assistant's call of a tool.
