@@ -42,8 +42,11 @@ func TestParseText(t *testing.T) {
 			thought: "Let me look.", fn: Bash, args: `{"command":"ls -a"}`},
 		{name: "closed", reply: "<function=think>\n<parameter=thought>\nline one\n  line two\n</parameter>\n</function>",
 			fn: Think, args: `{"thought":"line one\n  line two"}`},
-		{name: "indentation kept", reply: "<function=str_replace_editor>\n<parameter=command>str_replace</parameter>\n<parameter=path>/a.py</parameter>\n<parameter=old_str>\n    x = 1\n</parameter>\n<parameter=new_str>\n    x = 2\n</parameter>\n",
-			fn: Editor, args: `{"command":"str_replace","path":"/a.py","old_str":"    x = 1","new_str":"    x = 2"}`},
+		// OpenHands 0.32 strips every value, the first line's indentation included.
+		{name: "values stripped", reply: "<function=str_replace_editor>\n<parameter=command>str_replace</parameter>\n<parameter=path> /a.py\t</parameter>\n<parameter=old_str>\n    x = 1\n    y = 2\n\n</parameter>\n<parameter=new_str>\n    x = 2\n</parameter>\n",
+			fn: Editor, args: `{"command":"str_replace","path":"/a.py","old_str":"x = 1\n    y = 2","new_str":"x = 2"}`},
+		{name: "inner indentation kept", reply: "<function=think>\n<parameter=thought>\x1f a\n\n  b \u00a0</parameter>\n",
+			fn: Think, args: `{"thought":"a\n\n  b"}`},
 		{name: "integers and arrays", reply: "<function=str_replace_editor>\n<parameter=command>view</parameter>\n<parameter=path>/a.py</parameter>\n<parameter=view_range>[3, -1]</parameter>\n</function>",
 			fn: Editor, args: `{"command":"view","path":"/a.py","view_range":[3,-1]}`},
 		{name: "enum trimmed", reply: "<function=finish>\n<parameter=message>done</parameter>\n<parameter=task_completed> true </parameter>\n",
@@ -122,7 +125,7 @@ func TestRenderText(t *testing.T) {
 	assert.True(t, strings.HasSuffix(got[0].Content, "\n\n"+FormatRules+"\n"))
 	assert.Equal(t, "Looking.\n\n<function=execute_bash>\n<parameter=command>\nls\ncat a.py\n</parameter>\n<parameter=is_input>false</parameter>\n</function>", got[2].Content)
 	assert.Equal(t, pipeline.Message{Role: "user", Content: "EXECUTION RESULT of [execute_bash]:\na.py"}, got[3])
-	assert.Equal(t, "<function=str_replace_editor>\n<parameter=path>/a.py</parameter>\n<parameter=command>view</parameter>\n<parameter=view_range>[1,5]</parameter>\n</function>", got[4].Content)
+	assert.Equal(t, "<function=str_replace_editor>\n<parameter=path>/a.py</parameter>\n<parameter=command>view</parameter>\n<parameter=view_range>[1, 5]</parameter>\n</function>", got[4].Content)
 	assert.Equal(t, "EXECUTION RESULT of [str_replace_editor]:\n1 print()", got[5].Content)
 	assert.Equal(t, pipeline.Message{Role: "user", Content: "Please continue."}, got[6], "only the first user message carries the example")
 
@@ -143,4 +146,32 @@ func TestRenderText(t *testing.T) {
 	own := RenderText(msgs[:2], tools, RenderOptions{FormatRules: "Call one function, like this."})
 	assert.True(t, strings.HasSuffix(own[0].Content, "---- END FUNCTION #4 ----\n\nCall one function, like this.\n"), "%q", own[0].Content)
 	assert.NotContains(t, own[0].Content, FormatRules)
+}
+
+// TestPythonRendering pins the forms OpenHands' text protocol gives non-string values when it
+// writes a call of the history back (Python's str() of what json.loads returns).
+func TestPythonRendering(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		`[1,20]`:                         `[1, 20]`,
+		`[-1]`:                           `[-1]`,
+		`[]`:                             `[]`,
+		`3`:                              `3`,
+		`-0`:                             `0`,
+		`123456789012345678901234567890`: `123456789012345678901234567890`,
+		`1.5`:                            `1.5`,
+		`2.0`:                            `2.0`,
+		`1e5`:                            `100000.0`,
+		`1e16`:                           `1e+16`,
+		`0.00001`:                        `1e-05`,
+		`0.0001`:                         `0.0001`,
+		`true`:                           `True`,
+		`null`:                           `None`,
+		`["a","it's",["x"]]`:             `['a', "it's", ['x']]`,
+		`{"k":"v\n","n":1}`:              `{'k': 'v\n', 'n': 1}`,
+		`["\u00e9\u00a0\u0001"]`:         `['é\xa0\x01']`,
+		`"plain\ntext"`:                  "plain\ntext",
+	} {
+		assert.Equal(t, want, pyText(json.RawMessage(raw)), raw)
+	}
 }

@@ -76,8 +76,10 @@ func describe(tools []Tool, rules string) string {
 	return b.String()
 }
 
-// RenderCall writes one call in the text protocol. The arguments keep their JSON key order;
-// a value that spans lines is put on lines of its own. Arguments that are not a JSON object
+// RenderCall writes one call in the text protocol as OpenHands 0.32 re-renders a call of the
+// history. The arguments keep their JSON key order; each value is written as Python's str()
+// of it (strings as they are, [1, 20], True, None); a string that spans lines is put on
+// lines of its own. Arguments that are not a JSON object
 // are written as they are, so a malformed call stays visible.
 func RenderCall(c pipeline.FunctionCall) string {
 	var b strings.Builder
@@ -87,7 +89,7 @@ func RenderCall(c pipeline.FunctionCall) string {
 		b.WriteString(c.Arguments + "\n")
 	}
 	for _, kv := range args {
-		v := valueText(kv.value)
+		v := pyText(kv.value)
 		b.WriteString("<parameter=" + kv.key + ">")
 		if strings.Contains(v, "\n") {
 			b.WriteString("\n" + v + "\n")
@@ -227,8 +229,9 @@ func ParseText(reply string, tools []Tool) (thought string, call pipeline.Functi
 		}
 		v := body[:k]
 		body = body[k+len("</parameter>"):]
-		v = strings.TrimPrefix(v, "\n")
-		v = strings.TrimSuffix(v, "\n")
+		// OpenHands strips every value (Python's str.strip()): leading indentation of a
+		// one-line old_str goes too.
+		v = pyStrip(v)
 		vals = append(vals, argValue{name: pname, text: v})
 	}
 	args, err := buildArgs(t, vals)

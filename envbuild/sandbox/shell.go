@@ -15,10 +15,13 @@ import (
 )
 
 // A shell is one long-lived bash process whose standard input and output are a stream (a
-// Docker exec attachment). Commands are sent base64-encoded, written to a file and sourced
-// with stdin from /dev/null, so that they run in the shell itself (cd and export persist),
-// can never read the protocol's own input, and a syntax error in one cannot leave the shell
-// waiting for more input. After each command the shell prints a marker line with the exit
+// Docker exec attachment). Commands are sent escaped, written to a file and sourced with
+// stdin from the shell's input FIFO (InputPath), so that they run in the shell itself (cd
+// and export persist), can never read the protocol's own input, and a syntax error in one
+// cannot leave the shell waiting for more input. While the command runs the shell holds no
+// writing end of the FIFO: a command that reads its input gets end-of-file at once, unless
+// another process holds the FIFO open for writing, and then it reads what that process
+// writes (text sent to a running command) until the process closes it. After each command the shell prints a marker line with the exit
 // status, the python on PATH and the directory; the marker is random per shell and printed
 // from two halves, so no command output can fake it.
 type shell struct {
@@ -115,7 +118,7 @@ var ErrShellExited = errors.New("shell exited")
 func (s *shell) init(ctx context.Context, timeout time.Duration) error {
 	script := "exec 2>&1\ntrap 'return 130' INT\n" +
 		"__swemill_m1=" + s.m1 + "; __swemill_m2=" + s.m2 + "; __swemill_d=" + s.dir + "\n" +
-		"mkdir -p \"$__swemill_d\" && chmod 700 \"$__swemill_d\"\n" +
+		"mkdir -p \"$__swemill_d\" && chmod 700 \"$__swemill_d\" && mkfifo -m 600 \"$__swemill_d/in\"\n" +
 		"__swemill_rc=$$; " + markerCmd + "\n"
 	if _, err := io.WriteString(s.stdin, script); err != nil {
 		return fmt.Errorf("starting shell: %w", err)
@@ -135,13 +138,22 @@ func (s *shell) init(ctx context.Context, timeout time.Duration) error {
 // only: no process is started for it.
 const markerCmd = `printf '\n%s%s %d %s\037' "$__swemill_m1" "$__swemill_m2" "$__swemill_rc" "$PWD"; type -P python || echo`
 
+// inputCmd chooses the sourced command's input: the FIFO (made again if a command removed
+// it; /dev/null when it cannot be), opened for reading (__swemill_r) while the shell holds it
+// open for writing too, so that the opening does not block, and then closed for writing: the
+// shell must hold no writing end while the command runs (a builtin such as read would never
+// see end-of-file), so only other processes' writing ends keep the input open.
+const inputCmd = `__swemill_i="$__swemill_d/in"; [ -p "$__swemill_i" ] || mkfifo -m 600 "$__swemill_i" 2>/dev/null || __swemill_i=/dev/null; ` +
+	`exec {__swemill_h}<>"$__swemill_i" {__swemill_r}<"$__swemill_i" {__swemill_h}>&-`
+
 // send writes a command for the shell to source. The command travels as a printf %b
 // argument and is written with builtins only, so no process is started but the command's
 // own.
 func (s *shell) send(command string) error {
 	line := `[ -d "$__swemill_d" ] || mkdir -p "$__swemill_d"; printf '%b' '` + EscapePrintf(command) + `' > "$__swemill_d/cmd"` + "\n" +
-		`. "$__swemill_d/cmd" < /dev/null` + "\n" +
-		`__swemill_rc=$?; ` + markerCmd + "\n"
+		inputCmd + "\n" +
+		`. "$__swemill_d/cmd" <&$__swemill_r` + "\n" +
+		`__swemill_rc=$?; exec {__swemill_r}<&-; ` + markerCmd + "\n"
 	_, err := io.WriteString(s.stdin, line)
 	return err
 }
@@ -276,6 +288,23 @@ func (s *shell) findMarker() (markerPos, Marker, bool) {
 	mk.Status, _ = strconv.Atoi(status)
 	mk.Cwd, mk.Python, _ = strings.Cut(rest, "\x1f")
 	return markerPos{start: start, next: next}, mk, true
+}
+
+// poll returns what the command printed since the last call without waiting, and done when
+// it ended (then with its marker).
+func (s *shell) poll() (out ShellOutput, m Marker, done bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if end, mk, ok := s.findMarker(); ok {
+		out = s.take(end.start)
+		s.buf = s.buf[end.next:]
+		s.scan = 0
+		return out, mk, true
+	}
+	n := s.safeEnd()
+	out = s.take(n)
+	s.buf, s.scan = s.buf[n:], 0
+	return out, m, false
 }
 
 // ShellOutput is a command's output as a Shell kept it: all of it (Head), or its head and

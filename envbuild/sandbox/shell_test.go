@@ -128,6 +128,56 @@ func TestShellProtocol(t *testing.T) {
 	assert.Equal(t, "bye\n", string(o.Head))
 }
 
+// TestShellInput feeds a running command through the shell's input FIFO: with no other
+// writer a command gets end-of-file at once; with one it reads what is written, waits for
+// more while the writer stays open, and ends when the writer closes it (Ctrl-D). A command
+// removing the FIFO does not break the next one.
+func TestShellInput(t *testing.T) {
+	t.Parallel()
+	sh := localShell(t, 4096)
+	out, m := run(t, sh, `read -r x; echo "read=$? x=$x"`)
+	assert.Equal(t, "read=1 x=\n", out)
+	assert.Equal(t, 0, m.Status)
+
+	// A writer opened before the command (as the rollout's tool shell does).
+	w, err := os.OpenFile(sh.dir+"/in", os.O_RDWR, 0)
+	require.NoError(t, err)
+	require.NoError(t, sh.send(`read -r x; echo "got $x"; cat; echo "cat ended"`))
+	o, _, st, err := sh.waitUntil(t.Context(), time.Now().Add(30*time.Second), 300*time.Millisecond)
+	require.NoError(t, err)
+	assert.Equal(t, WaitQuiet, st, "the command waits for input: %q", o.Head)
+	_, err = w.WriteString("hello\nline two\n")
+	require.NoError(t, err)
+	o, _, st, err = sh.waitUntil(t.Context(), time.Now().Add(30*time.Second), 300*time.Millisecond)
+	require.NoError(t, err)
+	assert.Equal(t, WaitQuiet, st, "cat waits for more while the writer is open")
+	assert.Equal(t, "got hello\nline two\n", string(o.Head))
+	require.NoError(t, w.Close())
+	o, m, st, err = sh.waitUntil(t.Context(), time.Now().Add(30*time.Second), 0)
+	require.NoError(t, err)
+	assert.Equal(t, WaitDone, st)
+	assert.Equal(t, "cat ended\n", string(o.Head))
+	assert.Equal(t, 0, m.Status)
+
+	// Poll hands out what is there without waiting.
+	require.NoError(t, sh.send("echo early; sleep 0.5; echo late"))
+	time.Sleep(200 * time.Millisecond)
+	o, _, done := sh.poll()
+	assert.False(t, done)
+	assert.Equal(t, "early\n", string(o.Head))
+	time.Sleep(600 * time.Millisecond)
+	o, m, done = sh.poll()
+	assert.True(t, done)
+	assert.Equal(t, "late\n", string(o.Head))
+	assert.Equal(t, 0, m.Status)
+
+	out, _ = run(t, sh, `rm -rf "$__swemill_d"; echo removed`)
+	assert.Equal(t, "removed\n", out)
+	out, m = run(t, sh, `cat; echo "status $?"`)
+	assert.Equal(t, "status 0\n", out)
+	assert.Equal(t, 0, m.Status)
+}
+
 // TestEscapePrintf writes bytes through printf %b, as the rollout's editor writes files, and
 // reads them back unchanged.
 func TestEscapePrintf(t *testing.T) {

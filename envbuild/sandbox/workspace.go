@@ -260,8 +260,9 @@ func (w *Workspace) OpenShell(ctx context.Context, limit int) (*Shell, error) {
 	return sh, nil
 }
 
-// Send writes a command for the shell to run. The command reads no input (its stdin is
-// /dev/null) and runs in the shell itself: cd and export last.
+// Send writes a command for the shell to run. It runs in the shell itself (cd and export
+// last) and reads the shell's input FIFO (InputPath): end-of-file at once unless another
+// process holds the FIFO open for writing.
 func (sh *Shell) Send(command string) error { return sh.proto.send(command) }
 
 // Wait waits for the end of the command sent last, at most timeout. It returns the output
@@ -278,6 +279,15 @@ func (sh *Shell) Wait(ctx context.Context, timeout time.Duration) (out ShellOutp
 func (sh *Shell) WaitUntil(ctx context.Context, deadline time.Time, quiet time.Duration) (ShellOutput, Marker, WaitStatus, error) {
 	return sh.proto.waitUntil(ctx, deadline, quiet)
 }
+
+// Poll returns what the command sent last printed since the last Wait or Poll, without
+// waiting, and done when it has ended (with the shell's Marker).
+func (sh *Shell) Poll() (out ShellOutput, m Marker, done bool) { return sh.proto.poll() }
+
+// InputPath is the FIFO the shell's commands read as their standard input. A process that
+// opens it for writing (before the command starts: the shell must not be the only writer)
+// feeds the running command; closing it gives the command end-of-file.
+func (sh *Shell) InputPath() string { return sh.proto.dir + "/in" }
 
 // PID returns the shell's process id in the container.
 func (sh *Shell) PID() int { return sh.proto.pid }

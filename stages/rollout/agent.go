@@ -75,6 +75,12 @@ type agentLimits struct {
 // run drives the conversation. It returns the exit status; errors are infrastructure
 // failures (the model server unreachable after its retries, the engine failing).
 func (a *agent) run(ctx context.Context, system, task string) (string, error) {
+	if a.protocol == ProtocolText {
+		// The stored system message is the one the model reads: with the tool block (and the
+		// format rules of the prompt directory), which the SFT exports then keep as it is.
+		system = codeact.RenderText([]pipeline.Message{{Role: "system", Content: system}}, a.tools,
+			codeact.RenderOptions{FormatRules: a.prompts.formats})[0].Content
+	}
 	a.msgs = []pipeline.Message{{Role: "system", Content: system}, {Role: "user", Content: task}}
 	formatErrors := 0
 	for iter := 0; ; iter++ {
@@ -193,14 +199,23 @@ func (a *agent) handleText(ctx context.Context, rep *Reply) (bool, bool, string,
 		a.add(pipeline.Message{Role: "user", Content: a.noCall()})
 		return true, false, "", nil
 	default:
-		msg, err := a.prompts.formatError(perr.Error())
-		if err != nil {
-			return false, false, "", err
-		}
-		a.add(pipeline.Message{Role: "assistant", Content: rep.Content})
-		a.add(pipeline.Message{Role: "user", Content: msg})
-		return false, false, "", nil
+		return false, false, "", a.malformed(perr)
 	}
+}
+
+// errorSuffix ends the observation of an action that failed (OpenHands' ErrorObservation).
+const errorSuffix = "\n[Error occurred in processing last action]"
+
+// malformed answers a reply whose calls cannot be run as OpenHands 0.32 does: the reply is
+// left out of the history and a user message says why (the format-error message and the
+// error suffix), marked FormatError so that SFT exports leave it out too.
+func (a *agent) malformed(cause error) error {
+	msg, err := a.prompts.formatError(cause.Error())
+	if err != nil {
+		return err
+	}
+	a.add(pipeline.Message{Role: "user", Content: msg + errorSuffix, FormatError: true})
+	return nil
 }
 
 // noCall is the answer to a reply that calls no function: the no-call message, with the
@@ -231,38 +246,27 @@ func (a *agent) handleNative(ctx context.Context, rep *Reply) (bool, bool, strin
 		return true, false, "", nil
 	}
 	calls := make([]pipeline.ToolCall, len(rep.ToolCalls))
-	problems := make([]error, len(rep.ToolCalls))
 	for i, tc := range rep.ToolCalls {
 		if tc.ID == "" {
 			tc.ID = a.nextCallID()
 		}
 		tc.Type = "function"
-		if norm, err := codeact.NormalizeArgs(a.tools, tc.Function.Name, tc.Function.Arguments); err != nil {
-			problems[i] = err
-		} else {
-			tc.Function.Arguments = norm
+		norm, err := codeact.NormalizeArgs(a.tools, tc.Function.Name, tc.Function.Arguments)
+		if err != nil {
+			// One call that cannot be run spoils the reply: none of its calls runs.
+			return false, false, "", a.malformed(err)
 		}
+		tc.Function.Arguments = norm
 		calls[i] = tc
 	}
 	a.add(pipeline.Message{Role: "assistant", Content: rep.Content, ToolCalls: calls})
-	acted := false
-	for i, tc := range calls {
-		if problems[i] != nil {
-			a.add(pipeline.Message{Role: "tool", ToolCallID: tc.ID, Name: tc.Function.Name, Content: callErrorText(problems[i].Error())})
-			continue
-		}
-		acted = true
+	for _, tc := range calls {
 		fin, status, err := a.execute(ctx, tc)
 		if err != nil || status != "" || fin {
 			return true, fin, status, err
 		}
 	}
-	return acted, false, "", nil
-}
-
-// callErrorText is the observation of a call that could not be run.
-func callErrorText(msg string) string {
-	return "ERROR:\n" + msg + "\n[Error occurred in processing last action]"
+	return true, false, "", nil
 }
 
 // execute runs one valid call and adds its result. finish ends the rollout (with no result
@@ -281,7 +285,7 @@ func (a *agent) execute(ctx context.Context, tc pipeline.ToolCall) (finished boo
 			IsInput string `json:"is_input"`
 		}
 		_ = json.Unmarshal([]byte(tc.Function.Arguments), &args)
-		obs, status, err = a.bash(ctx, args.Command, args.IsInput == "true")
+		obs, status, err = a.bash(ctx, strings.TrimSpace(args.Command), args.IsInput == "true")
 	case codeact.Editor:
 		var args editorArgs
 		_ = json.Unmarshal([]byte(tc.Function.Arguments), &args)
@@ -303,58 +307,67 @@ func (a *agent) execute(ctx context.Context, tc pipeline.ToolCall) (finished boo
 	return false, status, nil
 }
 
-// bash runs a command in the agent's shell and renders the observation as OpenHands does:
-// the output, a line saying how the command ended, the working directory, the Python
-// interpreter and the exit code. A command that prints nothing new for the no-change
-// timeout returns while it goes on running; then an empty command waits for more of its
-// output and C-c (C-z, C-d: the shell has no job control and no input, so they interrupt
-// too) stops it, and nothing else runs until it ends.
+// bash runs a command in the agent's shell and renders the observation in OpenHands 0.32's
+// forms: the output stripped of surrounding whitespace, a line saying how the command ended
+// and, once it ended, the working directory, the Python interpreter and the exit code. A
+// command that prints nothing new for the no-change timeout, or runs past the hard timeout,
+// returns while it goes on running; then an empty command waits for more of its output,
+// is_input sends text to its standard input (C-d ends its input; C-c and C-z interrupt it:
+// the shell has no job control), and another command is not run. Several commands in one
+// call are refused. The sentences that are not OpenHands' status lines come from the
+// prompt templates.
 func (a *agent) bash(ctx context.Context, command string, isInput bool) (string, string, error) {
-	trimmed := strings.TrimSpace(command)
+	if !a.running && (command == "" || isInput) {
+		return a.prompts.observation(PromptBashIdle, PromptData{Input: isInput})
+	}
+	if cmds := splitCommands(command); len(cmds) > 1 {
+		obs, _, err := a.prompts.observation(PromptBashMultiple, PromptData{Commands: cmds})
+		return obs + errorSuffix, "", err
+	}
 	req := ShellRequest{Command: command, Timeout: a.limits.commandTimeout, NoChange: a.limits.noChangeTimeout}
+	key := ""
 	switch {
-	case trimmed == "C-c" || trimmed == "C-d" || trimmed == "C-z":
-		req.Command, req.Interrupt = "", true
-	case trimmed == "":
-		req.Command = ""
+	case isInput && (command == "C-c" || command == "C-z"):
+		req.Command, req.Interrupt, key = "", true, command
+	case isInput && command == "C-d":
+		req.Command, req.EOF, key = "", true, command
 	case isInput:
-		if a.running {
-			return "ERROR:\nThe running command has no standard input, so text cannot be sent to it. Send an empty command to wait for its output, or C-c to interrupt it.", "", nil
-		}
-		return "ERROR:\nNo command is running, so there is nothing to send input to.", "", nil
-	default:
+		req.Input = true
+	case command != "":
 		a.leaks.command(command)
 	}
+	continued := a.running
 	res, err := a.ws.Shell(ctx, req)
 	switch {
 	case errors.Is(err, ErrNothingRunning):
-		return "ERROR:\nNo command is running: there is no more output to show and nothing to interrupt.", "", nil
+		a.running = false
+		return a.prompts.observation(PromptBashIdle, PromptData{Input: isInput})
 	case errors.Is(err, ErrStillRunning):
-		return fmt.Sprintf("[Your command \"%s\" was NOT run: the previous command is still running. "+
-			"Send an empty command to wait for more of its output, or C-c to interrupt it, before you run another.]", command), "", nil
+		note, _, err := a.prompts.observation(PromptBashNotRun, PromptData{Command: command})
+		return continuedPrefix + strings.TrimSpace(res.Output) + "\n" + note, "", err
 	case errors.Is(err, ErrWorkspaceGone):
 		a.note = err.Error()
 		return "", ExitRuntimeError, nil
 	case err != nil:
 		return "", "", err
 	}
-	var b strings.Builder
-	if a.running && !req.Interrupt {
-		b.WriteString("[Below is the output of the previous command.]\n")
-	}
 	a.running = res.Running
-	b.WriteString(res.Output)
+	var b strings.Builder
+	if continued && res.Running {
+		b.WriteString(continuedPrefix)
+	}
+	b.WriteString(strings.TrimSpace(res.Output))
 	switch {
-	case res.Running:
-		fmt.Fprintf(&b, "\n[The command has no new output after %d seconds. You may wait longer to see additional output by sending empty command '', "+
-			"send other commands to interact with the current process, or send keys to interrupt/kill the command.]", int(a.limits.noChangeTimeout.Seconds()))
-		return b.String(), "", nil
 	case res.TimedOut:
-		fmt.Fprintf(&b, "\n[The command timed out after %d seconds and was stopped. Run long jobs in the background with their output sent to a file.]", int(a.limits.commandTimeout.Seconds()))
+		fmt.Fprintf(&b, "\n[The command timed out after %d seconds. %s]", int(a.limits.commandTimeout.Seconds()), stillRunningHelp)
+		return b.String(), "", nil
+	case res.Running:
+		fmt.Fprintf(&b, "\n[The command has no new output after %d seconds. %s]", int(a.limits.noChangeTimeout.Seconds()), stillRunningHelp)
+		return b.String(), "", nil
 	case res.Restarted:
 		fmt.Fprintf(&b, "\n[The shell exited with code %d; a new shell was started in %s.]", res.ExitCode, a.workDir)
-	case res.Interrupted:
-		fmt.Fprintf(&b, "\n[The command completed with exit code %d. CTRL+C was sent.]", res.ExitCode)
+	case key != "":
+		fmt.Fprintf(&b, "\n[The command completed with exit code %d. CTRL+%s was sent.]", res.ExitCode, strings.ToUpper(key[2:]))
 	default:
 		fmt.Fprintf(&b, "\n[The command completed with exit code %d.]", res.ExitCode)
 	}
@@ -364,11 +377,18 @@ func (a *agent) bash(ctx context.Context, command string, isInput bool) (string,
 	if res.PythonPath != "" {
 		b.WriteString("\n[Python interpreter: " + res.PythonPath + "]")
 	}
-	if !res.TimedOut {
-		fmt.Fprintf(&b, "\n[Command finished with exit code %d]", res.ExitCode)
-	}
+	fmt.Fprintf(&b, "\n[Command finished with exit code %d]", res.ExitCode)
 	return b.String(), "", nil
 }
+
+// continuedPrefix starts the observation of a command that was already running when the
+// call came and still runs after it.
+const continuedPrefix = "[Below is the output of the previous command.]\n"
+
+// stillRunningHelp ends the lines of a command left running (the no-change and the hard
+// timeout).
+const stillRunningHelp = "You may wait longer to see additional output by sending empty command '', " +
+	"send other commands to interact with the current process, or send keys to interrupt/kill the command."
 
 // truncateMiddle keeps the first and last halves of s when it is longer than n characters
 // (bytes, cut on rune boundaries), joined by OpenHands' marker.

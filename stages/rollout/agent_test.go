@@ -92,11 +92,38 @@ func TestFormatErrorsEndTheRollout(t *testing.T) {
 	srv.Verify(t)
 	assert.Equal(t, rollout.ExitFormatError, tr.ExitStatus)
 	assert.Equal(t, 3, tr.NumTurns)
-	assert.Equal(t, "system user assistant user assistant user assistant user", roles(tr.Messages))
-	assert.Contains(t, tr.Messages[3].Content, `Parameter "command" of execute_bash is not closed with </parameter>`)
-	assert.Contains(t, tr.Messages[5].Content, `There is no function called "run"`)
-	assert.Contains(t, tr.Messages[7].Content, "Your last reply was empty.")
+	// A malformed reply is left out and answered with the error (OpenHands' error
+	// observation form), marked for the SFT exports; an empty reply stays, with its answer.
+	assert.Equal(t, "system user user user assistant user", roles(tr.Messages))
+	assert.Contains(t, tr.Messages[2].Content, `Parameter "command" of execute_bash is not closed with </parameter>`)
+	assert.Contains(t, tr.Messages[3].Content, `There is no function called "run"`)
+	for _, m := range tr.Messages[2:4] {
+		assert.True(t, m.FormatError)
+		assert.True(t, strings.HasSuffix(m.Content, "\n[Error occurred in processing last action]"), m.Content)
+	}
+	assert.False(t, tr.Messages[5].FormatError)
+	assert.Contains(t, tr.Messages[5].Content, "Your last reply was empty.")
 	assert.Equal(t, []string{rollout.FlagEmptyPatch}, tr.Flags)
+}
+
+// TestMalformedNativeReplyRunsNothing: one call of a native reply that cannot be run spoils
+// the reply, as in OpenHands: none of its calls runs, and only the error stays.
+func TestMalformedNativeReplyRunsNothing(t *testing.T) {
+	t.Parallel()
+	srv := rollouttest.NewServer(t, "/v1",
+		rollouttest.Turn{Content: "Two things.", ToolCalls: []pipeline.ToolCall{
+			nativeCall("c1", codeact.Bash, `{"command":"touch spoiled"}`),
+			nativeCall("c2", codeact.Editor, `{"command":"view"}`)}},
+		rollouttest.Turn{ToolCalls: []pipeline.ToolCall{nativeCall("c3", codeact.Finish, `{"message":"done","task_completed":"false"}`)}},
+	)
+	rt := &rollouttest.Runtime{}
+	tr := processOne(t, memStage(t, srv, rt, nil), memItem(t))
+	srv.Verify(t)
+	assert.Equal(t, rollout.ExitFinish, tr.ExitStatus)
+	assert.Equal(t, "system user user assistant:finish", roles(tr.Messages))
+	assert.True(t, tr.Messages[2].FormatError)
+	assert.Contains(t, tr.Messages[2].Content, `Missing required parameter "path"`)
+	assert.Empty(t, rt.Workspaces()[0].Commands, "no call of the spoiled reply ran")
 }
 
 func TestMaxIterationsAndTalking(t *testing.T) {
@@ -157,9 +184,9 @@ func TestModelFailuresFailTheItem(t *testing.T) {
 	assert.Contains(t, err.Error(), "[redacted]")
 }
 
-// TestEditorAndShellObservations drives every editor command, its refusals and the shell's
-// outcomes through the loop; the observations must match the golden file.
-func TestEditorAndShellObservations(t *testing.T) {
+// TestEditorObservations drives every editor command and its refusals through the loop; the
+// observations must match the golden file.
+func TestEditorObservations(t *testing.T) {
 	t.Parallel()
 	ops := "/testbed/calc/ops.py"
 	calls := []struct{ name, args string }{
@@ -181,17 +208,6 @@ func TestEditorAndShellObservations(t *testing.T) {
 		{codeact.Editor, `{"command":"undo_edit","path":"` + ops + `"}`},
 		{codeact.Editor, `{"command":"str_replace","path":"/testbed/calc","old_str":"a","new_str":"b"}`},
 		{codeact.Editor, `{"command":"view","path":"/testbed/blob.bin"}`},
-		{codeact.Bash, `{"command":"make test"}`},
-		{codeact.Bash, `{"command":"sleep 1000"}`},
-		{codeact.Bash, `{"command":"exit 3"}`},
-		{codeact.Bash, `{"command":"pytest -x"}`},
-		{codeact.Bash, `{"command":"ls"}`},
-		{codeact.Bash, `{"command":"y","is_input":"true"}`},
-		{codeact.Bash, `{"command":""}`},
-		{codeact.Bash, `{"command":"sleep 500"}`},
-		{codeact.Bash, `{"command":"C-c","is_input":"true"}`},
-		{codeact.Bash, `{"command":"","is_input":"false"}`},
-		{codeact.Bash, `{"command":"y","is_input":"true"}`},
 		{codeact.Finish, `{"message":"done","task_completed":"partial"}`},
 	}
 	var turns []rollouttest.Turn
@@ -201,23 +217,6 @@ func TestEditorAndShellObservations(t *testing.T) {
 	srv := rollouttest.NewServer(t, "/v1", turns...)
 	rt := &rollouttest.Runtime{
 		Files: map[string]string{ops: opsPy, "/testbed/calc/__init__.py": "", "/testbed/.git/HEAD": "ref\n", "/testbed/blob.bin": "\x00\x01"},
-		ShellFunc: func(ctx context.Context, ws *rollouttest.Workspace, cmd string) (rollout.ShellResult, error) {
-			switch cmd {
-			case "sleep 1000":
-				return rollout.ShellResult{Output: "partial output\n", TimedOut: true, ExitCode: -1, Cwd: "/testbed"}, nil
-			case "exit 3":
-				return rollout.ShellResult{ExitCode: 3, Restarted: true, Cwd: "/testbed"}, nil
-			case "pytest -x":
-				return rollout.ShellResult{Output: "collecting ...\n", Running: true, ExitCode: -1}, nil
-			case "":
-				return rollout.ShellResult{Output: "1 passed\n", ExitCode: 0, Cwd: "/testbed", PythonPath: "/opt/venv/bin/python"}, nil
-			case "sleep 500":
-				return rollout.ShellResult{Running: true, ExitCode: -1}, nil
-			case "C-c":
-				return rollout.ShellResult{Output: "^C\n", Interrupted: true, ExitCode: 130, Cwd: "/testbed", PythonPath: "/opt/venv/bin/python"}, nil
-			}
-			return rollout.ShellResult{Output: strings.Repeat("x", 3000) + "\n", ExitCode: 2, Cwd: "/testbed/calc", PythonPath: "/opt/venv/bin/python"}, nil
-		},
 	}
 	s := memStage(t, srv, rt, func(c *rollout.Config) { c.MaxObservationChars, c.MaxFormatErrors = 2000, 10 })
 	tr := processOne(t, s, memItem(t))
@@ -236,14 +235,95 @@ func TestEditorAndShellObservations(t *testing.T) {
 	enc.SetIndent("", "  ")
 	require.NoError(t, enc.Encode(obs))
 	golden(t, "observations.json", buf.Bytes())
-	assert.Contains(t, obs[18], "\n[... Observation truncated due to length ...]\n")
-	// Only commands the agent ran reach the shell: the one sent while pytest ran is refused.
-	ws := rt.Workspaces()
-	require.Len(t, ws, 1)
-	assert.NotContains(t, ws[0].Commands, "ls")
-	assert.Contains(t, ws[0].Commands, "C-c")
 	assert.Contains(t, tr.ModelPatch, "diff --git a/calc/new.py b/calc/new.py")
 	assert.NotContains(t, tr.ModelPatch, "calc/ops.py", "every edit of ops.py was undone")
+}
+
+// TestShellObservations drives execute_bash through every outcome OpenHands 0.32 gives a
+// form to; the observations must match the golden file (shell_observations.json), and only
+// the calls OpenHands would run reach the shell.
+func TestShellObservations(t *testing.T) {
+	t.Parallel()
+	calls := []struct{ args string }{
+		{`{"command":"  make test  "}`},                                       // output stripped: no blank line before the status line
+		{`{"command":"echo one\necho two"}`},                                  // two commands: refused
+		{`{"command":"cd /tmp && ls; pwd\nfor f in *; do\n  echo $f\ndone"}`}, // two lines, two commands
+		{`{"command":"for f in *; do\n  echo $f\ndone"}`},                     // one command on three lines
+		{`{"command":"sleep 1000"}`},                                          // past the hard timeout: left running
+		{`{"command":"exit 3"}`},                                              // not run: the previous one still runs
+		{`{"command":""}`},                                                    // more of its output, still running
+		{`{"command":"y","is_input":"true"}`},                                 // its input; it ends
+		{`{"command":""}`},                                                    // nothing runs
+		{`{"command":"y","is_input":"true"}`},                                 // nothing to send input to
+		{`{"command":"pytest -x"}`},                                           // no new output: left running
+		{`{"command":"C-c"}`},                                                 // without is_input a key is a command: not run
+		{`{"command":"C-c","is_input":"true"}`},                               // interrupted
+		{`{"command":"cat"}`},                                                 // waits for input
+		{`{"command":"C-d","is_input":"true"}`},                               // end of input: it ends
+		{`{"command":"exit 3"}`},                                              // the shell exits and is started anew
+		{`{"command":"   "}`},                                                 // blank is empty: nothing runs
+	}
+	var turns []rollouttest.Turn
+	for i, c := range calls {
+		turns = append(turns, rollouttest.Turn{ToolCalls: []pipeline.ToolCall{nativeCall("call_"+string(rune('a'+i)), codeact.Bash, c.args)}})
+	}
+	turns = append(turns, rollouttest.Turn{ToolCalls: []pipeline.ToolCall{nativeCall("call_end", codeact.Finish, `{"message":"done","task_completed":"partial"}`)}})
+	srv := rollouttest.NewServer(t, "/v1", turns...)
+	py := "/opt/venv/bin/python"
+	rt := &rollouttest.Runtime{
+		ShellFunc: func(ctx context.Context, ws *rollouttest.Workspace, cmd string) (rollout.ShellResult, error) {
+			switch cmd {
+			case "make test":
+				return rollout.ShellResult{Output: "\n  ok\n\n", ExitCode: 0, Cwd: "/testbed", PythonPath: py}, nil
+			case "for f in *; do\n  echo $f\ndone":
+				return rollout.ShellResult{Output: "a\nb\n", ExitCode: 0, Cwd: "/testbed", PythonPath: py}, nil
+			case "sleep 1000":
+				return rollout.ShellResult{Output: "partial output\n", TimedOut: true, Running: true, ExitCode: -1}, nil
+			case "":
+				return rollout.ShellResult{Output: "more output\n", Running: true, ExitCode: -1}, nil
+			case "input:y":
+				return rollout.ShellResult{Output: "accepted\n", ExitCode: 0, Cwd: "/testbed", PythonPath: py}, nil
+			case "pytest -x", "cat":
+				return rollout.ShellResult{Output: "collecting ...\n", Running: true, ExitCode: -1}, nil
+			case "C-c":
+				return rollout.ShellResult{Output: "^C\n", Interrupted: true, ExitCode: 130, Cwd: "/testbed", PythonPath: py}, nil
+			case "C-d":
+				return rollout.ShellResult{Output: "", ExitCode: 0, Cwd: "/testbed"}, nil
+			case "exit 3":
+				return rollout.ShellResult{ExitCode: 3, Restarted: true, Cwd: "/testbed"}, nil
+			}
+			return rollout.ShellResult{}, fmt.Errorf("unexpected command %q", cmd)
+		},
+	}
+	s := memStage(t, srv, rt, func(c *rollout.Config) { c.MaxFormatErrors, c.NoChangeTimeout = 10, 30*time.Second })
+	tr := processOne(t, s, memItem(t))
+	srv.Verify(t)
+	assert.Equal(t, rollout.ExitFinish, tr.ExitStatus)
+	var obs []string
+	for _, m := range tr.Messages {
+		if m.Role == "tool" {
+			obs = append(obs, m.Content)
+		}
+	}
+	require.Len(t, obs, len(calls))
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	require.NoError(t, enc.Encode(obs))
+	golden(t, "shell_observations.json", buf.Bytes())
+	ws := rt.Workspaces()
+	require.Len(t, ws, 1)
+	assert.Equal(t, []string{"make test", "for f in *; do\n  echo $f\ndone", "sleep 1000", "", "input:y", "pytest -x", "C-c", "cat", "C-d", "exit 3"}, ws[0].Commands)
+	assert.True(t, strings.HasPrefix(obs[0], "ok\n[The command completed with exit code 0.]\n[Current working directory: /testbed]\n"), obs[0])
+	assert.True(t, strings.HasSuffix(obs[1], "\n[Error occurred in processing last action]"), obs[1])
+	assert.Equal(t, "partial output\n[The command timed out after 30 seconds. You may wait longer to see additional output by sending empty command '', "+
+		"send other commands to interact with the current process, or send keys to interrupt/kill the command.]", obs[4])
+	assert.True(t, strings.HasPrefix(obs[5], "[Below is the output of the previous command.]\n\n[Your command \"exit 3\" was NOT run"), obs[5])
+	assert.True(t, strings.HasPrefix(obs[6], "[Below is the output of the previous command.]\nmore output\n[The command has no new output after 30 seconds."), obs[6])
+	assert.True(t, strings.HasPrefix(obs[7], "accepted\n[The command completed with exit code 0.]"), obs[7])
+	assert.Contains(t, obs[12], "[The command completed with exit code 130. CTRL+C was sent.]")
+	assert.Contains(t, obs[14], "[The command completed with exit code 0. CTRL+D was sent.]")
 }
 
 // TestOracleFallsBackToGitApply gives the oracle a hunk the editor must refuse (its old

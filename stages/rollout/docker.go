@@ -102,10 +102,8 @@ type dockerWorkspace struct {
 	agent   *sandbox.Shell
 	tool    *sandbox.Shell
 	closed  bool
-	// running says the agent's last command goes on (it returned on NoChange); deadline is
-	// when its Timeout ends.
-	running  bool
-	deadline time.Time
+	// running says the agent's last command goes on (it returned on NoChange or Timeout).
+	running bool
 }
 
 // toolLimit is the output limit of the private shell: a file in base64 and then some.
@@ -115,14 +113,24 @@ func (w *dockerWorkspace) toolLimit() int { return 4*w.r.cfg.MaxFileBytes + (1 <
 // (sandbox.Config.DiskLimit) killed it, or 0 when it did not.
 func (w *dockerWorkspace) DiskExceeded() int64 { return w.ws.DiskExceeded() }
 
-// Shell runs a command in the agent's shell, or waits for or interrupts the one running.
+// Shell runs a command in the agent's shell, or waits for, feeds or interrupts the one
+// running.
 func (w *dockerWorkspace) Shell(ctx context.Context, req ShellRequest) (ShellResult, error) {
 	var res ShellResult
-	switch {
-	case !w.running && (req.Command == "" || req.Interrupt):
+	newCommand := !req.Interrupt && !req.Input && !req.EOF && req.Command != ""
+	if w.running && newCommand {
+		out, _, done := w.agent.Poll()
+		if !done {
+			res.Running, res.ExitCode = true, -1
+			res.Output, res.Truncated = out.Text()
+			return res, ErrStillRunning
+		}
+		// It ended since the last result: what it printed last is left out, as a terminal
+		// scrolls it away, and the new command runs.
+		w.running = false
+	}
+	if !w.running && !newCommand {
 		return res, ErrNothingRunning
-	case w.running && !req.Interrupt && req.Command != "":
-		return res, ErrStillRunning
 	}
 	if w.agent == nil {
 		sh, err := w.ws.OpenShell(ctx, w.r.cfg.OutputLimit)
@@ -137,30 +145,69 @@ func (w *dockerWorkspace) Shell(ctx context.Context, req ShellRequest) (ShellRes
 		res.Interrupted = true
 		w.running = false
 		return w.stop(ctx, &res)
-	case !w.running:
+	case req.Input:
+		if err := w.feed(ctx, req.Command+"\n"); err != nil {
+			return res, err
+		}
+	case req.EOF:
+		if _, _, err := w.toolRun(ctx, closeInput); err != nil {
+			return res, err
+		}
+	case newCommand:
+		// The private shell holds the command's input open for writing, as a terminal
+		// would: what the agent sends reaches it, and Ctrl-D ends it.
+		if _, _, err := w.toolRun(ctx, closeInput+"; exec {__swemill_w}<>"+shQuote(sh.InputPath())+" || unset __swemill_w; return 0"); err != nil {
+			return res, err
+		}
 		if err := sh.Send(req.Command); err != nil {
 			return res, w.shellDied(ctx, &res, sandbox.ShellOutput{}, fmt.Errorf("sending the command: %w", err))
 		}
-		w.deadline = time.Now().Add(req.Timeout)
 	}
 	w.running = false
-	out, mk, st, err := sh.WaitUntil(ctx, w.deadline, req.NoChange)
+	out, mk, st, err := sh.WaitUntil(ctx, time.Now().Add(req.Timeout), req.NoChange)
 	switch {
 	case errors.Is(err, sandbox.ErrShellExited):
 		return res, w.shellDied(ctx, &res, out, nil)
 	case err != nil:
 		return res, err
+	case st == sandbox.WaitTimedOut:
+		// Past the call's limit the command goes on: what it printed so far is returned.
+		res.TimedOut = true
+		out, mk, done := sh.Poll()
+		if done {
+			res.Output, res.Truncated = out.Text()
+			res.ExitCode, res.Cwd, res.PythonPath = mk.Status, mk.Cwd, mk.Python
+			res.TimedOut = false
+			return res, nil
+		}
+		w.running, res.Running, res.ExitCode = true, true, -1
+		res.Output, res.Truncated = out.Text()
+		return res, nil
 	case st == sandbox.WaitQuiet:
 		w.running, res.Running, res.ExitCode = true, true, -1
 		res.Output, res.Truncated = out.Text()
 		return res, nil
-	case st == sandbox.WaitTimedOut:
-		res.TimedOut, res.ExitCode = true, -1
-		return w.stop(ctx, &res)
 	}
 	res.Output, res.Truncated = out.Text()
 	res.ExitCode, res.Cwd, res.PythonPath = mk.Status, mk.Cwd, mk.Python
 	return res, nil
+}
+
+// closeInput closes the private shell's writing end of the agent's input FIFO, if it holds
+// one.
+const closeInput = `if [ -n "${__swemill_w-}" ]; then exec {__swemill_w}>&-; unset __swemill_w; fi`
+
+// maxInput bounds the text one request sends to a running command: the FIFO's buffer holds
+// 64 KiB, and a command that does not read must not block the private shell.
+const maxInput = 4096
+
+// feed writes text to the running command's standard input.
+func (w *dockerWorkspace) feed(ctx context.Context, text string) error {
+	if len(text) > maxInput {
+		text = text[:maxInput]
+	}
+	_, _, err := w.toolRun(ctx, `[ -n "${__swemill_w-}" ] && printf '%b' '`+sandbox.EscapePrintf(text)+`' >&"$__swemill_w"; return 0`)
+	return err
 }
 
 // stop kills what the agent's shell runs (Ctrl-C first, then its processes) and returns

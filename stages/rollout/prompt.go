@@ -43,6 +43,15 @@ const (
 	// PromptFormatError answers a text-protocol reply whose call cannot be run
 	// (PromptData.Error says why).
 	PromptFormatError = "format_error.tmpl"
+	// PromptBashIdle answers execute_bash's empty command or is_input when no command runs
+	// (PromptData.Input says which).
+	PromptBashIdle = "bash_idle.tmpl"
+	// PromptBashNotRun follows the output of the running command when another command
+	// (PromptData.Command) came without is_input: it was not run.
+	PromptBashNotRun = "bash_not_run.tmpl"
+	// PromptBashMultiple answers an execute_bash call of several commands
+	// (PromptData.Commands), which is refused; the error suffix follows it.
+	PromptBashMultiple = "bash_multiple.tmpl"
 	// PromptFormatRules, when present, replaces the rules that end the text protocol's tool
 	// block. Built in: codeact.FormatRules, which the sft export renders too.
 	PromptFormatRules = "format_rules.tmpl"
@@ -83,13 +92,20 @@ type PromptData struct {
 	Instruction string
 	// Error says why the reply's call cannot be run; set for format_error.tmpl only.
 	Error string
+	// Command is the command that was not run (bash_not_run.tmpl); Commands the commands
+	// of a refused call (bash_multiple.tmpl); Input says the idle call had is_input set
+	// (bash_idle.tmpl).
+	Command  string
+	Commands []string
+	Input    bool
 }
 
 // promptFuncs are the functions templates may call besides text/template's own: trim
-// (strings.TrimSpace) and replace OLD NEW S (strings.ReplaceAll, arguments in the order that
-// suits a pipeline: {{.Repo | replace "/" "__"}}).
+// (strings.TrimSpace), replace OLD NEW S (strings.ReplaceAll, arguments in the order that
+// suits a pipeline: {{.Repo | replace "/" "__"}}) and inc (N+1, to number from one).
 var promptFuncs = template.FuncMap{
 	"trim":    strings.TrimSpace,
+	"inc":     func(n int) int { return n + 1 },
 	"replace": func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
 }
 
@@ -104,7 +120,8 @@ type promptSet struct {
 
 // promptFiles lists the files a prompt directory may hold.
 func promptFiles() []string {
-	files := []string{PromptSystem, PromptInstruction, PromptExample, PromptNoCall, PromptGiveUp, PromptEmptyReply, PromptFormatError}
+	files := []string{PromptSystem, PromptInstruction, PromptExample, PromptNoCall, PromptGiveUp, PromptEmptyReply, PromptFormatError,
+		PromptBashIdle, PromptBashNotRun, PromptBashMultiple}
 	for _, t := range codeact.Tools() {
 		files = append(files, ToolPromptFile(t.Name, ""))
 		for _, p := range t.Params {
@@ -136,7 +153,7 @@ func loadPrompts(dir, workspace string) (*promptSet, error) {
 			}
 			if !contains(known, name) && name != PromptFormatRules {
 				return nil, fmt.Errorf("Config.Prompts: %s is not a prompt file (they are %s, %s and the tool files such as %s)",
-					filepath.Join(dir, name), strings.Join(known[:7], ", "), PromptFormatRules, ToolPromptFile(codeact.Bash, "command"))
+					filepath.Join(dir, name), strings.Join(known[:10], ", "), PromptFormatRules, ToolPromptFile(codeact.Bash, "command"))
 			}
 			supplied[name] = true
 		}
@@ -287,6 +304,18 @@ func (ps *promptSet) render(d PromptData, checkAll bool) (*prompts, error) {
 		if _, err := p.formatError("Missing required parameter \"command\" of function execute_bash."); err != nil {
 			return nil, err
 		}
+		for _, x := range []struct {
+			name string
+			d    PromptData
+		}{
+			{PromptBashIdle, PromptData{Input: true}}, {PromptBashIdle, PromptData{}},
+			{PromptBashNotRun, PromptData{Command: "ls"}},
+			{PromptBashMultiple, PromptData{Commands: []string{"ls", "pwd"}}},
+		} {
+			if _, _, err := p.observation(x.name, x.d); err != nil {
+				return nil, err
+			}
+		}
 	}
 	p.tools = codeact.Tools()
 	for i := range p.tools {
@@ -309,6 +338,16 @@ func (p *prompts) formatError(msg string) (string, error) {
 	d := p.data
 	d.Error = msg
 	return p.set.exec(PromptFormatError, d)
+}
+
+// observation executes an observation template: the rollout's data with the fields of d
+// that the template is about (Command, Commands, Input). The second result is an empty exit
+// status, for the tool functions that return one.
+func (p *prompts) observation(name string, d PromptData) (string, string, error) {
+	full := p.data
+	full.Command, full.Commands, full.Input = d.Command, d.Commands, d.Input
+	text, err := p.set.exec(name, full)
+	return text, "", err
 }
 
 // promptData is the data of item's prompts (Workspace not set yet).

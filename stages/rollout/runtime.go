@@ -35,22 +35,23 @@ type WorkspaceSpec struct {
 
 // ShellResult is what one command did in the agent's shell.
 type ShellResult struct {
-	// Output is stdout and stderr interleaved, capped (head and tail kept).
+	// Output is stdout and stderr interleaved, capped (head and tail kept): what the
+	// command printed since the last result.
 	Output string
 	// Truncated says bytes were left out of Output.
 	Truncated bool
-	// ExitCode is the command's status; -1 when it timed out or the shell died.
+	// ExitCode is the command's status; -1 while it runs or when the shell died.
 	ExitCode int
 	// Cwd is the shell's directory after the command; PythonPath the python on PATH then
 	// ("" if none).
 	Cwd        string
 	PythonPath string
-	// TimedOut says the command ran past its timeout and was killed.
-	TimedOut bool
-	// Running says the command printed nothing new for the request's NoChange and goes on
-	// running: Output is what it printed so far, and the next request continues or
-	// interrupts it.
+	// Running says the command goes on: it printed nothing new for the request's NoChange,
+	// or (TimedOut) the call ran past its Timeout. Output is what it printed so far; the
+	// next request waits for more, feeds its input or interrupts it.
 	Running bool
+	// TimedOut says the call ran past its Timeout; the command was left running (Running).
+	TimedOut bool
 	// Interrupted says the request interrupted the command (Ctrl-C).
 	Interrupted bool
 	// Restarted says the shell ended (the command exited it, or it had to be killed) and a
@@ -59,20 +60,26 @@ type ShellResult struct {
 }
 
 // ShellRequest is one call to the agent's shell: a new command, or, while the last one is
-// still running, a wait for more of its output (Command empty) or its interruption.
+// still running, a wait for more of its output (Command empty), text for its standard
+// input (Input), the end of its input (EOF) or its interruption.
 type ShellRequest struct {
-	Command   string
+	Command string
+	// Input sends Command and a newline to the running command's standard input.
+	Input bool
+	// EOF closes the running command's standard input (Ctrl-D).
+	EOF       bool
 	Interrupt bool
-	// Timeout is the command's hard limit, counted from its start: past it the command is
-	// killed (TimedOut).
+	// Timeout bounds the call, counted from its start: past it the call returns with the
+	// command still running (TimedOut), as OpenHands' hard timeout does.
 	Timeout time.Duration
 	// NoChange, when positive, returns the call once the command has printed nothing new for
 	// that long, leaving it running (Running), as OpenHands' no-change timeout does.
 	NoChange time.Duration
 }
 
-// ErrNothingRunning is returned for a wait or an interruption when no command is running,
-// and ErrStillRunning for a new command while one is.
+// ErrNothingRunning is returned for a wait, input or an interruption when no command is
+// running, and ErrStillRunning for a new command while one is: then the result holds what
+// the running command printed since the last result (Running set), without waiting.
 var (
 	ErrNothingRunning = errors.New("no command is running")
 	ErrStillRunning   = errors.New("the previous command is still running")
@@ -88,8 +95,10 @@ type FileInfo struct {
 type Workspace interface {
 	// Shell runs a command in the agent's shell, which keeps its directory and variables
 	// between commands, or waits for or interrupts the command still running (see
-	// ShellRequest). Commands read no input. Errors are the runtime's, not the command's,
-	// but for ErrNothingRunning and ErrStillRunning, which change nothing.
+	// ShellRequest). A command reads what Input requests send it; a command started while
+	// nothing is fed to it waits for input as at a terminal, until EOF or an interruption.
+	// Errors are the runtime's, not the command's, but for ErrNothingRunning and
+	// ErrStillRunning, which change nothing.
 	Shell(ctx context.Context, req ShellRequest) (ShellResult, error)
 	// Stat, ReadFile, WriteFile and ListDir work on absolute paths with the permissions of
 	// the agent. ReadFile returns ErrNotExist, ErrIsDir or a *FileError for other

@@ -95,20 +95,27 @@ func (w *Workspace) resolve(p string) string {
 }
 
 // Shell records the command and answers it with the runtime's ShellFunc. A result with
-// Running makes the next request a wait (command "") or an interruption (command "C-c"),
-// which reach ShellFunc too; they are refused as the Docker workspace refuses them.
+// Running makes the next request a wait (command ""), input (recorded and passed to
+// ShellFunc as "input:" and the text), the end of input ("C-d") or an interruption
+// ("C-c"); a new command then is refused as the Docker workspace refuses it (with no
+// output), and each of those requests is refused when nothing runs.
 func (w *Workspace) Shell(ctx context.Context, req rollout.ShellRequest) (rollout.ShellResult, error) {
 	if err := ctx.Err(); err != nil {
 		return rollout.ShellResult{}, context.Cause(ctx)
 	}
 	command := req.Command
+	newCommand := !req.Interrupt && !req.Input && !req.EOF && req.Command != ""
 	switch {
-	case !w.running && (req.Command == "" || req.Interrupt):
+	case w.running && newCommand:
+		return rollout.ShellResult{Running: true, ExitCode: -1}, rollout.ErrStillRunning
+	case !w.running && !newCommand:
 		return rollout.ShellResult{}, rollout.ErrNothingRunning
-	case w.running && !req.Interrupt && req.Command != "":
-		return rollout.ShellResult{}, rollout.ErrStillRunning
 	case req.Interrupt:
 		command = "C-c"
+	case req.EOF:
+		command = "C-d"
+	case req.Input:
+		command = "input:" + req.Command
 	}
 	w.Commands = append(w.Commands, command)
 	res := rollout.ShellResult{Cwd: w.Dir()}
