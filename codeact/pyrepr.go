@@ -178,6 +178,10 @@ func pyQuote(s string) string {
 // punctuation, symbols and the ASCII space.
 func pyPrintable(r rune) bool { return unicode.IsPrint(r) }
 
+// StripValue is what the text protocol makes of a parameter value: OpenHands strips every
+// value it parses (Python's str.strip()).
+func StripValue(s string) string { return pyStrip(s) }
+
 // pyStrip is Python's str.strip(): whitespace as str.isspace() sees it (Unicode's, plus the
 // ASCII separators 0x1c-0x1f) removed from both ends.
 func pyStrip(s string) string {

@@ -75,12 +75,6 @@ type agentLimits struct {
 // run drives the conversation. It returns the exit status; errors are infrastructure
 // failures (the model server unreachable after its retries, the engine failing).
 func (a *agent) run(ctx context.Context, system, task string) (string, error) {
-	if a.protocol == ProtocolText {
-		// The stored system message is the one the model reads: with the tool block (and the
-		// format rules of the prompt directory), which the SFT exports then keep as it is.
-		system = codeact.RenderText([]pipeline.Message{{Role: "system", Content: system}}, a.tools,
-			codeact.RenderOptions{FormatRules: a.prompts.formats})[0].Content
-	}
 	a.msgs = []pipeline.Message{{Role: "system", Content: system}, {Role: "user", Content: task}}
 	formatErrors := 0
 	for iter := 0; ; iter++ {

@@ -344,7 +344,13 @@ func TestOracleFallsBackToGitApply(t *testing.T) {
 		}
 		return rollout.ShellResult{Cwd: "/testbed"}, nil
 	}
-	for _, protocol := range []string{rollout.ProtocolText, rollout.ProtocolNative} {
+	// In the text protocol, which strips every value, the oracle applies with git each file
+	// whose edits have values starting or ending with whitespace: here all of them.
+	tr := processOne(t, memStage(t, nil, rt, func(c *rollout.Config) { c.Protocol = rollout.ProtocolText }), item)
+	assert.Equal(t, rollout.ExitFinish, tr.ExitStatus)
+	assert.Equal(t, "system user assistant:execute_bash tool assistant:execute_bash tool assistant:execute_bash tool assistant:execute_bash tool assistant:finish", roles(tr.Messages))
+	assert.Contains(t, tr.Messages[4].ToolCalls[0].Function.Arguments, `git apply --whitespace=nowarn - <<'SWEMILL_PATCH_EOF'\ndiff --git a/calc/ops.py b/calc/ops.py\n`)
+	for _, protocol := range []string{rollout.ProtocolNative} {
 		tr := processOne(t, memStage(t, nil, rt, func(c *rollout.Config) { c.Protocol = protocol }), item)
 		assert.Equal(t, rollout.ExitFinish, tr.ExitStatus)
 		assert.Equal(t, "oracle", tr.Model)

@@ -147,17 +147,17 @@ func (w *dockerWorkspace) Shell(ctx context.Context, req ShellRequest) (ShellRes
 		return w.stop(ctx, &res)
 	case req.Input:
 		if err := w.feed(ctx, req.Command+"\n"); err != nil {
-			return res, err
+			return res, w.gone(ctx, err)
 		}
 	case req.EOF:
 		if _, _, err := w.toolRun(ctx, closeInput); err != nil {
-			return res, err
+			return res, w.gone(ctx, err)
 		}
 	case newCommand:
 		// The private shell holds the command's input open for writing, as a terminal
 		// would: what the agent sends reaches it, and Ctrl-D ends it.
 		if _, _, err := w.toolRun(ctx, closeInput+"; exec {__swemill_w}<>"+shQuote(sh.InputPath())+" || unset __swemill_w; return 0"); err != nil {
-			return res, err
+			return res, w.gone(ctx, err)
 		}
 		if err := sh.Send(req.Command); err != nil {
 			return res, w.shellDied(ctx, &res, sandbox.ShellOutput{}, fmt.Errorf("sending the command: %w", err))
@@ -191,6 +191,14 @@ func (w *dockerWorkspace) Shell(ctx context.Context, req ShellRequest) (ShellRes
 	res.Output, res.Truncated = out.Text()
 	res.ExitCode, res.Cwd, res.PythonPath = mk.Status, mk.Cwd, mk.Python
 	return res, nil
+}
+
+// gone returns ErrWorkspaceGone for err when the container has stopped.
+func (w *dockerWorkspace) gone(ctx context.Context, err error) error {
+	if !errors.Is(err, ErrWorkspaceGone) && w.ws.Stopped(ctx) {
+		return w.ws.Gone(err)
+	}
+	return err
 }
 
 // closeInput closes the private shell's writing end of the agent's input FIFO, if it holds

@@ -34,6 +34,7 @@ type oracle struct {
 	phase   int
 	undoing int // undo_edit calls left before the fallback
 	calls   int
+	text    bool // the requests use the text protocol, which strips parameter values
 }
 
 type oracleFile struct {
@@ -177,6 +178,7 @@ func lastResult(msgs []pipeline.Message) string {
 // Complete returns the oracle's next step.
 func (o *oracle) Complete(ctx context.Context, req *Request) (*Reply, error) {
 	last := lastResult(req.Messages)
+	o.text = len(req.Tools) == 0
 	thought, name, args := o.next(last)
 	o.calls++
 	data, err := json.Marshal(args)
@@ -279,6 +281,20 @@ func (o *oracle) edit(last string) (string, string, kv, bool) {
 			continue
 		}
 		h := f.hunks[o.hi]
+		if o.text {
+			var ok bool
+			if h, ok = textSafe(f, h); !ok {
+				// The text protocol would strip what the edit needs (a new file's final
+				// newline, indentation the old text does not share): apply the file with git,
+				// undoing its edits first.
+				f.apply, o.hi = true, 0
+				if o.edits > 0 {
+					o.undoing, o.edits = o.edits-1, 0
+					return "", codeact.Editor, kv{{"command", codeact.EditorUndo}, {"path", f.path}}, true
+				}
+				continue
+			}
+		}
 		o.hi++
 		switch {
 		case f.new:
@@ -299,4 +315,23 @@ func (o *oracle) edit(last string) (string, string, kv, bool) {
 		}
 	}
 	return "", "", nil, false
+}
+
+// textSafe says whether a hunk's edit survives the text protocol, which strips parameter
+// values: only when no value starts or ends with whitespace. Leaving the whitespace both
+// texts share to the file is not safe: without its line ends an old text can match inside
+// another line, and the edit lands in the wrong place.
+func textSafe(f *oracleFile, h oracleHunk) (oracleHunk, bool) {
+	vals := []string{h.newText}
+	if h.oldText == "" && !f.new {
+		vals[0] = strings.TrimSuffix(h.newText, "\n") // insert drops the final newline itself
+	} else {
+		vals = append(vals, h.oldText)
+	}
+	for _, v := range vals {
+		if codeact.StripValue(v) != v {
+			return h, false
+		}
+	}
+	return h, true
 }

@@ -24,7 +24,7 @@ import (
 // file with two.
 const (
 	// PromptSystem is the system prompt. In the text protocol the tool block (the tools'
-	// descriptions, then the format rules) follows it.
+	// descriptions, then the format rules) follows it, in the stored trajectory too.
 	PromptSystem = "system.tmpl"
 	// PromptInstruction is the first user message: the task.
 	PromptInstruction = "instruction.tmpl"
@@ -330,6 +330,12 @@ func (ps *promptSet) render(d PromptData, checkAll bool) (*prompts, error) {
 		}
 	}
 	p.toolsJSON = codeact.ToolsJSON(p.tools)
+	if d.Protocol == ProtocolText {
+		// The system message is stored as the model reads it: with the tool block and the
+		// format rules, which the SFT exports then keep as they are.
+		p.system = codeact.RenderText([]pipeline.Message{{Role: "system", Content: p.system}}, p.tools,
+			codeact.RenderOptions{FormatRules: p.formats})[0].Content
+	}
 	return p, nil
 }
 

@@ -200,13 +200,17 @@ func TestNativeProtocolResolves(t *testing.T) {
 	assert.True(t, tr.Resolved, "patch:\n%s", tr.ModelPatch)
 	assert.Equal(t, "native", tr.PromptFormat)
 	checkCanonical(t, tr.Messages)
-	assert.Equal(t, "system user assistant:str_replace_editor:think tool tool assistant:open_file tool assistant:str_replace_editor tool assistant:execute_bash tool assistant user assistant:execute_bash tool assistant:finish", roles(tr.Messages))
+	// The replies calling an unknown tool and with arguments that are not JSON are left
+	// out; their errors stay, marked.
+	assert.Equal(t, "system user assistant:str_replace_editor:think tool tool user assistant:str_replace_editor tool user assistant user assistant:execute_bash tool assistant:finish", roles(tr.Messages))
 	assert.Contains(t, tr.Messages[3].Content, "Here's the result of running `cat -n` on "+init+":\n     1\tdef shout(s):\n")
 	assert.Equal(t, "Your thought has been logged.", tr.Messages[4].Content)
-	assert.Contains(t, tr.Messages[6].Content, `There is no function called "open_file"`)
-	assert.Contains(t, tr.Messages[8].Content, "The file "+init+" has been edited.")
-	assert.Contains(t, tr.Messages[10].Content, "not a JSON object")
-	assert.Contains(t, tr.Messages[14].Content, "'HI!'\n")
+	assert.Contains(t, tr.Messages[5].Content, `There is no function called "open_file"`)
+	assert.True(t, tr.Messages[5].FormatError)
+	assert.Contains(t, tr.Messages[7].Content, "The file "+init+" has been edited.")
+	assert.Contains(t, tr.Messages[8].Content, "not a JSON object")
+	assert.True(t, tr.Messages[8].FormatError)
+	assert.Contains(t, tr.Messages[12].Content, "'HI!'\n[The command completed")
 }
 
 // TestUnresolvedAndFlagged replays a wrong fix that also adds a test file and looks for a
@@ -343,17 +347,18 @@ func TestPromptsFromDirectory(t *testing.T) {
 	tr := readTrajectories(t, item, out)[0]
 	assert.Equal(t, rollout.ExitFinish, tr.ExitStatus)
 	assert.True(t, tr.Resolved, "patch:\n%s", tr.ModelPatch)
-	assert.Equal(t, "TEAM SYSTEM: you are the Acme repair bot for acme/pyflat, working in "+ws+", with at most 100 turns (text protocol).\n"+
-		"Make one function call per turn.", tr.Messages[0].Content, "the stored system prompt has no tool block")
+	assert.True(t, strings.HasPrefix(tr.Messages[0].Content, "TEAM SYSTEM: you are the Acme repair bot for acme/pyflat, working in "+ws+", with at most 100 turns (text protocol).\n"+
+		"Make one function call per turn.\n\nYou have access to the following functions:\n"), "the stored system prompt is the one the model read: %q", tr.Messages[0].Content)
+	assert.True(t, strings.HasSuffix(tr.Messages[0].Content, "\nTEAM FORMAT RULES: write <function=NAME>, then one <parameter=NAME>VALUE</parameter> per parameter, then </function>.\n"))
 	assert.Equal(t, "TEAM INSTRUCTION for acme__pyflat-rollout (version 0.1, language python).\nThe repository is in "+ws+", at "+
 		item.Instance.BaseCommit[:7]+".\nIssue:\n"+problemStatements["pyflat"]+"\nHints: divide() is in calc/ops.py.", tr.Messages[1].Content,
 		"the stored instruction has no example around it")
 	assert.Equal(t, "TEAM NO CALL: call a function, please.\n", tr.Messages[3].Content)
 	assert.Equal(t, "TEAM NO CALL: call a function, please.\nTEAM GIVE UP: when you are stuck, call finish.", tr.Messages[5].Content)
-	assert.Equal(t, `TEAM FORMAT ERROR: Function execute_bash has no parameter "cmd".`, tr.Messages[7].Content)
-	assert.Equal(t, "TEAM EMPTY REPLY: your reply was empty.", tr.Messages[9].Content)
-	assert.True(t, strings.HasPrefix(tr.Messages[11].Content, ws+"\n"), "/testbed links to the workspace: %q", tr.Messages[11].Content)
-	assert.Contains(t, tr.Messages[11].Content, "[The command completed with exit code 0.]\n[Current working directory: "+ws+"]", "git sees no change")
+	assert.Equal(t, "TEAM FORMAT ERROR: Function execute_bash has no parameter \"cmd\".\n[Error occurred in processing last action]", tr.Messages[6].Content)
+	assert.Equal(t, "TEAM EMPTY REPLY: your reply was empty.", tr.Messages[8].Content)
+	assert.True(t, strings.HasPrefix(tr.Messages[10].Content, ws+"\n"), "/testbed links to the workspace: %q", tr.Messages[10].Content)
+	assert.Contains(t, tr.Messages[10].Content, "[The command completed with exit code 0.]\n[Current working directory: "+ws+"]", "git sees no change")
 	tools, err := codeact.ParseToolsJSON(tr.Tools)
 	require.NoError(t, err)
 	require.Len(t, tools, 4)
