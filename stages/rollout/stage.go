@@ -19,9 +19,14 @@ import (
 	"swemill/pipeline"
 )
 
-// Scaffold is recorded in every trajectory: the agent whose tools and conventions the
-// rollout follows.
-const Scaffold = "openhands-codeact-v0.32"
+// Scaffold is recorded in every trajectory: what of OpenHands 0.32's CodeAct agent the
+// rollout matches. The tools (names, parameters, allowed values), the text protocol, the
+// observation forms (status lines, stripping, refusals, timeouts that leave commands
+// running, input to running commands, error observations in place of malformed replies) and
+// the workspace path are OpenHands 0.32's; the wording of the prompts, tool descriptions and
+// the few messages without a fixed form is the prompt directory's (swemill's own by
+// default), so it is not claimed.
+const Scaffold = "openhands-codeact-v0.32-forms"
 
 // Backends.
 const (
