@@ -231,7 +231,7 @@ func ParseText(reply string, tools []Tool) (thought string, call pipeline.Functi
 		body = body[k+len("</parameter>"):]
 		// OpenHands strips every value (Python's str.strip()): leading indentation of a
 		// one-line old_str goes too.
-		v = pyStrip(v)
+		v = pyStrip(strings.ToValidUTF8(v, "\uFFFD"))
 		vals = append(vals, argValue{name: pname, text: v})
 	}
 	args, err := buildArgs(t, vals)
