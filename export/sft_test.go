@@ -41,7 +41,7 @@ func TestRenderText(t *testing.T) {
 	assert.Equal(t, textMessage{"assistant", "Looking.\n\n<function=execute_bash>\n<parameter=command>\nls\ncat a.py\n</parameter>\n<parameter=is_input>false</parameter>\n</function>"}, got[2])
 	assert.Equal(t, textMessage{"user", "EXECUTION RESULT of [execute_bash]:\na.py"}, got[3])
 	// The second call of the same message follows the first call's result.
-	assert.Equal(t, textMessage{"assistant", "<function=str_replace_editor>\n<parameter=path>/a.py</parameter>\n<parameter=command>view</parameter>\n<parameter=view_range>[1,5]</parameter>\n</function>"}, got[4])
+	assert.Equal(t, textMessage{"assistant", "<function=str_replace_editor>\n<parameter=path>/a.py</parameter>\n<parameter=command>view</parameter>\n<parameter=view_range>[1, 5]</parameter>\n</function>"}, got[4])
 	assert.Equal(t, textMessage{"user", "EXECUTION RESULT of [str_replace_editor]:\n1 print()"}, got[5], "the name comes from the call when the tool message has none")
 	assert.Equal(t, textMessage{"assistant", "<function=finish>\nnot json\n</function>"}, got[6], "malformed arguments stay visible")
 
