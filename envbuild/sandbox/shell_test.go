@@ -159,16 +159,20 @@ func TestShellInput(t *testing.T) {
 	assert.Equal(t, "cat ended\n", string(o.Head))
 	assert.Equal(t, 0, m.Status)
 
-	// Poll hands out what is there without waiting.
-	require.NoError(t, sh.send("echo early; sleep 0.5; echo late"))
-	time.Sleep(200 * time.Millisecond)
-	o, _, done := sh.poll()
-	assert.False(t, done)
-	assert.Equal(t, "early\n", string(o.Head))
-	time.Sleep(600 * time.Millisecond)
-	o, m, done = sh.poll()
-	assert.True(t, done)
-	assert.Equal(t, "late\n", string(o.Head))
+	// Poll hands out what is there without waiting, and says when the command has ended.
+	require.NoError(t, sh.send("echo early; sleep 0.3; echo late"))
+	_, _, done := sh.poll()
+	assert.False(t, done, "the command has not ended yet")
+	got := ""
+	require.Eventually(t, func() bool {
+		o, mk, done := sh.poll()
+		got += string(o.Head)
+		if done {
+			m = mk
+		}
+		return done
+	}, 30*time.Second, 20*time.Millisecond)
+	assert.Equal(t, "early\nlate\n", got)
 	assert.Equal(t, 0, m.Status)
 
 	out, _ = run(t, sh, `rm -rf "$__swemill_d"; echo removed`)
