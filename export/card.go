@@ -73,6 +73,7 @@ func sorted(m map[string]int64) []count {
 
 var configSchemas = map[string]*arrow.Schema{
 	ConfigTasks: TaskSchema, ConfigTrajectories: TrajectorySchema, ConfigSFT: SFTSchema,
+	ConfigSFTNative: SFTNativeSchema,
 }
 
 // configSummary is one config as the card shows it.
@@ -150,8 +151,46 @@ func writeSWEbench(b *strings.Builder, st *stats, tasks int64) {
 	b.WriteString("The images are named in `image`; they are on the machine that built them unless pushed to a registry.\n\n")
 }
 
+// writeSFT describes the SFT configs: what was cleaned or left out, and how to read
+// sft_native with a chat template.
+func writeSFT(b *strings.Builder, rep *Report, configs []configSummary) {
+	b.WriteString("## SFT data\n\n")
+	fmt.Fprintf(b, "`%s` and `%s` hold the same trajectories as training data, without what a model should not "+
+		"learn: the messages that answered a malformed reply are removed (the malformed reply itself is not "+
+		"stored), and a trajectory with a turn that is still malformed (a tool call that names no tool or whose "+
+		"arguments do not fit the tool's parameters, or a function call written in the text of a message that "+
+		"calls nothing) is left out of both. The `%s` config keeps every message, those answers included.\n\n",
+		ConfigSFT, ConfigSFTNative, ConfigTrajectories)
+	b.WriteString("| | count |\n|---|---:|\n")
+	fmt.Fprintf(b, "| `%s` rows | %d |\n| `%s` rows | %d |\n", ConfigSFT, rep.SFT, ConfigSFTNative, rep.SFTNative)
+	fmt.Fprintf(b, "| trajectories cleaned | %d |\n| messages removed from them | %d |\n", rep.SFTCleaned, rep.SFTMessagesRemoved)
+	fmt.Fprintf(b, "| trajectories left out for a malformed turn | %d |\n\n", rep.SFTExcluded)
+	fmt.Fprintf(b, "In `%s` each message has `role` and `content` only: the tools are described at the end of the "+
+		"system message, each assistant message makes one call written "+
+		"`<function=NAME><parameter=KEY>VALUE</parameter></function>`, and each tool result is a user message "+
+		"starting `EXECUTION RESULT of [NAME]:`.\n\n", ConfigSFT)
+	fmt.Fprintf(b, "In `%s`, `messages` is a JSON array of OpenAI chat messages (`role` and `content`; `tool_calls` on "+
+		"assistant messages that call tools; `tool_call_id` and `name` on tool results) in which each call's "+
+		"`function.arguments` is a JSON object, and `tools` is a JSON array of "+
+		"`{\"type\": \"function\", \"function\": {\"name\", \"description\", \"parameters\"}}`: the forms Hugging Face "+
+		"chat templates take. They are JSON texts rather than nested columns because a nested column would need the "+
+		"union of every tool's parameter names and would give a template `null` for each parameter a call leaves "+
+		"out. The system message holds no text-protocol tool block; the chat template describes the tools from "+
+		"`tools`.\n\n", ConfigSFTNative)
+	for _, c := range configs {
+		if c.name != ConfigSFTNative {
+			continue
+		}
+		fmt.Fprintf(b, "```python\nimport json\n\nfrom transformers import AutoTokenizer\n\n"+
+			"tokenizer = AutoTokenizer.from_pretrained(\"<a model whose chat template takes tools>\")\n"+
+			"row = %s[0]\n"+
+			"text = tokenizer.apply_chat_template(json.loads(row[\"messages\"]), tools=json.loads(row[\"tools\"]), tokenize=False)\n"+
+			"```\n\n", ConfigSFTNative)
+	}
+}
+
 func defaultConfig(cs []configSummary) string {
-	for _, want := range []string{ConfigTasks, ConfigTrajectories, ConfigSFT} {
+	for _, want := range []string{ConfigTasks, ConfigTrajectories, ConfigSFT, ConfigSFTNative} {
 		for _, c := range cs {
 			if c.name == want {
 				return want
@@ -246,6 +285,7 @@ var configDescriptions = map[string]string{
 	ConfigTasks:        "validated task instances, SWE-bench columns plus the runtime image and recipe",
 	ConfigTrajectories: "agent trajectories in OpenAI chat form (`messages` with `tool_calls`), graded by the task's tests",
 	ConfigSFT:          "the same trajectories rendered in the OpenHands text function-calling protocol (`role`, `content` only)",
+	ConfigSFTNative:    "the same trajectories in OpenAI chat form for chat templates: `messages` and `tools` as JSON texts, each tool call's `arguments` a JSON object",
 }
 
 func mdCell(s string) string {
@@ -314,6 +354,9 @@ func renderCard(cfg *Config, run RunInfo, funnel Funnel, rep *Report, st *stats)
 		fmt.Fprintf(&b, "%s = load_dataset(\"<this repository>\", %q, split=%q)\n", c.name, c.name, cfg.Split)
 	}
 	b.WriteString("```\n\n")
+	if cfg.SFT {
+		writeSFT(&b, rep, configs)
+	}
 
 	writeFunnel(&b, funnel)
 

@@ -41,14 +41,17 @@ func (p UTF8Policy) String() string {
 type Config struct {
 	// Dir is the output directory, laid out as a Hugging Face dataset repository. Export
 	// replaces what it owns there (README.md, manifest.json, data/tasks, data/trajectories,
-	// data/sft) and leaves other files alone. Required.
+	// data/sft, data/sft_native, swebench/) and leaves other files alone. Required.
 	Dir string
 	// Split names the split every row goes to. Default "train".
 	Split string
 	// ResolvedOnly keeps only resolved trajectories (SFT data).
 	ResolvedOnly bool
-	// SFT also writes the "sft" config: the trajectories rendered in the OpenHands text
-	// function-calling protocol, messages with role and content only.
+	// SFT also writes two configs of training data: "sft", the trajectories rendered in the
+	// OpenHands text function-calling protocol (messages with role and content only), and
+	// "sft_native", the trajectories in OpenAI chat form for chat templates (messages and
+	// tools as JSON texts). Both leave out format-error messages and trajectories with a
+	// malformed turn (see Report.SFTCleaned and Report.SFTExcluded).
 	SFT bool
 	// MaxShardBytes bounds the uncompressed (Arrow) bytes of one Parquet file. Default
 	// 500 MiB.

@@ -1,6 +1,6 @@
 // Package export writes a run's validated tasks and graded trajectories as a Hugging Face
 // dataset repository: Parquet shards under data/<config>/<split>-NNNNN-of-NNNNN.parquet
-// (configs "tasks", "trajectories" and optionally "sft"), a dataset card (README.md) whose
+// (configs "tasks", "trajectories" and optionally "sft" and "sft_native"), a dataset card (README.md) whose
 // YAML header describes the configs, features and splits, and manifest.json, which ties
 // every row to the image, recipe, logs and swemill version that produced it.
 //

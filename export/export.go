@@ -38,7 +38,7 @@ const (
 
 // Problem is a row that was repaired or left out, with the instance it came from.
 type Problem struct {
-	// Config is the config the row belongs to ("tasks", "trajectories", "sft").
+	// Config is the config the row belongs to ("tasks", "trajectories", "sft", "sft_native").
 	Config       string `json:"config"`
 	InstanceID   string `json:"instance_id"`
 	TrajectoryID string `json:"trajectory_id,omitempty"`
@@ -55,10 +55,18 @@ type Problem struct {
 type Report struct {
 	// Files are the Parquet shards, the manifest and the card, in the order written.
 	Files []File
-	// Tasks, Trajectories and SFT count the rows written per config.
-	Tasks, Trajectories, SFT int64
+	// Tasks, Trajectories, SFT and SFTNative count the rows written per config.
+	Tasks, Trajectories, SFT, SFTNative int64
 	// SkippedUnresolved counts trajectories left out by Config.ResolvedOnly.
 	SkippedUnresolved int64
+	// SFTCleaned counts the trajectories given to the SFT configs without their format-error
+	// messages (pipeline.Message.FormatError); SFTMessagesRemoved counts those messages.
+	SFTCleaned, SFTMessagesRemoved int64
+	// SFTExcluded counts the trajectories left out of both SFT configs because a turn is
+	// still malformed: a tool call that names no tool or does not fit its parameters, or, in
+	// a text-protocol trajectory, a "<function=" or "<parameter=" in a message that calls
+	// nothing. manifest.json names the turn of each.
+	SFTExcluded int64
 	// Problems lists the first problems (manifest.json has them all); ProblemCount counts
 	// them all.
 	Problems     []Problem
@@ -260,16 +268,24 @@ func (e *exporter) writeTrajectories(ctx context.Context) error {
 		msgs := rb.Field(tjMessages).(*array.ListBuilder).ValueBuilder().(*array.StructBuilder)
 		msgs.FieldBuilder(1).(*array.StringBuilder).ReserveData(n)
 	}
-	var sw *shardWriter
+	var sw *sftWriters
 	if e.cfg.SFT {
-		if sw, err = newShardWriter(e.stage, ConfigSFT, e.cfg.Split, SFTSchema, trajectoryDictionary, e.cfg); err != nil {
+		sw = &sftWriters{}
+		if sw.text, err = newShardWriter(e.stage, ConfigSFT, e.cfg.Split, SFTSchema, trajectoryDictionary, e.cfg); err != nil {
 			return err
 		}
-		sw.reserve = func(rb *array.RecordBuilder, n int) {
+		defer sw.text.abort()
+		sw.text.reserve = func(rb *array.RecordBuilder, n int) {
 			msgs := rb.Field(2).(*array.ListBuilder).ValueBuilder().(*array.StructBuilder)
 			msgs.FieldBuilder(1).(*array.StringBuilder).ReserveData(n)
 		}
-		defer sw.abort()
+		if sw.native, err = newShardWriter(e.stage, ConfigSFTNative, e.cfg.Split, SFTNativeSchema, sftNativeDictionary, e.cfg); err != nil {
+			return err
+		}
+		defer sw.native.abort()
+		sw.native.reserve = func(rb *array.RecordBuilder, n int) {
+			rb.Field(2).(*array.StringBuilder).ReserveData(n)
+		}
 	}
 	var builders *trajectoryBuilders
 	e.manifest.begin("trajectories")
@@ -336,10 +352,8 @@ func (e *exporter) writeTrajectories(ctx context.Context) error {
 			SwemillVersion: cmp.Or(r.Version, e.run.Version),
 		}
 		if sw != nil {
-			if sloc, ok, err := e.writeSFT(sw, &row); err != nil {
+			if err := e.writeSFT(sw, &row, &entry); err != nil {
 				return err
-			} else if ok {
-				entry.SFTShard, entry.SFTRow = &sloc.Shard, &sloc.Row
 			}
 		}
 		e.manifest.entry(entry)
@@ -353,39 +367,91 @@ func (e *exporter) writeTrajectories(ctx context.Context) error {
 	e.report.Files = append(e.report.Files, files...)
 	e.report.Trajectories = w.rows()
 	if sw != nil {
-		files, err := sw.finish()
-		if err != nil {
-			return err
+		for _, x := range []struct {
+			w    *shardWriter
+			rows *int64
+		}{{sw.text, &e.report.SFT}, {sw.native, &e.report.SFTNative}} {
+			files, err := x.w.finish()
+			if err != nil {
+				return err
+			}
+			e.report.Files = append(e.report.Files, files...)
+			*x.rows = x.w.rows()
 		}
-		e.report.Files = append(e.report.Files, files...)
-		e.report.SFT = sw.rows()
 	}
 	return nil
 }
 
-func (e *exporter) writeSFT(sw *shardWriter, row *trajectoryRow) (rowLoc, bool, error) {
+// sftWriters are the shard writers of the SFT configs.
+type sftWriters struct {
+	text, native *shardWriter // the sft and sft_native configs
+}
+
+// writeSFT writes row's trajectory to the SFT configs, without its format-error messages,
+// unless a turn of it is malformed; entry records where it went, or why not.
+func (e *exporter) writeSFT(sw *sftWriters, row *trajectoryRow, entry *trajectoryEntry) error {
 	t := row.t
-	p := Problem{Config: ConfigSFT, InstanceID: t.InstanceID, TrajectoryID: t.TrajectoryID}
-	msgs, err := renderText(t, row.tools)
+	st, err := prepareSFT(t, row.tools)
 	if err != nil {
-		p.Kind, p.Action, p.Detail = ProblemInvalidJSON, ActionLeftOut, err.Error()
-		e.problem(p)
+		for _, c := range []string{ConfigSFT, ConfigSFTNative} {
+			e.problem(Problem{Config: c, InstanceID: t.InstanceID, TrajectoryID: t.TrajectoryID,
+				Kind: ProblemInvalidJSON, Action: ActionLeftOut, Detail: err.Error()})
+		}
+		return nil
+	}
+	if st.malformed != "" {
+		e.report.SFTExcluded++
+		entry.SFTExcluded = st.malformed
+		e.cfg.Log.Debug().Str("instance", t.InstanceID).Str("trajectory", t.TrajectoryID).
+			Msg("left out of the SFT configs: " + st.malformed)
+		return nil
+	}
+	if st.removed > 0 {
+		e.report.SFTCleaned++
+		e.report.SFTMessagesRemoved += int64(st.removed)
+		entry.SFTMessagesRemoved = st.removed
+	}
+
+	srow := sftRow{trajectoryID: t.TrajectoryID, instanceID: t.InstanceID, messages: renderText(st.messages, st.tools)}
+	tloc, ok, err := e.writeSFTRow(sw.text, ConfigSFT, t, srow.size(), func(rb *array.RecordBuilder) { appendSFT(rb, &srow) })
+	if err != nil {
+		return err
+	}
+	if ok {
+		entry.SFTShard, entry.SFTRow = &tloc.Shard, &tloc.Row
+	}
+
+	msgs, tools, err := renderNative(st)
+	if err != nil {
+		e.problem(Problem{Config: ConfigSFTNative, InstanceID: t.InstanceID, TrajectoryID: t.TrajectoryID,
+			Kind: ProblemInvalidJSON, Action: ActionLeftOut, Detail: err.Error()})
+		return nil
+	}
+	nrow := sftNativeRow{trajectoryID: t.TrajectoryID, instanceID: t.InstanceID, messages: msgs, tools: tools}
+	nloc, ok, err := e.writeSFTRow(sw.native, ConfigSFTNative, t, nrow.size(), func(rb *array.RecordBuilder) { appendSFTNative(rb, &nrow) })
+	if err != nil {
+		return err
+	}
+	if ok {
+		entry.SFTNativeShard, entry.SFTNativeRow = &nloc.Shard, &nloc.Row
+	}
+	return nil
+}
+
+// writeSFTRow writes one row of n estimated bytes with appendRow, or reports it as too large.
+func (e *exporter) writeSFTRow(w *shardWriter, config string, t *pipeline.Trajectory, n int64, appendRow func(*array.RecordBuilder)) (rowLoc, bool, error) {
+	if !w.fits(n) {
+		e.problem(Problem{Config: config, InstanceID: t.InstanceID, TrajectoryID: t.TrajectoryID,
+			Kind: ProblemOversizedRow, Action: ActionLeftOut,
+			Detail: fmt.Sprintf("row is %d bytes, over the %d-byte row group limit", n, e.cfg.MaxRowGroupBytes)})
 		return rowLoc{}, false, nil
 	}
-	srow := sftRow{trajectoryID: t.TrajectoryID, instanceID: t.InstanceID, messages: msgs}
-	n := srow.size()
-	if !sw.fits(n) {
-		p.Kind, p.Action = ProblemOversizedRow, ActionLeftOut
-		p.Detail = fmt.Sprintf("row is %d bytes, over the %d-byte row group limit", n, e.cfg.MaxRowGroupBytes)
-		e.problem(p)
-		return rowLoc{}, false, nil
-	}
-	loc, rb, err := sw.begin(n)
+	loc, rb, err := w.begin(n)
 	if err != nil {
 		return rowLoc{}, false, err
 	}
-	appendSFT(rb, &srow)
-	return loc, true, sw.end()
+	appendRow(rb)
+	return loc, true, w.end()
 }
 
 // finish writes the end of the manifest and the card, then moves the dataset into place.
@@ -447,7 +513,7 @@ func (e *exporter) install() error {
 			return fmt.Errorf("installing %s: %w", name, err)
 		}
 	}
-	for _, c := range []string{"data/" + ConfigTasks, "data/" + ConfigTrajectories, "data/" + ConfigSFT, JSONLDir} {
+	for _, c := range []string{"data/" + ConfigTasks, "data/" + ConfigTrajectories, "data/" + ConfigSFT, "data/" + ConfigSFTNative, JSONLDir} {
 		dst := filepath.Join(dir, filepath.FromSlash(c))
 		if err := os.RemoveAll(dst); err != nil {
 			return fmt.Errorf("removing the previous %s: %w", dst, err)

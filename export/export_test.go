@@ -131,6 +131,12 @@ type manifest struct {
 		Row          int64  `json:"row"`
 		SFTShard     *int   `json:"sft_shard"`
 		SFTRow       *int64 `json:"sft_row"`
+		// SFTNativeShard and SFTNativeRow locate the sft_native row; SFTExcluded and
+		// SFTMessagesRemoved say what the SFT configs left out.
+		SFTNativeShard     *int   `json:"sft_native_shard"`
+		SFTNativeRow       *int64 `json:"sft_native_row"`
+		SFTExcluded        string `json:"sft_excluded"`
+		SFTMessagesRemoved int    `json:"sft_messages_removed"`
 	} `json:"trajectories"`
 	Problems []Problem `json:"problems"`
 	Files    []File    `json:"files"`
@@ -157,6 +163,8 @@ func TestExportReadBack(t *testing.T) {
 	require.EqualValues(t, len(src.tasks), rep.Tasks)
 	require.EqualValues(t, len(src.rollouts), rep.Trajectories)
 	require.EqualValues(t, len(src.rollouts), rep.SFT)
+	require.EqualValues(t, len(src.rollouts), rep.SFTNative)
+	require.Zero(t, rep.SFTCleaned+rep.SFTMessagesRemoved+rep.SFTExcluded)
 	require.Zero(t, rep.ProblemCount)
 	man := readManifest(t, cfg.Dir)
 	require.Equal(t, "v0.1.0-test", man.SwemillVersion)
@@ -415,7 +423,7 @@ func TestGolden(t *testing.T) {
 	cfg.MaxShardBytes, cfg.MaxRowGroupBytes = DefaultMaxShardBytes, DefaultMaxRowGroupBytes
 	runExport(t, fixture(), cfg)
 	db := openDuck(t)
-	for _, c := range []string{ConfigTasks, ConfigTrajectories, ConfigSFT} {
+	for _, c := range []string{ConfigTasks, ConfigTrajectories, ConfigSFT, ConfigSFTNative} {
 		files := parquetFiles(t, cfg.Dir, c)
 		require.Len(t, files, 1)
 		checkGolden(t, "schema_"+c+".golden", []byte(schemaDump(t, db, files[0])))
@@ -544,13 +552,13 @@ func TestCardFeaturesMatchParquet(t *testing.T) {
 	h := cardHeader(t, cfg.Dir)
 
 	configs := h["configs"].([]any)
-	require.Len(t, configs, 3)
+	require.Len(t, configs, 4)
 	// tasks is the default config: SWE-bench's tools load the default (or a named) config.
 	assert.Equal(t, "tasks", configs[0].(map[string]any)["config_name"])
 	assert.Equal(t, true, configs[0].(map[string]any)["default"])
 	info := h["dataset_info"].([]any)
-	require.Len(t, info, 3)
-	rows := map[string]int64{ConfigTasks: rep.Tasks, ConfigTrajectories: rep.Trajectories, ConfigSFT: rep.SFT}
+	require.Len(t, info, 4)
+	rows := map[string]int64{ConfigTasks: rep.Tasks, ConfigTrajectories: rep.Trajectories, ConfigSFT: rep.SFT, ConfigSFTNative: rep.SFTNative}
 	for i, ci := range info {
 		c := ci.(map[string]any)
 		name := c["config_name"].(string)
@@ -690,7 +698,7 @@ func TestResolvedOnly(t *testing.T) {
 	assert.EqualValues(t, len(resolved), rep.Trajectories)
 	assert.EqualValues(t, len(src.rollouts)-len(resolved), rep.SkippedUnresolved)
 	db := openDuck(t)
-	for _, c := range []string{ConfigTrajectories, ConfigSFT} {
+	for _, c := range []string{ConfigTrajectories, ConfigSFT, ConfigSFTNative} {
 		rows := queryMaps(t, db, fmt.Sprintf("SELECT trajectory_id FROM read_parquet(%s) ORDER BY trajectory_id", sqlString(filepath.Join(cfg.Dir, "data", c, "*.parquet"))))
 		var ids []string
 		for _, r := range rows {

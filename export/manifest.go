@@ -57,11 +57,18 @@ type trajectoryEntry struct {
 	Row            int64                  `json:"row"`
 	SFTShard       *int                   `json:"sft_shard,omitempty"`
 	SFTRow         *int64                 `json:"sft_row,omitempty"`
+	SFTNativeShard *int                   `json:"sft_native_shard,omitempty"`
+	SFTNativeRow   *int64                 `json:"sft_native_row,omitempty"`
 	Model          string                 `json:"model"`
 	Resolved       bool                   `json:"resolved"`
 	Flags          []string               `json:"flags,omitempty"`
 	Artifacts      []pipeline.ArtifactRef `json:"artifacts,omitempty"`
 	SwemillVersion string                 `json:"swemill_version"`
+
+	// SFTMessagesRemoved counts the format-error messages the SFT configs leave out.
+	SFTMessagesRemoved int `json:"sft_messages_removed,omitempty"`
+	// SFTExcluded names the malformed turn that keeps the trajectory out of the SFT configs.
+	SFTExcluded string `json:"sft_excluded,omitempty"`
 }
 
 type exportSettings struct {

@@ -427,3 +427,20 @@ func appendSFT(rb *array.RecordBuilder, r *sftRow) {
 		content.Append(m.Content)
 	}
 }
+
+// sftNativeRow is one row of the sft_native config.
+type sftNativeRow struct {
+	trajectoryID, instanceID string
+	messages, tools          string // JSON (renderNative)
+}
+
+func (r *sftNativeRow) size() int64 {
+	return keySize(r.trajectoryID) + keySize(r.instanceID) + strSize(r.messages) + strSize(r.tools)
+}
+
+func appendSFTNative(rb *array.RecordBuilder, r *sftNativeRow) {
+	rb.Field(0).(*array.StringBuilder).Append(r.trajectoryID)
+	rb.Field(1).(*array.StringBuilder).Append(r.instanceID)
+	rb.Field(2).(*array.StringBuilder).Append(r.messages)
+	rb.Field(3).(*array.StringBuilder).Append(r.tools)
+}

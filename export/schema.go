@@ -9,6 +9,7 @@ const (
 	ConfigTasks        = "tasks"
 	ConfigTrajectories = "trajectories"
 	ConfigSFT          = "sft"
+	ConfigSFTNative    = "sft_native"
 )
 
 func str(name string) arrow.Field {
@@ -121,7 +122,16 @@ var SFTSchema = arrow.NewSchema([]arrow.Field{
 	field("messages", arrow.ListOf(textMessageType)),
 }, nil)
 
-// taskDictionary and trajectoryDictionary name leaf columns with few distinct values per row group, which
+// SFTNativeSchema is the Arrow schema of the sft_native config: messages and tools as JSON
+// texts (see renderNative).
+var SFTNativeSchema = arrow.NewSchema([]arrow.Field{
+	str("trajectory_id"),
+	str("instance_id"),
+	str("messages"),
+	str("tools"),
+}, nil)
+
+// taskDictionary, trajectoryDictionary and sftNativeDictionary name leaf columns with few distinct values per row group, which
 // dictionary encoding shrinks; every other column is plain encoded (dictionary encoding of
 // patches and messages only costs time before it falls back).
 var (
@@ -134,6 +144,8 @@ var (
 		"instance_id": true, "repo": true, "model": true, "scaffold": true, "prompt_format": true,
 		"exit_status": true, "role": true, "name": true, "type": true,
 	}
+	// The tool list is the same for every trajectory of a rollout configuration.
+	sftNativeDictionary = map[string]bool{"instance_id": true, "tools": true}
 )
 
 // longColumns are leaf columns holding long text: no min/max statistics for them (they
@@ -142,4 +154,5 @@ var longColumns = map[string]bool{
 	"patch": true, "test_patch": true, "problem_statement": true, "hints_text": true,
 	"FAIL_TO_PASS": true, "PASS_TO_PASS": true, "install_config": true, "tools": true,
 	"model_patch": true, "content": true, "arguments": true, "eval_script": true,
+	"messages": true,
 }

@@ -20,7 +20,8 @@ type ExportConfig struct {
 	Out string `yaml:"out" json:"out,omitempty"`
 	// ResolvedOnly keeps only resolved trajectories (SFT data).
 	ResolvedOnly bool `yaml:"resolved_only" json:"resolved_only,omitempty"`
-	// SFT also writes the "sft" config (the text-protocol rendering).
+	// SFT also writes the "sft" and "sft_native" configs (the text-protocol rendering and the
+	// OpenAI chat form for chat templates).
 	SFT bool `yaml:"sft" json:"sft,omitempty"`
 	// Split names the split ("train" by default).
 	Split string `yaml:"split" json:"split,omitempty"`
@@ -51,7 +52,7 @@ func newExportCmd(a *app) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.out, "out", "", "dataset directory to write (default: the configuration's export.out)")
 	f.BoolVar(&o.resolvedOnly, "resolved-only", false, "keep only resolved trajectories (SFT data)")
-	f.BoolVar(&o.sft, "sft", false, `also write the "sft" config: trajectories in the text protocol`)
+	f.BoolVar(&o.sft, "sft", false, `also write the "sft" and "sft_native" configs: trajectories in the text protocol and in chat-template form`)
 	f.StringVar(&o.split, "split", "", `split name (default "train")`)
 	f.StringVar(&o.license, "license", "", `the card's licence identifier (default "other")`)
 	_ = cmd.MarkFlagDirname("out")
@@ -97,8 +98,12 @@ func (a *app) export(ctx context.Context, store *runstore.Store, cfg *Config, ec
 		return fmt.Errorf("exporting to %s: %w", ec.Out, err)
 	}
 	fmt.Fprintf(a.stdout, "exported %d tasks and %d trajectories to %s\n", rep.Tasks, rep.Trajectories, ec.Out)
-	if rep.SFT > 0 {
-		fmt.Fprintf(a.stdout, "  sft rows: %d\n", rep.SFT)
+	if ec.SFT {
+		fmt.Fprintf(a.stdout, "  sft rows: %d, sft_native rows: %d\n", rep.SFT, rep.SFTNative)
+		if rep.SFTCleaned > 0 || rep.SFTExcluded > 0 {
+			fmt.Fprintf(a.stdout, "  sft: %d trajectories cleaned (%d format-error messages removed), %d left out for a malformed turn\n",
+				rep.SFTCleaned, rep.SFTMessagesRemoved, rep.SFTExcluded)
+		}
 	}
 	for _, f := range rep.Files {
 		fmt.Fprintf(a.stdout, "  %s\n", f.Path)
