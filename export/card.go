@@ -23,7 +23,9 @@ type stats struct {
 	// sweParsers counts the tasks by the SWE-bench parser they name ("" for none).
 	sweParsers map[string]int64
 	models     map[string]*modelStats
-	problems   map[string]int64
+	// scaffolds counts the trajectories by their scaffold label.
+	scaffolds map[string]int64
+	problems  map[string]int64
 }
 
 type modelStats struct{ rollouts, resolved int64 }
@@ -31,7 +33,7 @@ type modelStats struct{ rollouts, resolved int64 }
 func newStats() *stats {
 	return &stats{
 		repos: map[string]int64{}, languages: map[string]int64{}, licenses: map[string]int64{},
-		sweParsers: map[string]int64{}, models: map[string]*modelStats{}, problems: map[string]int64{},
+		sweParsers: map[string]int64{}, models: map[string]*modelStats{}, scaffolds: map[string]int64{}, problems: map[string]int64{},
 	}
 }
 
@@ -43,6 +45,7 @@ func (s *stats) addTask(_ *Task, r *taskRow) {
 }
 
 func (s *stats) addTrajectory(t *pipeline.Trajectory) {
+	s.scaffolds[t.Scaffold]++
 	m := s.models[t.Model]
 	if m == nil {
 		m = &modelStats{}
@@ -186,6 +189,30 @@ func writeSFT(b *strings.Builder, rep *Report, configs []configSummary) {
 			"row = %s[0]\n"+
 			"text = tokenizer.apply_chat_template(json.loads(row[\"messages\"]), tools=json.loads(row[\"tools\"]), tokenize=False)\n"+
 			"```\n\n", ConfigSFTNative)
+	}
+}
+
+// scaffoldClaims says, per scaffold label a trajectory can carry, what of another agent the
+// rollouts match; a label not listed gets no claim.
+var scaffoldClaims = map[string]string{
+	"openhands-codeact-v0.32-forms": "OpenHands 0.32's CodeAct agent in its tools (names, parameters, allowed values), " +
+		"its text function-calling protocol or native tool calls (`prompt_format`), its observation forms (status lines, " +
+		"stripped output and parameters, refusals, timeouts that leave a command running, input to a running command) and " +
+		"error messages in place of malformed replies, checked against its source at tag 0.32.0. The wording of the system " +
+		"prompt, the instruction, the tool descriptions and the few messages without a fixed form is the run's prompt " +
+		"templates (swemill's own unless the team supplied others), not OpenHands'",
+	"openhands-codeact-v0.32": "OpenHands 0.32's CodeAct tools and text protocol; its observation forms differ from " +
+		"OpenHands' in places (output spacing, timeouts, malformed replies kept), and the prompt wording is swemill's",
+}
+
+// writeScaffolds states, for the scaffold labels of the trajectories, what each matches.
+func writeScaffolds(b *strings.Builder, scaffolds map[string]int64) {
+	for _, k := range sorted(scaffolds) {
+		claim, ok := scaffoldClaims[k.name]
+		if !ok {
+			claim = "no claim about other agents is made for it"
+		}
+		fmt.Fprintf(b, "Scaffold `%s` (%d trajectories): %s.\n\n", strings.ReplaceAll(k.name, "`", "'"), k.n, claim)
 	}
 }
 
@@ -379,6 +406,7 @@ func renderCard(cfg *Config, run RunInfo, funnel Funnel, rep *Report, st *stats)
 			fmt.Fprintf(&b, "| %s | %d | %d | %.1f%% |\n", mdCell(k), m.rollouts, m.resolved, 100*float64(m.resolved)/float64(m.rollouts))
 		}
 		b.WriteString("\n")
+		writeScaffolds(&b, st.scaffolds)
 	}
 
 	b.WriteString("## Data quality\n\n")

@@ -552,3 +552,15 @@ func TestExportSFTRowLocations(t *testing.T) {
 	assert.Nil(t, man.Trajectories[entries[big.TrajectoryID]].SFTNativeShard)
 	checkLayout(t, db, cfg, rep)
 }
+
+// TestScaffoldClaims: the card states what each scaffold label matches, and nothing for a
+// label it does not know.
+func TestScaffoldClaims(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	writeScaffolds(&b, map[string]int64{"openhands-codeact-v0.32-forms": 3, "my-agent": 1})
+	out := b.String()
+	assert.Contains(t, out, "Scaffold `openhands-codeact-v0.32-forms` (3 trajectories): OpenHands 0.32's CodeAct agent in its tools")
+	assert.Contains(t, out, "not OpenHands'")
+	assert.Contains(t, out, "Scaffold `my-agent` (1 trajectories): no claim about other agents is made for it.")
+}
