@@ -412,10 +412,14 @@ func (w *dockerWorkspace) WriteFile(ctx context.Context, path string, data []byt
 	return nil
 }
 
+// ListDir lists with `find -L` (hidden entries printed, then pruned) sorted bytewise, as
+// sort does in the C.UTF-8 locale, and marks the directories (links followed). What find
+// cannot read, or a link that loops back, is left out without an error.
 func (w *dockerWorkspace) ListDir(ctx context.Context, path string, depth int) (string, error) {
 	script := fmt.Sprintf(`p=%s
 [ -d "$p" ] || return %d
-find "$p" -maxdepth %d -not -path '*/.*' 2>/dev/null | LC_ALL=C sort`, shQuote(path), fsNotExist, depth)
+{ printf '%%s\n' "$p"; find -L "$p" -mindepth 1 -maxdepth %d \( -name '.*' -print -prune -o -print \) 2>/dev/null; } | LC_ALL=C sort |
+while IFS= read -r f; do if [ -d "$f" ]; then printf '%%s/\n' "$f"; else printf '%%s\n' "$f"; fi; done`, shQuote(path), fsNotExist, depth)
 	out, status, err := w.toolRun(ctx, script)
 	if err != nil {
 		return "", err

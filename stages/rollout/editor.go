@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -13,16 +15,28 @@ import (
 	"swemill/codeact"
 )
 
-// The editor follows the conventions of OpenHands' str_replace_editor (openhands-aci): the
-// same commands and parameters, `cat -n` numbering, a snippet of four lines around each edit,
-// one undo level per edit, output clipped past a length. Files are kept byte for byte
-// (tabs are not expanded). Messages are swemill's wording.
+// The editor's observations take the forms of OpenHands 0.32's str_replace_editor
+// (openhands-aci 0.2.8, the version OpenHands 0.32.0 pins): the same commands and
+// parameters; text shown as Python reads it (universal newlines) with tabs expanded to
+// 8-column stops; `cat -n` numbering in which the empty piece after a final newline is a
+// line too; snippets from four lines before an edit to four past it, numbered as 0.2.8
+// numbers them; directory listings two levels deep without hidden entries, with a count of
+// the hidden ones; ten undo levels per file, create being one; text clipped past 16000
+// characters. old_str is matched against the text as shown, but only the bytes an edit
+// replaces are written: tabs and line ends elsewhere in the file are kept. Refusals and
+// notes are swemill's wording.
 
 const (
 	snippetLines = 4
-	// editorMaxChars is where the editor clips its output.
-	editorMaxChars = 16000
-	clippedNote    = "<response clipped><NOTE>Only part of this output is shown, to save context. Search the file with `grep -n` for what you need and view that line range.</NOTE>"
+	tabSize      = 8
+	// maxHistory is how many edits of one file undo_edit can take back.
+	maxHistory = 10
+	// editorMaxChars is where the editor clips a file's or a listing's text, in characters.
+	editorMaxChars  = 16000
+	fileClippedNote = "<response clipped><NOTE>Only part of this file is shown, to save context. Search the file with `grep -n` for what you need and view that line range.</NOTE>"
+	dirClippedNote  = "<response clipped><NOTE>Only part of this directory is shown, to save context. List large directories step by step with `ls -la`.</NOTE>"
+	// hiddenNote follows a listing that left out hidden entries of the directory itself.
+	hiddenNote = "Hidden entries directly in this directory, not listed: %d. Run `ls -la %s` to see them."
 )
 
 // editorArgs are str_replace_editor's parameters.
@@ -40,6 +54,8 @@ type editorArgs struct {
 type editor struct {
 	ws      Workspace
 	workDir string
+	// history holds, per file, what it held before each edit, the last edit last; create
+	// adds the text it wrote.
 	history map[string][][]byte
 }
 
@@ -74,7 +90,10 @@ func (ed *editor) run(ctx context.Context, a editorArgs) (string, error) {
 	}
 	switch a.Command {
 	case codeact.EditorView:
-		return ed.view(ctx, p, info, a.ViewRange)
+		if info.IsDir {
+			return ed.viewDir(ctx, p, a.ViewRange)
+		}
+		return ed.view(ctx, p, a.ViewRange)
 	case codeact.EditorCreate:
 		if info.Exists {
 			return "", failf("A file already exists at %s. `create` does not overwrite files; edit it with `str_replace` instead.", p)
@@ -85,6 +104,7 @@ func (ed *editor) run(ctx context.Context, a editorArgs) (string, error) {
 		if err := ed.ws.WriteFile(ctx, p, []byte(*a.FileText)); err != nil {
 			return "", ed.fsErr(p, err)
 		}
+		ed.remember(p, *a.FileText)
 		return "File created successfully at: " + p, nil
 	case codeact.EditorStrReplace:
 		if a.OldStr == nil {
@@ -134,50 +154,60 @@ func (ed *editor) read(ctx context.Context, p string) (string, error) {
 	return string(data), nil
 }
 
-// splitLines cuts text into lines; a final newline does not start an extra line.
-func splitLines(s string) []string {
-	if s == "" {
-		return nil
+// viewDir lists a directory two levels deep as `find -L DIR -maxdepth 2` and `sort` list it,
+// without the entries whose path below the directory has a hidden (dot) component; the
+// directories are marked with a trailing slash, and a last line counts the hidden entries
+// of the directory itself when there are any.
+func (ed *editor) viewDir(ctx context.Context, p string, rng []int) (string, error) {
+	if len(rng) > 0 {
+		return "", failf("`view_range` cannot be used when `path` is a directory.")
 	}
-	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-}
-
-// numbered renders lines as `cat -n` does, the first numbered first.
-func numbered(lines []string, first int) string {
-	var b strings.Builder
+	list, err := ed.ws.ListDir(ctx, p, 2)
+	if err != nil {
+		return "", ed.fsErr(p, err)
+	}
+	prefix := strings.TrimSuffix(p, "/") + "/"
+	var paths []string
+	var dirs []bool
+	hidden := 0
+	for _, line := range strings.Split(list, "\n") {
+		if line == "" {
+			continue
+		}
+		name, isDir := strings.CutSuffix(line, "/")
+		if rel, below := strings.CutPrefix(name, prefix); below && name != p {
+			comps := strings.Split(rel, "/")
+			if slices.ContainsFunc(comps, func(c string) bool { return strings.HasPrefix(c, ".") }) {
+				if len(comps) == 1 {
+					hidden++
+				}
+				continue
+			}
+		}
+		paths = append(paths, name)
+		dirs = append(dirs, isDir)
+	}
+	// The listing is clipped before the directories are marked: a clipped last line is
+	// not marked.
+	lines := strings.Split(strings.TrimSpace(clipChars(strings.Join(paths, "\n")+"\n", dirClippedNote)), "\n")
 	for i, l := range lines {
-		b.WriteString(fmt.Sprintf("%6d\t%s\n", first+i, l))
+		if i < len(paths) && dirs[i] && l == paths[i] {
+			lines[i] += "/"
+		}
 	}
-	return b.String()
+	out := "Here's the files and directories up to 2 levels deep in " + p + ", excluding hidden items:\n" + strings.Join(lines, "\n")
+	if hidden > 0 {
+		out += "\n\n" + fmt.Sprintf(hiddenNote, hidden, p)
+	}
+	return out, nil
 }
 
-func clipOutput(s string) string {
-	if len(s) <= editorMaxChars {
-		return s
-	}
-	cut := editorMaxChars
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + clippedNote
-}
-
-func (ed *editor) view(ctx context.Context, p string, info FileInfo, rng []int) (string, error) {
-	if info.IsDir {
-		if len(rng) > 0 {
-			return "", failf("`view_range` cannot be used when `path` is a directory.")
-		}
-		list, err := ed.ws.ListDir(ctx, p, 2)
-		if err != nil {
-			return "", ed.fsErr(p, err)
-		}
-		return clipOutput("Here's the files and directories up to 2 levels deep in " + p + ", excluding hidden items:\n" + list + "\n"), nil
-	}
+func (ed *editor) view(ctx context.Context, p string, rng []int) (string, error) {
 	text, err := ed.read(ctx, p)
 	if err != nil {
 		return "", err
 	}
-	lines := splitLines(text)
+	lines := fileLines(normalizeNewlines(text))
 	first := 1
 	if len(rng) > 0 {
 		if len(rng) != 2 {
@@ -187,24 +217,19 @@ func (ed *editor) view(ctx context.Context, p string, info FileInfo, rng []int) 
 		n := len(lines)
 		shown := fmt.Sprintf("[%d, %d]", start, end)
 		switch {
-		case start < 1 || start > max(n, 1):
+		case start < 1 || start > n:
 			return "", failf("Invalid `view_range` %s: its first element %d must be between 1 and the number of lines of the file, %d.", shown, start, n)
-		case end != -1 && end < start:
-			return "", failf("Invalid `view_range` %s: its second element %d must be -1 or at least the first, %d.", shown, end, start)
 		case end > n:
 			return "", failf("Invalid `view_range` %s: its second element %d is past the last line of the file, %d.", shown, end, n)
+		case end != -1 && end < start:
+			return "", failf("Invalid `view_range` %s: its second element %d must be -1 or at least the first, %d.", shown, end, start)
 		}
 		if end == -1 {
 			end = n
 		}
-		if n == 0 {
-			lines = nil
-		} else {
-			lines = lines[start-1 : end]
-		}
-		first = start
+		lines, first = lines[start-1:end], start
 	}
-	return clipOutput("Here's the result of running `cat -n` on " + p + ":\n" + numbered(lines, first)), nil
+	return "Here's the result of running `cat -n` on " + p + ":\n" + catN(strings.Join(lines, ""), first), nil
 }
 
 func (ed *editor) strReplace(ctx context.Context, p, oldStr, newStr string) (string, error) {
@@ -218,44 +243,46 @@ func (ed *editor) strReplace(ctx context.Context, p, oldStr, newStr string) (str
 	if err != nil {
 		return "", err
 	}
-	count := strings.Count(text, oldStr)
-	if count == 0 {
-		return "", failf("No replacement was performed, old_str `%s` did not appear verbatim in %s.", oldStr, p)
-	}
-	if count > 1 {
-		var at []string
-		off := 0
-		for {
-			i := strings.Index(text[off:], oldStr)
-			if i < 0 {
-				break
-			}
-			at = append(at, strconv.Itoa(strings.Count(text[:off+i], "\n")+1))
-			off += i + 1
+	st := showText(text)
+	old := expandTabs(oldStr)
+	var at []int
+	for off := 0; ; {
+		i := strings.Index(st.text[off:], old)
+		if i < 0 {
+			break
 		}
-		return "", failf("No replacement was performed. Multiple occurrences of old_str `%s` in lines [%s]. Make it unique with more surrounding lines.", oldStr, strings.Join(at, ", "))
+		at = append(at, off+i)
+		off += i + len(old)
 	}
-	i := strings.Index(text, oldStr)
-	updated := text[:i] + newStr + text[i+len(oldStr):]
+	switch {
+	case len(at) == 0:
+		return "", failf("No replacement was performed, old_str `%s` did not appear verbatim in %s.", old, p)
+	case len(at) > 1:
+		// The lines of the matches, each once.
+		var lines []string
+		for _, i := range at {
+			l := strconv.Itoa(strings.Count(st.text[:i], "\n") + 1)
+			if len(lines) == 0 || lines[len(lines)-1] != l {
+				lines = append(lines, l)
+			}
+		}
+		return "", failf("No replacement was performed. Multiple occurrences of old_str `%s` in lines [%s]. Make it unique with more surrounding lines.", old, strings.Join(lines, ", "))
+	}
+	from, prefix := st.orig(at[0], false)
+	to, suffix := st.orig(at[0]+len(old), true)
+	updated := text[:from] + prefix + newStr + suffix + text[to:]
 	if err := ed.write(ctx, p, text, updated); err != nil {
 		return "", err
 	}
-	line := strings.Count(text[:i], "\n")
-	snippet := ed.snippet(updated, line, strings.Count(newStr, "\n"))
-	return clipOutput("The file " + p + " has been edited. Here's the result of running `cat -n` on a snippet of " + p + ":\n" +
-		snippet + "Review the changes and make sure they are as expected. Edit the file again if necessary."), nil
-}
-
-// snippet numbers the lines around an edit that starts at line index at (0-based) and spans
-// span+1 lines.
-func (ed *editor) snippet(text string, at, span int) string {
-	lines := splitLines(text)
-	start := max(0, at-snippetLines)
-	end := min(len(lines), at+span+snippetLines+1)
-	if start > end {
-		start = end
-	}
-	return numbered(lines[start:end], start+1)
+	// From four lines before the edited one to four past the new text. Once the edited line
+	// is past the fourth, openhands-aci 0.2.8 numbers these lines one too high (0.2.9
+	// corrects it); OpenHands 0.32 agents see that form.
+	line := strings.Count(st.text[:at[0]], "\n") + 1
+	start := max(0, line-snippetLines)
+	end := line + snippetLines + strings.Count(newStr, "\n")
+	return "The file " + p + " has been edited. Here's the result of running `cat -n` on a snippet of " + p + ":\n" +
+		snippet(updated, max(1, start), end, start+1) +
+		"Review the changes and make sure they are as expected. Edit the file again if necessary.", nil
 }
 
 func (ed *editor) insert(ctx context.Context, p string, after int, newStr string) (string, error) {
@@ -263,33 +290,56 @@ func (ed *editor) insert(ctx context.Context, p string, after int, newStr string
 	if err != nil {
 		return "", err
 	}
-	lines := splitLines(text)
-	if after < 0 || after > len(lines) {
-		return "", failf("Invalid `insert_line` %d: it must be between 0 and the number of lines of the file, %d.", after, len(lines))
+	st := showText(text)
+	n := len(fileLines(st.text))
+	if after < 0 || after > n {
+		return "", failf("Invalid `insert_line` %d: it must be between 0 and the number of lines of the file, %d.", after, n)
 	}
-	ins := strings.Split(newStr, "\n")
-	out := make([]string, 0, len(lines)+len(ins))
-	out = append(out, lines[:after]...)
-	out = append(out, ins...)
-	out = append(out, lines[after:]...)
-	updated := strings.Join(out, "\n")
-	if strings.HasSuffix(text, "\n") || text == "" {
-		updated += "\n"
+	// Each inserted line ends with a newline; a last line without one gets one first.
+	at, ins := 0, newStr+"\n"
+	if after > 0 {
+		i := nthIndex(st.text, '\n', after)
+		if i < 0 {
+			at, ins = len(text), "\n"+ins
+		} else {
+			at, _ = st.orig(i+1, false)
+		}
 	}
+	updated := text[:at] + ins + text[at:]
 	if err := ed.write(ctx, p, text, updated); err != nil {
 		return "", err
 	}
-	snippet := ed.snippet(updated, after, len(ins)-1)
-	return clipOutput("The file " + p + " has been edited. Here's the result of running `cat -n` on a snippet of the edited file:\n" +
-		snippet + "Review the changes and make sure they are as expected (correct indentation, no duplicate lines, etc). Edit the file again if necessary."), nil
+	// From four lines before the insertion to four past it, numbered one too high once
+	// insert_line is past 4, as in str_replace.
+	k := strings.Count(newStr, "\n") + 1
+	return "The file " + p + " has been edited. Here's the result of running `cat -n` on a snippet of the edited file:\n" +
+		snippet(updated, max(1, after-snippetLines), min(n+k, after+snippetLines+k), max(1, after-snippetLines+1)) +
+		"Review the changes and make sure they are as expected (correct indentation, no duplicate lines, etc). Edit the file again if necessary.", nil
+}
+
+// snippet numbers lines first to last (1-based, within the file) of text from number.
+func snippet(text string, first, last, number int) string {
+	lines := fileLines(normalizeNewlines(text))
+	last = min(last, len(lines))
+	first = min(first, last+1)
+	return catN(strings.Join(lines[first-1:last], ""), number)
 }
 
 func (ed *editor) write(ctx context.Context, p, before, after string) error {
 	if err := ed.ws.WriteFile(ctx, p, []byte(after)); err != nil {
 		return ed.fsErr(p, err)
 	}
-	ed.history[p] = append(ed.history[p], []byte(before))
+	ed.remember(p, before)
 	return nil
+}
+
+// remember adds what a file held to its history, forgetting the oldest past maxHistory.
+func (ed *editor) remember(p, text string) {
+	h := append(ed.history[p], []byte(text))
+	if len(h) > maxHistory {
+		h = h[len(h)-maxHistory:]
+	}
+	ed.history[p] = h
 }
 
 func (ed *editor) undo(ctx context.Context, p string) (string, error) {
@@ -302,6 +352,168 @@ func (ed *editor) undo(ctx context.Context, p string) (string, error) {
 		return "", ed.fsErr(p, err)
 	}
 	ed.history[p] = h[:len(h)-1]
-	return clipOutput("Last edit to " + p + " undone successfully. Here's the result of running `cat -n` on " + p + ":\n" +
-		numbered(splitLines(string(prev)), 1)), nil
+	return "Last edit to " + p + " undone successfully. Here's the result of running `cat -n` on " + p + ":\n" +
+		catN(normalizeNewlines(string(prev)), 1), nil
+}
+
+// catN numbers text as openhands-aci does: the text is clipped past editorMaxChars
+// characters (the note then ends its last line), tabs are expanded, and every piece
+// between newlines is a numbered line, so text that ends with a newline shows an empty
+// last line.
+func catN(text string, first int) string {
+	var b strings.Builder
+	for i, l := range strings.Split(expandTabs(clipChars(text, fileClippedNote)), "\n") {
+		fmt.Fprintf(&b, "%6d\t%s\n", first+i, l)
+	}
+	return b.String()
+}
+
+// clipChars cuts s past editorMaxChars characters and appends note.
+func clipChars(s, note string) string {
+	if len(s) <= editorMaxChars {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == editorMaxChars {
+			return s[:i] + note
+		}
+		n++
+	}
+	return s
+}
+
+// fileLines cuts text into lines, each with its newline; a final newline does not start
+// another line.
+func fileLines(text string) []string {
+	return strings.SplitAfter(text, "\n")[:lineCount(text)]
+}
+
+func lineCount(text string) int {
+	n := strings.Count(text, "\n")
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		n++
+	}
+	return n
+}
+
+// nthIndex returns the index of the n-th c in s (n >= 1), or -1.
+func nthIndex(s string, c byte, n int) int {
+	off := 0
+	for ; n > 0; n-- {
+		i := strings.IndexByte(s[off:], c)
+		if i < 0 {
+			return -1
+		}
+		off += i + 1
+	}
+	return off - 1
+}
+
+// normalizeNewlines ends every line with "\n", as Python's universal newlines read "\r\n"
+// and "\r".
+func normalizeNewlines(s string) string {
+	if !strings.Contains(s, "\r") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+}
+
+// expandTabs replaces each tab by the spaces up to the next multiple of tabSize columns, a
+// column being a character and "\n" or "\r" starting column 0, as Python's str.expandtabs.
+func expandTabs(s string) string {
+	if !strings.Contains(s, "\t") {
+		return s
+	}
+	var b strings.Builder
+	col := 0
+	for _, r := range s {
+		switch r {
+		case '\t':
+			n := tabSize - col%tabSize
+			b.WriteString(strings.Repeat(" ", n))
+			col += n
+		case '\n', '\r':
+			b.WriteRune(r)
+			col = 0
+		default:
+			b.WriteRune(r)
+			col++
+		}
+	}
+	return b.String()
+}
+
+// shownText is a file's text as the editor shows it and matches old_str in it (universal
+// newlines, tabs expanded), with what maps it back to the file's bytes.
+type shownText struct {
+	text string
+	// changes are the places where text differs from the file, in order: a tab shown as
+	// spaces, or "\r\n" or "\r" shown as "\n".
+	changes []shownChange
+}
+
+// shownChange says that text[at:at+n] shows the file's bytes [orig, orig+on).
+type shownChange struct{ at, n, orig, on int }
+
+func showText(file string) shownText {
+	var st shownText
+	var b strings.Builder
+	b.Grow(len(file))
+	col := 0
+	for i := 0; i < len(file); {
+		j := strings.IndexAny(file[i:], "\t\r\n")
+		if j < 0 {
+			j = len(file) - i
+		}
+		b.WriteString(file[i : i+j])
+		col += utf8.RuneCountInString(file[i : i+j])
+		i += j
+		if i == len(file) {
+			break
+		}
+		switch file[i] {
+		case '\t':
+			n := tabSize - col%tabSize
+			st.changes = append(st.changes, shownChange{at: b.Len(), n: n, orig: i, on: 1})
+			b.WriteString(strings.Repeat(" ", n))
+			col += n
+			i++
+		case '\r':
+			on := 1
+			if i+1 < len(file) && file[i+1] == '\n' {
+				on = 2
+			}
+			st.changes = append(st.changes, shownChange{at: b.Len(), n: 1, orig: i, on: on})
+			b.WriteByte('\n')
+			col = 0
+			i += on
+		default:
+			b.WriteByte('\n')
+			col = 0
+			i++
+		}
+	}
+	st.text = b.String()
+	return st
+}
+
+// orig maps an offset of the shown text to the file. An offset inside a tab's spaces maps
+// to the tab's start (for the start of a match, end false) or end (for its end), and spaces
+// returns the part of the tab the match leaves out, to be written back as spaces.
+func (st shownText) orig(at int, end bool) (offset int, spaces string) {
+	k := sort.Search(len(st.changes), func(i int) bool { return st.changes[i].at > at }) - 1
+	if k < 0 {
+		return at, ""
+	}
+	c := st.changes[k]
+	switch {
+	case at == c.at:
+		return c.orig, ""
+	case at < c.at+c.n && end:
+		return c.orig + c.on, strings.Repeat(" ", c.at+c.n-at)
+	case at < c.at+c.n:
+		return c.orig, strings.Repeat(" ", at-c.at)
+	}
+	return c.orig + c.on + at - (c.at + c.n), ""
 }

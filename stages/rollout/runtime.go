@@ -106,8 +106,10 @@ type Workspace interface {
 	Stat(ctx context.Context, path string) (FileInfo, error)
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	WriteFile(ctx context.Context, path string, data []byte) error
-	// ListDir lists the non-hidden entries of a directory up to depth levels, one path a line,
-	// the directory itself first.
+	// ListDir lists a directory and the entries below it up to depth levels (symbolic links
+	// followed), one path a line in bytewise order, the directory itself first, directories
+	// with a trailing slash; a hidden entry (its name starts with a dot) is listed but not
+	// descended into.
 	ListDir(ctx context.Context, path string, depth int) (string, error)
 	// Diff stages every change of the work directory and returns `git diff --cached base`
 	// (text; binary files as "Binary files ... differ").

@@ -225,7 +225,7 @@ func TestDockerWorkspace(t *testing.T) {
 	assert.ErrorAs(t, err, &fe, "past the size limit")
 	list, err := ws.ListDir(ctx, "/testbed", 2)
 	require.NoError(t, err)
-	assert.Equal(t, "/testbed\n/testbed/README.md\n/testbed/calc\n/testbed/calc/__init__.py\n/testbed/calc/ops.py\n/testbed/notes it's.txt\n/testbed/pyproject.toml\n/testbed/tests\n/testbed/tests/test_ops.py\n", list)
+	assert.Equal(t, "/testbed/\n/testbed/.git/\n/testbed/README.md\n/testbed/calc/\n/testbed/calc/__init__.py\n/testbed/calc/ops.py\n/testbed/notes it's.txt\n/testbed/pyproject.toml\n/testbed/tests/\n/testbed/tests/test_ops.py\n", list)
 
 	// The diff holds every change of the work tree, new files included.
 	ops, err := ws.ReadFile(ctx, "/testbed/calc/ops.py")
@@ -284,7 +284,7 @@ func TestDockerWorkspaceElsewhere(t *testing.T) {
 
 	list, err := ws.ListDir(ctx, dir, 1)
 	require.NoError(t, err)
-	assert.Equal(t, dir+"\n"+dir+"/pyproject.toml\n"+dir+"/src\n"+dir+"/tests\n", list)
+	assert.Equal(t, dir+"/\n"+dir+"/.git/\n"+dir+"/pyproject.toml\n"+dir+"/src/\n"+dir+"/tests/\n", list)
 	diff, err := ws.Diff(ctx, item.Instance.BaseCommit)
 	require.NoError(t, err)
 	assert.Contains(t, diff, "diff --git a/src/strutil/__init__.py b/src/strutil/__init__.py\n")

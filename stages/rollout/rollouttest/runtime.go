@@ -174,32 +174,45 @@ func (w *Workspace) WriteFile(ctx context.Context, p string, data []byte) error 
 	return nil
 }
 
-// ListDir lists the files under p (and their directories) up to depth levels. Like find, it
-// does not follow the link at Spec.WorkDir.
+// ListDir lists the files under p and the directories that hold them, as the Docker
+// workspace lists a directory: up to depth levels, hidden entries listed but not descended
+// into, bytewise order, directories with a trailing slash. Like find -L, it follows the link
+// at Spec.WorkDir.
 func (w *Workspace) ListDir(ctx context.Context, p string, depth int) (string, error) {
-	if !w.isDir(p) {
+	dir := w.resolve(p)
+	if !w.isDir(dir) {
 		return "", rollout.ErrNotExist
 	}
-	seen := map[string]bool{p: true}
-	prefix := strings.TrimSuffix(p, "/") + "/"
+	isDir := map[string]bool{p: true}
+	prefix, shown := strings.TrimSuffix(dir, "/")+"/", strings.TrimSuffix(p, "/")+"/"
 	for f := range w.Files {
-		if !strings.HasPrefix(f, prefix) {
+		rel, ok := strings.CutPrefix(f, prefix)
+		if !ok {
 			continue
 		}
-		parts := strings.Split(strings.TrimPrefix(f, prefix), "/")
+		parts := strings.Split(rel, "/")
 		for i := 1; i <= len(parts) && i <= depth; i++ {
+			e := shown + strings.Join(parts[:i], "/")
+			isDir[e] = isDir[e] || i < len(parts)
 			if strings.HasPrefix(parts[i-1], ".") {
 				break
 			}
-			seen[prefix+strings.Join(parts[:i], "/")] = true
 		}
 	}
-	list := make([]string, 0, len(seen))
-	for s := range seen {
-		list = append(list, s)
+	list := make([]string, 0, len(isDir))
+	for e := range isDir {
+		list = append(list, e)
 	}
 	sort.Strings(list)
-	return strings.Join(list, "\n") + "\n", nil
+	var b strings.Builder
+	for _, e := range list {
+		b.WriteString(e)
+		if isDir[e] {
+			b.WriteString("/")
+		}
+		b.WriteString("\n")
+	}
+	return b.String(), nil
 }
 
 // Diff returns a whole-file diff of every file that changed under Dir.
