@@ -1,7 +1,6 @@
 package rollout_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -222,19 +221,9 @@ func TestEditorObservations(t *testing.T) {
 	tr := processOne(t, s, memItem(t))
 	srv.Verify(t)
 	assert.Equal(t, rollout.ExitFinish, tr.ExitStatus)
-	var obs []string
-	for _, m := range tr.Messages {
-		if m.Role == "tool" {
-			obs = append(obs, m.Content)
-		}
-	}
+	obs := toolObservations(tr, "")
 	require.Len(t, obs, len(calls)-1)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	require.NoError(t, enc.Encode(obs))
-	golden(t, "observations.json", buf.Bytes())
+	golden(t, "observations.json", indentJSON(t, obs))
 	assert.Contains(t, tr.ModelPatch, "diff --git a/calc/new.py b/calc/new.py")
 	assert.NotContains(t, tr.ModelPatch, "calc/ops.py", "every edit of ops.py was undone")
 }
@@ -299,19 +288,9 @@ func TestShellObservations(t *testing.T) {
 	tr := processOne(t, s, memItem(t))
 	srv.Verify(t)
 	assert.Equal(t, rollout.ExitFinish, tr.ExitStatus)
-	var obs []string
-	for _, m := range tr.Messages {
-		if m.Role == "tool" {
-			obs = append(obs, m.Content)
-		}
-	}
+	obs := toolObservations(tr, "")
 	require.Len(t, obs, len(calls))
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	require.NoError(t, enc.Encode(obs))
-	golden(t, "shell_observations.json", buf.Bytes())
+	golden(t, "shell_observations.json", indentJSON(t, obs))
 	ws := rt.Workspaces()
 	require.Len(t, ws, 1)
 	assert.Equal(t, []string{"make test", "for f in *; do\n  echo $f\ndone", "sleep 1000", "", "input:y", "pytest -x", "C-c", "cat", "C-d", "exit 3"}, ws[0].Commands)

@@ -1,7 +1,6 @@
 package rollout_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -146,18 +145,7 @@ func editorTurns(before []pipeline.ToolCall, calls []string) []rollouttest.Turn 
 // editorObservations returns the editor's observations of a trajectory as indented JSON.
 func editorObservations(t *testing.T, tr pipeline.Trajectory) []byte {
 	t.Helper()
-	obs := []string{}
-	for _, m := range tr.Messages {
-		if m.Role == "tool" && m.Name == codeact.Editor {
-			obs = append(obs, m.Content)
-		}
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	require.NoError(t, enc.Encode(obs))
-	return buf.Bytes()
+	return indentJSON(t, toolObservations(tr, codeact.Editor))
 }
 
 // TestEditorViewForms views directories (hidden entries left out and counted, two levels

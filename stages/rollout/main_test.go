@@ -76,12 +76,30 @@ func requestsJSON(t *testing.T, bodies [][]byte) []byte {
 		require.NoError(t, json.Unmarshal(b, &v))
 		all = append(all, v)
 	}
+	return indentJSON(t, all)
+}
+
+// indentJSON encodes v as the golden files hold JSON: indented, HTML left unescaped.
+func indentJSON(t *testing.T, v any) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	require.NoError(t, enc.Encode(all))
+	require.NoError(t, enc.Encode(v))
 	return buf.Bytes()
+}
+
+// toolObservations returns the results of a trajectory's tool calls, of the tool called
+// name ("" for every tool).
+func toolObservations(tr pipeline.Trajectory, name string) []string {
+	obs := []string{}
+	for _, m := range tr.Messages {
+		if m.Role == "tool" && (name == "" || m.Name == name) {
+			obs = append(obs, m.Content)
+		}
+	}
+	return obs
 }
 
 func testLog(t testing.TB) zerolog.Logger {
