@@ -15,11 +15,12 @@ export SWEMILL_CACHE ?= $(HOME)/.cache/swemill
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-deps: ## install what tests and the demo need from Debian's packages (debootstrap, postgresql, chromium)
+deps: ## install what tests and the demo need from Debian's packages (debootstrap, postgresql, chromium, docker-registry)
 	@need=""; \
 	command -v debootstrap >/dev/null || need="$$need debootstrap"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
 	command -v chromium >/dev/null || need="$$need chromium"; \
+	command -v docker-registry >/dev/null || need="$$need docker-registry"; \
 	if [ -n "$$need" ]; then \
 		echo "installing$$need"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \
