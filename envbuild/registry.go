@@ -30,9 +30,14 @@ type registryAPI interface {
 	ImageInspect(ctx context.Context, imageID string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
 }
 
-// registryAuth is the engine's X-Registry-Auth value for host: the environment's
-// credentials, or none (an anonymous registry).
-func registryAuth(host string) (string, error) {
+// registryAuth is the engine's X-Registry-Auth value for the registry of ref: the
+// environment's credentials, or none (an anonymous registry). A reference without a registry
+// host is refused.
+func registryAuth(ref string) (string, error) {
+	host, err := RegistryRef(ref)
+	if err != nil {
+		return "", err
+	}
 	cfg := registry.AuthConfig{ServerAddress: host, Username: os.Getenv(EnvRegistryUsername), Password: os.Getenv(EnvRegistryPassword)}
 	data, err := json.Marshal(cfg)
 	if err != nil {
@@ -56,11 +61,7 @@ func RegistryRef(ref string) (host string, err error) {
 // pushes it and returns the reference by digest, HOST[:PORT]/PATH@sha256:..., which names
 // exactly the pushed image. Layers the registry already holds are not sent again.
 func PushImage(ctx context.Context, api registryAPI, name, ref string) (string, error) {
-	host, err := RegistryRef(ref)
-	if err != nil {
-		return "", err
-	}
-	auth, err := registryAuth(host)
+	auth, err := registryAuth(ref)
 	if err != nil {
 		return "", err
 	}
@@ -113,11 +114,7 @@ func pushDigest(r io.Reader) (string, error) {
 // PullImage pulls ref (a reference by digest, as PushImage returns) and tags it name, so
 // that the image is found by the name the record gives it. It returns the image's id.
 func PullImage(ctx context.Context, api registryAPI, ref, name string) (string, error) {
-	host, err := RegistryRef(ref)
-	if err != nil {
-		return "", err
-	}
-	auth, err := registryAuth(host)
+	auth, err := registryAuth(ref)
 	if err != nil {
 		return "", err
 	}
