@@ -7,6 +7,8 @@
 //     cold cache costs a few minutes, a warm one seconds);
 //   - Main: the TestMain (child processes, containers left behind, goleak with LeakOptions);
 //   - StartChild: the child process a kill test kills mid-work;
+//   - SecondEngine: a second Docker daemon beside the machine's, with its own bridge,
+//     containerd and data, for a second worker's engine;
 //   - Containers, ContainerEvents, RemoveContainer: what the code under test left in the
 //     engine, and what it did there.
 package envbuildtest
