@@ -26,6 +26,8 @@ var suites = []struct{ pkg, pattern, benchtime string }{
 	{"./runstore/", ".", "3x"},
 	{"./stages/mine/", ".", "1x"},
 	{"./envbuild/", "Instance", "3x"},
+	{"./envbuild/", "RegistryBytes", "3x"},
+	{"./envbuild/", "FreshEngine", "1x"},
 	{"./stages/validate/", ".", "1x"},
 	{"./stages/rollout/", ".", "1x"},
 	{"./export/", "WriteTrajectories/.*/rows=100000$", "1x"},

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -78,6 +79,11 @@ type Config struct {
 	// the next run (sandbox.Sandbox.Sweep with the same RunID) removes what a killed process
 	// left. Default "swemill".
 	RunID string
+	// Registry, when set (HOST[:PORT]/PREFIX), is where the builder pushes every env and
+	// instance image it builds or finds, as PREFIX/<name without "swemill/">:<tag>; the
+	// instance's record carries the digests (pipeline.Environment.ImageRef). Credentials come
+	// from the environment (EnvRegistryUsername, EnvRegistryPassword).
+	Registry string
 	// Worker labels the build containers (sandbox.LabelWorker) with the worker process that
 	// runs them, so that the run's other workers remove them once it is gone
 	// (sandbox.Sandbox.SweepGone). Empty: no worker label.
@@ -153,6 +159,11 @@ func (c Config) Validate() error {
 	case c.MaxCheckoutBytes < 0, c.MaxInstanceBytes < 0, c.MaxEnvBytes < 0, c.DiskBudget < 0:
 		return errors.New("Config.MaxCheckoutBytes, MaxInstanceBytes, MaxEnvBytes, DiskBudget: negative")
 	}
+	if c.Registry != "" {
+		if err := validRegistry(c.Registry); err != nil {
+			return fmt.Errorf("Config.Registry: %w", err)
+		}
+	}
 	if err := c.Sources.Validate(); err != nil {
 		return err
 	}
@@ -166,6 +177,8 @@ type Builder struct {
 	cfg     Config
 	sources *Sources
 	log     zerolog.Logger
+	// pushedEnvs maps env image ids pushed to the registry to their references by digest.
+	pushedEnvs sync.Map
 }
 
 // NewBuilder returns a Builder that talks to the engine through api.
@@ -212,8 +225,10 @@ func (b *Builder) Build(ctx context.Context, inst pipeline.Instance, log zerolog
 
 // Restore makes sure the instance image that build recorded for inst (env.ImageName) is on
 // the engine: images collected by the disk budget or `swemill images gc`, or never built on
-// this machine when several share a database, are rebuilt from the recipe stored in env, not
-// from a fresh inference or spec. It reports whether it rebuilt. A rebuild that names another
+// this machine when several share a database, are pulled from the registry by the digest the
+// build recorded (env.ImageRef), or, when there is none or the registry does not have it,
+// rebuilt from the recipe stored in env, not from a fresh inference or spec. It reports
+// whether it rebuilt. A rebuild that names another
 // image (swemill or its base images changed since) is an error that asks for the build stage
 // to be run again for the instance; a rebuild that fails as a build would is that drop.
 func (b *Builder) Restore(ctx context.Context, inst pipeline.Instance, env pipeline.Environment, log zerolog.Logger) (bool, error) {
@@ -228,7 +243,16 @@ func (b *Builder) Restore(ctx context.Context, inst pipeline.Instance, env pipel
 	if !errdefs.IsNotFound(err) {
 		return false, fmt.Errorf("inspecting image %s: %w", env.ImageName, err)
 	}
-	log.Warn().Str("image", env.ImageName).Msg("instance image is gone; rebuilding it from the stored recipe")
+	if env.ImageRef != "" {
+		pulled, err := b.pull(ctx, env, log)
+		if err != nil || pulled {
+			return false, err
+		}
+		log.Warn().Str("image", env.ImageName).Str("registry_ref", env.ImageRef).
+			Msg("instance image is gone and the registry does not have it; rebuilding it from the stored recipe")
+	} else {
+		log.Warn().Str("image", env.ImageName).Msg("instance image is gone; rebuilding it from the stored recipe")
+	}
 	recipe := env.Recipe
 	res, err := b.build(ctx, inst, &recipe, log)
 	if err != nil {
@@ -299,10 +323,16 @@ func (b *Builder) build(ctx context.Context, inst pipeline.Instance, fixed *pipe
 		if out, err = b.reuseInstance(ctx, out, id, env, log); err != nil {
 			return res, err
 		}
+		if err := b.publish(ctx, &out, env, log); err != nil {
+			return res, err
+		}
 		res.Environment = out
 		return res, nil
 	}
 	if out, err = b.makeInstance(ctx, inst, tree, env, out, instKey, &buildLog, &res, clock, log); err != nil {
+		return res, err
+	}
+	if err := b.publish(ctx, &out, env, log); err != nil {
 		return res, err
 	}
 	if b.cfg.DiskBudget > 0 {

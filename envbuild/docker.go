@@ -27,6 +27,8 @@ type dockerAPI interface {
 	ImageList(ctx context.Context, options image.ListOptions) ([]image.Summary, error)
 	ImageRemove(ctx context.Context, imageID string, options image.RemoveOptions) ([]image.DeleteResponse, error)
 	ImageTag(ctx context.Context, source, target string) error
+	ImagePush(ctx context.Context, ref string, options image.PushOptions) (io.ReadCloser, error)
+	ImagePull(ctx context.Context, ref string, options image.PullOptions) (io.ReadCloser, error)
 }
 
 var _ dockerAPI = (*client.Client)(nil)
@@ -41,11 +43,13 @@ type Engine interface {
 
 var _ Engine = (*client.Client)(nil)
 
-// Connect returns a client for the engine at host ("" means the default socket,
-// unix:///var/run/docker.sock), negotiating the API version (engines as old as 20.10 / API
+// Connect returns a client for the engine at host ("" means $DOCKER_HOST, else the default
+// socket, unix:///var/run/docker.sock), negotiating the API version (engines as old as 20.10 / API
 // 1.41 work) and checking that the engine answers. The caller closes the client.
 func Connect(ctx context.Context, host string) (*client.Client, error) {
-	opts := []client.Opt{client.WithAPIVersionNegotiation()}
+	// The environment's DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) apply unless
+	// host says otherwise.
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if host != "" {
 		opts = append(opts, client.WithHost(host))
 	}

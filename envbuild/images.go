@@ -18,7 +18,7 @@ import (
 
 // ImageInfo describes one swemill image.
 type ImageInfo struct {
-	// Name is the image's first tag; Tags are all of them.
+	// Name is the image's swemill tag (else its first); Tags are all of them.
 	Name string
 	Tags []string
 	ID   string
@@ -80,8 +80,11 @@ func ListImages(ctx context.Context, api dockerAPI, usageDir string) ([]ImageInf
 			BaseCommit: s.Labels[LabelBaseCommit], Version: s.Labels[LabelVersion],
 			Size: s.Size, UniqueSize: s.Size, Created: time.Unix(s.Created, 0), Containers: used[s.ID],
 		}
-		if len(s.RepoTags) > 0 {
-			info.Name = s.RepoTags[0]
+		// The name is swemill's own tag; an image pushed to a registry also has the registry's.
+		for _, tag := range s.RepoTags {
+			if info.Name == "" || strings.HasPrefix(tag, "swemill/") && !strings.HasPrefix(info.Name, "swemill/") {
+				info.Name = tag
+			}
 		}
 		info.LastUsed = info.Created
 		if usageDir != "" {

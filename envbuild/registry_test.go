@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -73,4 +75,72 @@ func TestPushAndPullByDigest(t *testing.T) {
 	assert.Error(t, err, "a digest the registry lacks")
 	_, err = envbuild.PushImage(t.Context(), api, name, "swemill/tiny:1")
 	assert.ErrorContains(t, err, "names no registry host")
+}
+
+// TestBuildPushesAndRestorePulls: with a registry configured, the build pushes the env and
+// instance images and records their digests; an engine that lost the instance image gets it
+// back by pull, the very image (same id), with no rebuild; a reference the registry does not
+// have falls back to rebuilding from the stored recipe.
+func TestBuildPushesAndRestorePulls(t *testing.T) {
+	t.Parallel()
+	host := envbuildtest.Registry(t)
+	specDir := t.TempDir()
+	e := newTestEnv(t, func(c *envbuild.Config) { c.SpecDir = specDir; c.Registry = host + "/swemill-test" })
+	r := fixture(t, e.mirror, "pyflat")
+	nonceSpec(t, specDir, "acme/pyflat", inferFixture(t, r.Dir), nil)
+	inst := instanceOf("acme/pyflat", "reg-"+strings.ReplaceAll(nonce(), "-", ""), r.Commits["base"])
+
+	res, err := e.builder.Build(t.Context(), inst, e.log)
+	require.NoError(t, err, "build log:\n%s", res.Log)
+	env := res.Environment
+	remote := envbuild.RemoteName(host+"/swemill-test", env.ImageName)
+	removeImages(t, e.cli, env.ImageName, remote, env.EnvImage, envbuild.RemoteName(host+"/swemill-test", env.EnvImage))
+	repo, _, _ := strings.Cut(remote, ":"+strings.SplitN(env.ImageName, ":", 2)[1])
+	assert.Regexp(t, `^`+regexp.QuoteMeta(repo)+`@sha256:[0-9a-f]{64}$`, env.ImageRef)
+	assert.Regexp(t, `^`+regexp.QuoteMeta(host)+`/swemill-test/env-python@sha256:[0-9a-f]{64}$`, env.EnvImageRef)
+
+	// A cache hit records the same references.
+	again, err := e.builder.Build(t.Context(), inst, e.log)
+	require.NoError(t, err)
+	assert.True(t, again.Environment.CacheHit)
+	assert.Equal(t, env.ImageRef, again.Environment.ImageRef)
+
+	gone := func() {
+		t.Helper()
+		for _, n := range []string{env.ImageName, remote} {
+			_, err := e.cli.ImageRemove(t.Context(), n, image.RemoveOptions{})
+			require.NoError(t, err)
+		}
+		_, err := e.cli.ImageInspect(t.Context(), env.ImageName)
+		require.True(t, errdefs.IsNotFound(err), "the instance image is gone: %v", err)
+	}
+	gone()
+	rebuilt, err := e.builder.Restore(t.Context(), inst, env, e.log)
+	require.NoError(t, err)
+	assert.False(t, rebuilt, "pulled, not rebuilt")
+	info, err := e.cli.ImageInspect(t.Context(), env.ImageName)
+	require.NoError(t, err)
+	assert.Equal(t, env.ImageID, info.ID, "the pulled image is the one the build made")
+	assert.Contains(t, info.RepoDigests, env.ImageRef)
+
+	// A registry that lacks the image: Restore rebuilds from the stored recipe.
+	_, err = e.cli.ImageRemove(t.Context(), env.ImageName, image.RemoveOptions{})
+	require.NoError(t, err)
+	missing := env
+	missing.ImageRef = repo + "@sha256:" + strings.Repeat("1", 64)
+	rebuilt, err = e.builder.Restore(t.Context(), inst, missing, e.log)
+	require.NoError(t, err)
+	assert.True(t, rebuilt, "the registry does not have it: rebuilt")
+	_, err = e.cli.ImageInspect(t.Context(), env.ImageName)
+	require.NoError(t, err)
+
+	// A pulled image that is not the recorded one is refused and removed.
+	_, err = e.cli.ImageRemove(t.Context(), env.ImageName, image.RemoveOptions{})
+	require.NoError(t, err)
+	other := env
+	other.ImageID = "sha256:" + strings.Repeat("2", 64)
+	_, err = e.builder.Restore(t.Context(), inst, other, e.log)
+	require.ErrorContains(t, err, "but the build recorded "+other.ImageID)
+	_, err = e.cli.ImageInspect(t.Context(), env.ImageName)
+	require.True(t, errdefs.IsNotFound(err), "the wrong image is not left under the instance's name: %v", err)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -26,6 +27,10 @@ type stats struct {
 	// scaffolds counts the trajectories by their scaffold label.
 	scaffolds map[string]int64
 	problems  map[string]int64
+	// registries counts the tasks whose image was pushed, by registry host; local those whose
+	// image was not.
+	registries map[string]int64
+	local      int64
 }
 
 type modelStats struct{ rollouts, resolved int64 }
@@ -34,10 +39,17 @@ func newStats() *stats {
 	return &stats{
 		repos: map[string]int64{}, languages: map[string]int64{}, licenses: map[string]int64{},
 		sweParsers: map[string]int64{}, models: map[string]*modelStats{}, scaffolds: map[string]int64{}, problems: map[string]int64{},
+		registries: map[string]int64{},
 	}
 }
 
-func (s *stats) addTask(_ *Task, r *taskRow) {
+func (s *stats) addTask(t *Task, r *taskRow) {
+	if ref := t.Environment.ImageRef; ref != "" {
+		host, _, _ := strings.Cut(ref, "/")
+		s.registries[host]++
+	} else {
+		s.local++
+	}
 	s.repos[r[taskIndex["repo"]]]++
 	s.languages[cmp.Or(r[taskIndex["language"]], "unknown")]++
 	s.licenses[cmp.Or(r[taskIndex["license"]], "unknown")]++
@@ -151,7 +163,32 @@ func writeSWEbench(b *strings.Builder, st *stats, tasks int64) {
 	if st.sweParsers[""] > 0 {
 		fmt.Fprintf(b, "The other %d have an empty `log_parser`, and `log_parser_note` says why; the harness cannot grade them. ", st.sweParsers[""])
 	}
-	b.WriteString("The images are named in `image`; they are on the machine that built them unless pushed to a registry.\n\n")
+	writeImages(b, st)
+}
+
+// writeImages says where the tasks' images are: in a registry, by digest, or only on the
+// machine that built them.
+func writeImages(b *strings.Builder, st *stats) {
+	hosts := slices.Sorted(maps.Keys(st.registries))
+	for i, h := range hosts {
+		if i == 0 {
+			b.WriteString("The images of ")
+		} else {
+			b.WriteString("; of ")
+		}
+		fmt.Fprintf(b, "%d tasks are in the registry `%s`", st.registries[h], h)
+	}
+	if len(hosts) > 0 {
+		b.WriteString(", named by digest in `image` and `image_name`: `docker pull <image>` gets exactly the image the task was validated in. ")
+	}
+	switch {
+	case st.local > 0 && len(hosts) > 0:
+		fmt.Fprintf(b, "The images of the other %d tasks were not pushed: `image` names them as the engine that built them has them.\n\n", st.local)
+	case st.local > 0:
+		b.WriteString("The images named in `image` were not pushed to a registry: they are on the engine that built them (`swemill images push` pushes them and records where).\n\n")
+	default:
+		b.WriteString("\n\n")
+	}
 }
 
 // writeSFT describes the SFT configs: what was cleaned or left out, and how to read

@@ -2,6 +2,7 @@ package export
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -62,9 +63,9 @@ func expectTask(tk *Task) map[string]any {
 		"patch": in.Patch, "test_patch": in.TestPatch, "problem_statement": in.ProblemStatement,
 		"hints_text": in.HintsText, "created_at": in.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"),
 		"version": in.Version, "environment_setup_commit": setup,
-		"image_name": tk.Environment.ImageName, "test_cmd": tk.Environment.Recipe.TestCmd,
+		"image_name": cmp.Or(tk.Environment.ImageRef, tk.Environment.ImageName), "test_cmd": tk.Environment.Recipe.TestCmd,
 		"swemill_log_parser": tk.Validation.LogParser, "language": in.Language, "license": in.License,
-		"image": tk.Environment.ImageName, "eval_type": "pass_and_fail",
+		"image": cmp.Or(tk.Environment.ImageRef, tk.Environment.ImageName), "eval_type": "pass_and_fail",
 	}
 }
 
@@ -121,6 +122,7 @@ type manifest struct {
 		Row            int64  `json:"row"`
 		ImageName      string `json:"image_name"`
 		ImageDigest    string `json:"image_digest"`
+		ImageRef       string `json:"image_ref"`
 		Recipe         pipeline.Recipe
 		ValidationLogs []logEntry `json:"validation_logs"`
 		SwemillVersion string     `json:"swemill_version"`
@@ -216,6 +218,8 @@ func TestExportReadBack(t *testing.T) {
 		assert.Equal(t, tk.Instance.InstanceID, me.InstanceID)
 		assert.Equal(t, where[i], rowLoc{me.Shard, me.Row})
 		assert.Equal(t, tk.Environment.ImageID, me.ImageDigest)
+		assert.Equal(t, tk.Environment.ImageName, me.ImageName)
+		assert.Equal(t, tk.Environment.ImageRef, me.ImageRef)
 		assert.Equal(t, tk.Environment.Recipe, me.Recipe)
 		require.Len(t, me.ValidationLogs, len(tk.Validation.Runs))
 		assert.Equal(t, "before", me.ValidationLogs[0].Side)

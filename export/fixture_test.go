@@ -119,11 +119,16 @@ func fixture() *fakeSource {
 		if i%5 == 0 {
 			in.EnvironmentSetupCommit = fmt.Sprintf("%040x", 5000+i)
 		}
+		imageRef := ""
+		if i%3 == 1 { // a third of the images were pushed to a registry
+			imageRef = fmt.Sprintf("registry.example:5000/swemill/instance@sha256:%064x", 4000+i)
+		}
 		task := Task{
 			Instance: in,
 			Environment: pipeline.Environment{
 				ImageName: "swemill/instance:" + fmt.Sprintf("%012x", 77+i),
 				ImageID:   fmt.Sprintf("sha256:%064x", 99+i),
+				ImageRef:  imageRef,
 				EnvImage:  "swemill/env:abc", BaseImage: "swemill/base:py311",
 				WorkDir: "/testbed",
 				Recipe: pipeline.Recipe{

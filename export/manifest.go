@@ -29,6 +29,8 @@ type taskEntry struct {
 	Row            int64                  `json:"row"`
 	ImageName      string                 `json:"image_name"`
 	ImageDigest    string                 `json:"image_digest"`
+	ImageRef       string                 `json:"image_ref,omitempty"`
+	EnvImageRef    string                 `json:"env_image_ref,omitempty"`
 	EnvImage       string                 `json:"env_image,omitempty"`
 	BaseImage      string                 `json:"base_image,omitempty"`
 	WorkDir        string                 `json:"workdir,omitempty"`
@@ -99,7 +101,7 @@ func newTaskEntry(t *Task, loc rowLoc, version string) taskEntry {
 	env := &t.Environment
 	return taskEntry{
 		InstanceID: t.Instance.InstanceID, Shard: loc.Shard, Row: loc.Row,
-		ImageName: env.ImageName, ImageDigest: env.ImageID, EnvImage: env.EnvImage, BaseImage: env.BaseImage,
+		ImageName: env.ImageName, ImageDigest: env.ImageID, ImageRef: env.ImageRef, EnvImageRef: env.EnvImageRef, EnvImage: env.EnvImage, BaseImage: env.BaseImage,
 		WorkDir: env.WorkDir, Recipe: env.Recipe, ValidationLogs: logs, Artifacts: t.Artifacts,
 		SwemillVersion: version,
 	}

@@ -122,12 +122,15 @@ func newTaskRow(t *Task) (taskRow, error) {
 		// cannot grade it, and the note says why.
 		sweParser, note = "", err.Error()
 	}
+	// A pushed image is named by its digest in the registry: what a user pulls is exactly the
+	// image the task was validated in.
+	image := cmp.Or(env.ImageRef, env.ImageName)
 	return taskRow{
 		in.InstanceID, in.Repo, in.BaseCommit, in.Patch, in.TestPatch, in.ProblemStatement,
 		in.HintsText, created, in.Version, setup,
 		f2p, p2p,
-		env.ImageName, sweParser, swebench.EvalPassAndFail, script,
-		env.ImageName, recipe, env.Recipe.TestCmd, parser, note, lang, in.License,
+		image, sweParser, swebench.EvalPassAndFail, script,
+		image, recipe, env.Recipe.TestCmd, parser, note, lang, in.License,
 	}, nil
 }
 

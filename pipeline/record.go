@@ -102,6 +102,11 @@ type Environment struct {
 	// EnvImage and BaseImage are the shared layers the instance image was built on.
 	EnvImage  string `json:"env_image"`
 	BaseImage string `json:"base_image"`
+	// ImageRef is the instance image in the run's registry by digest
+	// (HOST[:PORT]/PATH@sha256:...), when the build pushed it; EnvImageRef the env image's.
+	// Workers whose engine lacks the image pull it from there.
+	ImageRef    string `json:"image_ref,omitempty"`
+	EnvImageRef string `json:"env_image_ref,omitempty"`
 	// Recipe is the recipe actually used.
 	Recipe Recipe `json:"recipe"`
 	// WorkDir is where the repository is checked out inside the image (e.g. "/testbed").

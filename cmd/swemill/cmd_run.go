@@ -65,6 +65,8 @@ type runOptions struct {
 	// The rollout's model; empty or 0 keeps the configuration's.
 	modelURL, model, backend, protocol string
 	samples                            int
+	// registry sets build.registry.
+	registry string
 }
 
 // newRunCmd returns `swemill run`; it parses the flags into runOptions and calls runF with
@@ -99,6 +101,7 @@ Ctrl-C hands the work in flight back; the next run goes on from there.`,
 	f.StringVar(&o.backend, "backend", "", `rollout: "openai" (a served model) or "oracle" (the gold patch through the agent's tools)`)
 	f.StringVar(&o.protocol, "protocol", "", `rollout: "text" (tools in the prompt) or "native" (tool_calls)`)
 	f.IntVar(&o.samples, "samples", 0, "rollout: trajectories per instance")
+	f.StringVar(&o.registry, "registry", "", "build: push env and instance images to registry `HOST[:PORT]/PREFIX` (sets build.registry)")
 	completeStages(cmd, "until")
 	completeWords(cmd, "progress", "auto", "bars", "lines", "none")
 	completeWords(cmd, "backend", "openai", "oracle")
@@ -156,6 +159,9 @@ func (o *runOptions) config() (*Config, zerolog.Logger, error) {
 		return nil, log, err
 	}
 	o.applyRollout(cfg)
+	if o.registry != "" {
+		cfg.Build.Registry = o.registry
+	}
 	for _, r := range o.repos {
 		if !slices.Contains(cfg.Repos, r) {
 			cfg.Repos = append(cfg.Repos, r)

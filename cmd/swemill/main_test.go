@@ -40,7 +40,7 @@ type cleanupM struct{ m *testing.M }
 
 func (c cleanupM) Run() int {
 	return envbuildtest.Run(c.m, envbuildtest.Setup{
-		After: pipelinetest.StopPostgres,
+		After: func() { pipelinetest.StopPostgres(); demoReference.cleanup() },
 		// The in-process runs (River clients, riverui, database pools) have not been audited
 		// for goroutines that outlive them.
 		NoLeakCheck: true,

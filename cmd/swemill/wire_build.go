@@ -1,16 +1,21 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
 	"swemill/envbuild"
@@ -54,6 +59,11 @@ type BuildConfig struct {
 	DiskBudget Size `yaml:"disk_budget" json:"disk_budget,omitempty"`
 	// GitHubURL is where repositories are cloned from when they are not in mirror_dir.
 	GitHubURL string `yaml:"github_url" json:"github_url,omitempty"`
+	// Registry, when set (HOST[:PORT]/PREFIX), receives every env and instance image the build
+	// makes; records, the manifest and the image column name them by digest there, and the
+	// workers of later stages whose engine lacks an image pull it from there. Credentials:
+	// SWEMILL_REGISTRY_USERNAME and SWEMILL_REGISTRY_PASSWORD.
+	Registry string `yaml:"registry" json:"registry,omitempty"`
 	// FetchTimeout bounds one fetch of a repository. Default 10m.
 	FetchTimeout Duration `yaml:"fetch_timeout" json:"fetch_timeout,omitempty"`
 }
@@ -210,6 +220,7 @@ func (env wiringEnv) builderConfig(names map[string]string) envbuild.Config {
 		MaxInstanceBytes: int64(b.MaxInstance),
 		MaxEnvBytes:      int64(b.MaxEnv),
 		DiskBudget:       int64(b.DiskBudget),
+		Registry:         b.Registry,
 		RunID:            env.runID(),
 		Worker:           env.worker,
 	}
@@ -226,12 +237,16 @@ func (a *app) engine(ctx context.Context) (wiringEnv, envbuild.Engine, error) {
 	return env, cli, err
 }
 
-func cmdBase(ctx context.Context, a *app) error {
+func cmdBase(ctx context.Context, a *app, o baseOptions) error {
 	env, cli, err := a.engine(ctx)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
+	registry := cmp.Or(o.registry, env.cfg.Build.Registry)
+	if o.push && registry == "" {
+		return usagef("base build --push needs a registry: --registry HOST[:PORT]/PREFIX or build.registry")
+	}
 	bases, err := envbuild.BuildBases(ctx, cli, env.baseConfig(), env.log)
 	if err != nil {
 		return fmt.Errorf("building base images: %w", err)
@@ -242,6 +257,13 @@ func cmdBase(ctx context.Context, a *app) error {
 			how = fmt.Sprintf("built in %.0fs", b.Seconds)
 		}
 		fmt.Fprintf(a.stdout, "%-7s %s (%s)\n", b.Language, b.Name, how)
+		if o.push {
+			ref, err := envbuild.PushImage(ctx, cli, b.Name, envbuild.RemoteName(registry, b.Name))
+			if err != nil {
+				return fmt.Errorf("pushing base image %s: %w", b.Name, err)
+			}
+			fmt.Fprintf(a.stdout, "%-7s pushed as %s\n", "", ref)
+		}
 	}
 	return nil
 }
@@ -291,6 +313,99 @@ func cmdImages(ctx context.Context, a *app, sub string, o imagesOptions) error {
 	tw.Flush()
 	fmt.Fprintf(a.stdout, "total %s\n", sandbox.FormatSize(envbuild.DiskUsage(list)))
 	return nil
+}
+
+// cmdImagesMove is `swemill images push` and `swemill images pull`: each selected built
+// instance's image is pushed (when this engine holds it) and its references recorded, or
+// pulled (when this engine lacks it) by the digest its build recorded. One instance's
+// failure is reported and the others go on; the command fails at the end if any did.
+func cmdImagesMove(ctx context.Context, a *app, verb string, o imagesOptions) error {
+	env, cli, err := a.engine(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	registry := cmp.Or(o.registry, env.cfg.Build.Registry)
+	if verb == "push" && registry == "" {
+		return usagef("images push needs a registry: --registry HOST[:PORT]/PREFIX or build.registry")
+	}
+	store, err := a.openStore(ctx, env.cfg, env.log, verb == "pull")
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	built, err := store.Built(ctx, o.sel)
+	if errors.Is(err, runstore.ErrImageSelector) {
+		return usagef("images %s: %v", verb, err)
+	}
+	if err != nil {
+		return err
+	}
+	usage := filepath.Join(env.cacheDir(), "usage")
+	counts := map[string]int{}
+	var failed int
+	for _, b := range built {
+		log := env.log.With().Str("instance", b.InstanceID).Logger()
+		what, err := moveImage(ctx, cli, store, verb, registry, usage, b, log)
+		if err != nil {
+			failed++
+			fmt.Fprintf(a.stderr, "%s: %v\n", b.InstanceID, err)
+			continue
+		}
+		counts[what]++
+		fmt.Fprintf(a.stdout, "%s\t%s\t%s\n", b.InstanceID, what, cmp.Or(b.Environment.ImageRef, b.Environment.ImageName))
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+	}
+	if failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed", failed))
+	}
+	fmt.Fprintf(a.stdout, "swemill images %s: %d instances: %s\n", verb, len(built), strings.Join(parts, ", "))
+	if failed > 0 {
+		return fmt.Errorf("images %s: %d of %d instances failed", verb, failed, len(built))
+	}
+	return nil
+}
+
+// moveImage pushes or pulls one instance's image and says what it did.
+func moveImage(ctx context.Context, cli envbuild.Engine, store *runstore.Store, verb, registry, usage string, b runstore.BuiltImage, log zerolog.Logger) (string, error) {
+	e := &b.Environment
+	here, err := envbuild.ImageExists(ctx, cli, e.ImageName)
+	if err != nil {
+		return "", err
+	}
+	if verb == "pull" {
+		switch {
+		case here:
+			return "already here", nil
+		case e.ImageRef == "":
+			return "never pushed", nil
+		}
+		ok, err := envbuild.PullEnvironment(ctx, cli, *e, usage, log)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "not in the registry", nil
+		}
+		return "pulled", nil
+	}
+	if !here {
+		return "not on this engine", nil
+	}
+	if err := envbuild.PushEnvironment(ctx, cli, registry, e, log); err != nil {
+		return "", err
+	}
+	ok, err := store.RecordImageRefs(ctx, b.InstanceID, e.ImageID, e.ImageRef, e.EnvImageRef)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("pushed %s, but the instance's build was redone meanwhile: its record names another image", e.ImageRef)
+	}
+	return "pushed", nil
 }
 
 // imageUsage sums the disk used by swemill's images per layer, for the report; nil when the

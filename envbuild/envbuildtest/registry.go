@@ -17,6 +17,14 @@ import (
 // test fails: `make deps` installs it.
 func Registry(t testing.TB) string {
 	t.Helper()
+	addr, _ := RegistryStorage(t)
+	return addr
+}
+
+// RegistryStorage is Registry, and also returns the directory the registry stores in (its
+// size is what pushes sent).
+func RegistryStorage(t testing.TB) (addr, dir string) {
+	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		t.Fatalf("the registry tests need Debian's docker-registry (make deps installs it): %v", err)
@@ -25,9 +33,9 @@ func Registry(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
+	addr = l.Addr().String()
 	l.Close()
-	dir := t.TempDir()
+	dir = t.TempDir()
 	cfg := filepath.Join(dir, "config.yml")
 	conf := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n",
 		filepath.Join(dir, "data"), addr)
@@ -56,7 +64,7 @@ func Registry(t testing.TB) string {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return addr
+				return addr, filepath.Join(dir, "data")
 			}
 		}
 		select {
