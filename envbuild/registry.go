@@ -174,7 +174,7 @@ func pushInstance(ctx context.Context, api dockerAPI, registry, name string, log
 // PushEnvironment pushes the instance image env names, and its env image when the engine
 // holds it, to registry (HOST[:PORT]/PREFIX), and records their references by digest in env
 // (an env image the engine lacks keeps the reference env had).
-func PushEnvironment(ctx context.Context, api Engine, registry string, env *pipeline.Environment, log zerolog.Logger) error {
+func PushEnvironment(ctx context.Context, api dockerAPI, registry string, env *pipeline.Environment, log zerolog.Logger) error {
 	if err := validRegistry(registry); err != nil {
 		return err
 	}
