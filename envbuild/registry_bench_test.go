@@ -129,7 +129,9 @@ func freshEngine(b *testing.B, e *testEnv, insts []pipeline.Instance) {
 		// environment) pulls the instance layers only.
 		var layers time.Duration
 		for i, env := range envs {
-			_, err := pullEngine.ImageRemove(b.Context(), env.ImageName, image.RemoveOptions{})
+			// Removed by id with its digest references, the image leaves none of its layers
+			// behind but those the env image, pulled next, brings back.
+			_, err := pullEngine.ImageRemove(b.Context(), env.ImageID, image.RemoveOptions{Force: true, PruneChildren: true})
 			require.NoError(b, err)
 			_, err = envbuild.PullImage(b.Context(), pullEngine, env.EnvImageRef, "")
 			require.NoError(b, err)
