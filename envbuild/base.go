@@ -65,6 +65,12 @@ type BaseConfig struct {
 	// registry) used as they are instead of the bootstrapped ones. They must carry python3,
 	// pip and venv (Go: a go toolchain on PATH), git, and a user with uid SandboxUID.
 	PythonImage, GoImage string
+	// Images name ready base images of the other languages (javascript, rust, java), used as
+	// they are like PythonImage.
+	Images map[string]string
+	// Languages are the languages whose bases are made and named, besides Python (always);
+	// empty means every one of Languages. SkipGo leaves Go out whatever this says.
+	Languages []string
 	// Version is swemill's version, written into labels. Default "dev".
 	Version string
 	// Timeout bounds the making of one base image. Default 30 minutes.
@@ -116,12 +122,12 @@ func (c BaseConfig) Validate() error {
 	if c.Timeout < 0 {
 		return errors.New("BaseConfig.Timeout: negative")
 	}
-	return nil
+	return validLanguages(c.Languages)
 }
 
 // BaseImage is a base image: an operating system with a language toolchain.
 type BaseImage struct {
-	// Language is "python" or "go".
+	// Language is one of Languages.
 	Language string
 	// Name is the image reference ("swemill/base-python:<hash>").
 	Name string
@@ -136,10 +142,13 @@ type BaseImage struct {
 	Seconds float64
 }
 
-// BaseNames returns the base image names cfg gives, by language ("python", "go"), without
+// BaseNames returns the base image names cfg gives, by language (Languages), without
 // building anything.
 func BaseNames(cfg BaseConfig) (map[string]string, error) {
 	cfg = cfg.withDefaults()
+	if err := validLanguages(cfg.Languages); err != nil {
+		return nil, err
+	}
 	names := map[string]string{}
 	pyKey := pythonBaseKey(cfg)
 	if cfg.PythonImage != "" {
@@ -147,18 +156,28 @@ func BaseNames(cfg BaseConfig) (map[string]string, error) {
 	} else {
 		names["python"] = "swemill/base-python:" + pyKey[:16]
 	}
-	if cfg.SkipGo {
-		return names, nil
+	if cfg.wantLanguage("go") {
+		if cfg.GoImage != "" {
+			names["go"] = cfg.GoImage
+		} else {
+			goVersion, err := hostGoVersion(cfg.GoRoot)
+			if err != nil {
+				return nil, err
+			}
+			names["go"] = "swemill/base-go:" + goBaseKey(pyKey, names["python"], goVersion)[:16]
+		}
 	}
-	if cfg.GoImage != "" {
-		names["go"] = cfg.GoImage
-		return names, nil
+	for _, lang := range Languages {
+		lb, ok := langBases[lang]
+		if !ok || !cfg.wantLanguage(lang) {
+			continue
+		}
+		if cfg.Images[lang] != "" {
+			names[lang] = cfg.Images[lang]
+			continue
+		}
+		names[lang] = "swemill/base-" + lang + ":" + langBaseKey(lang, lb, pyKey, names["python"])[:16]
 	}
-	goVersion, err := hostGoVersion(cfg.GoRoot)
-	if err != nil {
-		return nil, err
-	}
-	names["go"] = "swemill/base-go:" + goBaseKey(pyKey, names["python"], goVersion)[:16]
 	return names, nil
 }
 
@@ -201,12 +220,14 @@ func hostGoVersion(goroot string) (string, error) {
 	return v, nil
 }
 
-// BuildBases makes the base images cfg asks for (Python, then Go on top of it) unless they
-// exist. On a machine without a registry the Python base is a debootstrap root filesystem
-// imported into the engine: about 2-4 minutes cold (downloads and unpacks ~200 .deb files),
-// 15-30 s when the debootstrap tarball is cached and only the import runs, and well under a
-// second when the images exist. The Go base adds the host's toolchain and a warm build cache
-// of common standard packages, about 1-3 minutes (mostly compiling).
+// BuildBases makes the base images cfg asks for (Python, then the others on top of it, in
+// the order of Languages) unless they exist. On a machine without a registry the Python base
+// is a debootstrap root filesystem imported into the engine: about 2-4 minutes cold
+// (downloads and unpacks ~200 .deb files), 15-30 s when the debootstrap tarball is cached
+// and only the import runs, and well under a second when the images exist. The Go base adds
+// the host's toolchain and a warm build cache of common standard packages, about 1-3 minutes
+// (mostly compiling); the JavaScript, Rust and Java bases install Debian's packages of their
+// toolchains in a build container, a few minutes each (downloads).
 func BuildBases(ctx context.Context, api dockerAPI, cfg BaseConfig, log zerolog.Logger) ([]BaseImage, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -222,14 +243,22 @@ func BuildBases(ctx context.Context, api dockerAPI, cfg BaseConfig, log zerolog.
 		return nil, err
 	}
 	out = append(out, py)
-	if cfg.SkipGo {
-		return out, nil
+	for _, lang := range Languages {
+		if lang == "python" || names[lang] == "" {
+			continue
+		}
+		var b BaseImage
+		if lang == "go" {
+			b, err = ensureGoBase(ctx, api, cfg, py, names["go"], log)
+		} else {
+			b, err = ensureLangBase(ctx, api, cfg, py, lang, names[lang], log)
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, b)
 	}
-	g, err := ensureGoBase(ctx, api, cfg, py, names["go"], log)
-	if err != nil {
-		return nil, err
-	}
-	return append(out, g), nil
+	return out, nil
 }
 
 func ensurePythonBase(ctx context.Context, api dockerAPI, cfg BaseConfig, name string, log zerolog.Logger) (BaseImage, error) {

@@ -35,6 +35,10 @@ type Config struct {
 	// PythonBase and GoBase are the base image names (BaseNames or BuildBases give them).
 	// PythonBase is required; GoBase may be empty when no Go repository is built.
 	PythonBase, GoBase string
+	// Bases name the base images of the other languages (javascript, rust, java), as
+	// BaseNames gives them. A recipe for a language without a base here is dropped
+	// (unsupported_language).
+	Bases map[string]string
 	// Sources says where repositories come from; Sources.Dir defaults to <CacheDir>/repos.
 	Sources SourceConfig
 	// SpecDir holds explicit per-repository recipes, <SpecDir>/<owner>/<name>.yaml; they win
@@ -527,6 +531,17 @@ func (b *Builder) recipe(repo, checkout string) (pipeline.Recipe, error) {
 	return r, nil
 }
 
+// baseOf returns the base image of lang, or "".
+func (c Config) baseOf(lang string) string {
+	switch lang {
+	case "python":
+		return c.PythonBase
+	case "go":
+		return c.GoBase
+	}
+	return c.Bases[lang]
+}
+
 type envImage struct {
 	name, id, key, base string
 	built               bool
@@ -538,12 +553,9 @@ func (b *Builder) ensureEnv(ctx context.Context, r pipeline.Recipe, dir string, 
 	if err := ValidateRecipe(r); err != nil {
 		return envImage{}, pipeline.Drop("invalid_recipe", "%s", err)
 	}
-	base := b.cfg.PythonBase
-	if r.Language == "go" {
-		base = b.cfg.GoBase
-		if base == "" {
-			return envImage{}, errors.New("building env image: Config.GoBase is empty and the recipe is for Go")
-		}
+	base := b.cfg.baseOf(r.Language)
+	if base == "" {
+		return envImage{}, pipeline.Drop("unsupported_language", "the recipe is for %s and this run has no %s base image (build.languages, swemill base build)", r.Language, r.Language)
 	}
 	baseInfo, err := b.api.ImageInspect(ctx, base)
 	if err != nil {

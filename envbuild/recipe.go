@@ -9,16 +9,21 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"swemill/pipeline"
+	"swemill/testlog"
 )
 
-// Known log parsers (pipeline.Recipe.LogParser).
-var knownParsers = map[string]bool{"pytest": true, "unittest": true, "django": true, "sympy": true, "gotest": true}
+// defaultParsers are the log parsers of each language's inferred recipes, and of specs that
+// name none.
+var defaultParsers = map[string]string{
+	"python": testlog.Pytest, "go": testlog.GoTest, "javascript": testlog.Jest, "rust": testlog.Cargo, "java": testlog.Maven,
+}
 
 var (
 	debNameRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{0,126}$`)
@@ -43,10 +48,8 @@ const maxCommandLen = 4096
 // not span lines. Every other field is data and must match a strict form: a package name, an
 // environment variable name, a version number, a known parser.
 func ValidateRecipe(r pipeline.Recipe) error {
-	switch r.Language {
-	case "python", "go":
-	default:
-		return fmt.Errorf("recipe language %q: want python or go", r.Language)
+	if !slices.Contains(Languages, r.Language) {
+		return fmt.Errorf("recipe language %q: want one of %s", r.Language, strings.Join(Languages, ", "))
 	}
 	if r.LanguageVersion != "" && !versionRe.MatchString(r.LanguageVersion) {
 		return fmt.Errorf("recipe language_version %q: not a version number", r.LanguageVersion)
@@ -72,8 +75,8 @@ func ValidateRecipe(r pipeline.Recipe) error {
 	if err := validCommand(r.TestCmd); err != nil {
 		return fmt.Errorf("recipe test_cmd: %w", err)
 	}
-	if !knownParsers[r.LogParser] {
-		return fmt.Errorf("recipe log_parser %q: unknown", r.LogParser)
+	if _, ok := testlog.Lookup(r.LogParser); !ok {
+		return fmt.Errorf("recipe log_parser %q: unknown (known: %s)", r.LogParser, strings.Join(testlog.Names(), ", "))
 	}
 	for _, s := range r.Skipped {
 		for field, v := range map[string]string{"what": s.What, "reason": s.Reason} {
@@ -144,12 +147,7 @@ func ParseSpec(data []byte) (pipeline.Recipe, error) {
 		Skipped: s.Skipped,
 	}
 	if r.LogParser == "" {
-		switch r.Language {
-		case "python":
-			r.LogParser = "pytest"
-		case "go":
-			r.LogParser = "gotest"
-		}
+		r.LogParser = defaultParsers[r.Language]
 	}
 	if err := ValidateRecipe(r); err != nil {
 		return pipeline.Recipe{}, err
@@ -177,7 +175,7 @@ type InferOptions struct {
 }
 
 // ErrNoRecipe says that nothing in a repository tells how to build it.
-var ErrNoRecipe = errors.New("no recipe: neither go.mod nor Python project files found")
+var ErrNoRecipe = errors.New("no recipe: none of go.mod, Cargo.toml, pom.xml, Python project files or package.json found")
 
 // Python test commands and their parser.
 const (
@@ -196,17 +194,23 @@ const (
 	reasonGoProxy = "offline: needs the Go module proxy (GOPROXY=off)"
 )
 
-// InferRecipe infers a recipe from a checkout on disk: go.mod makes a Go recipe;
-// pyproject.toml, setup.py, setup.cfg, requirements*.txt, tox.ini or Python files make a
-// Python one. File contents are untrusted: only names and paths that match strict forms
+// InferRecipe infers a recipe from a checkout on disk: go.mod makes a Go recipe, Cargo.toml
+// a Rust one, pom.xml a Java (Maven) one; pyproject.toml, setup.py, setup.cfg,
+// requirements*.txt, tox.ini or Python files make a Python one, and package.json without
+// those a JavaScript (Node.js) one. File contents are untrusted: only names and paths that match strict forms
 // make it into commands, single-quoted. What inference leaves out is listed in the recipe's
 // Skipped, with the reason.
 func InferRecipe(dir string, opts InferOptions) (pipeline.Recipe, error) {
 	if opts.WorkDir == "" {
 		opts.WorkDir = "/testbed"
 	}
-	if fileExists(filepath.Join(dir, "go.mod")) {
+	switch {
+	case fileExists(filepath.Join(dir, "go.mod")):
 		return inferGo(dir, opts)
+	case fileExists(filepath.Join(dir, "Cargo.toml")):
+		return inferRust(dir, opts)
+	case fileExists(filepath.Join(dir, "pom.xml")):
+		return inferJava(dir, opts)
 	}
 	markers := []string{"pyproject.toml", "setup.py", "setup.cfg", "tox.ini", "pytest.ini", "conftest.py"}
 	python := false
@@ -219,6 +223,11 @@ func InferRecipe(dir string, opts InferOptions) (pipeline.Recipe, error) {
 		if f.skip == "" {
 			python = true
 		}
+	}
+	// A package.json beside Python project files is the Python project's tooling (docs,
+	// a front end); alone it makes a JavaScript recipe.
+	if !python && fileExists(filepath.Join(dir, "package.json")) {
+		return inferJavaScript(dir, opts)
 	}
 	if !python {
 		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {

@@ -29,6 +29,9 @@ const (
 	Django   = "django"
 	Sympy    = "sympy"
 	GoTest   = "gotest"
+	Jest     = "jest"
+	Cargo    = "cargo"
+	Maven    = "maven"
 )
 
 // Result is what a parser read from a test command's output.
@@ -64,6 +67,9 @@ var parsers = map[string]Parser{
 	Django:   ParseDjango,
 	Sympy:    ParseSympy,
 	GoTest:   ParseGoTest,
+	Jest:     ParseJest,
+	Cargo:    ParseCargo,
+	Maven:    ParseMaven,
 }
 
 // Names returns the parser names, sorted.

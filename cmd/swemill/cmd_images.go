@@ -25,6 +25,7 @@ func newBaseCmd(a *app) *cobra.Command {
 	}
 	build.Flags().BoolVar(&o.push, "push", false, "push the base images to the registry (--registry or build.registry)")
 	build.Flags().StringVar(&o.registry, "registry", "", "registry `HOST[:PORT]/PREFIX` to push to (default: build.registry)")
+	build.Flags().StringSliceVar(&o.langs, "lang", nil, "build only these languages' bases besides Python's (`go,javascript,rust,java`; default: build.languages, else all)")
 	base.AddCommand(build)
 	return base
 }
@@ -33,6 +34,7 @@ func newBaseCmd(a *app) *cobra.Command {
 type baseOptions struct {
 	push     bool
 	registry string
+	langs    []string
 }
 
 // imagesOptions are the flags of `swemill images ls` (json) and `swemill images gc` (the

@@ -37,6 +37,12 @@ type BuildConfig struct {
 	// reachable) instead of the bootstrapped ones.
 	PythonBase string `yaml:"python_base" json:"python_base,omitempty"`
 	GoBase     string `yaml:"go_base" json:"go_base,omitempty"`
+	// Bases name ready base images of the other languages (javascript, rust, java).
+	Bases map[string]string `yaml:"bases" json:"bases,omitempty"`
+	// Languages are the languages this run builds besides Python (go, javascript, rust,
+	// java); empty means all of them. Their base images must exist (swemill base build); a
+	// repository of a language left out is dropped (unsupported_language).
+	Languages []string `yaml:"languages" json:"languages,omitempty"`
 	// Mirror is the Debian mirror base images are bootstrapped from.
 	Mirror string `yaml:"mirror" json:"mirror,omitempty"`
 	// Timeout bounds the build of one layer.
@@ -145,6 +151,8 @@ func (env wiringEnv) baseConfig() envbuild.BaseConfig {
 		Mirror:      env.cfg.Build.Mirror,
 		PythonImage: env.cfg.Build.PythonBase,
 		GoImage:     env.cfg.Build.GoBase,
+		Images:      env.cfg.Build.Bases,
+		Languages:   env.cfg.Build.Languages,
 		Version:     pipeline.Version,
 	}
 }
@@ -202,6 +210,7 @@ func (env wiringEnv) builderConfig(names map[string]string) envbuild.Config {
 		CacheDir:   env.cacheDir(),
 		PythonBase: names["python"],
 		GoBase:     names["go"],
+		Bases:      names,
 		Sources: envbuild.SourceConfig{
 			MirrorDir:    env.cfg.mirrorDir(),
 			Mirrors:      env.cfg.importMirrors(),
@@ -247,7 +256,14 @@ func cmdBase(ctx context.Context, a *app, o baseOptions) error {
 	if o.push && registry == "" {
 		return usagef("base build --push needs a registry: --registry HOST[:PORT]/PREFIX or build.registry")
 	}
-	bases, err := envbuild.BuildBases(ctx, cli, env.baseConfig(), env.log)
+	bcfg := env.baseConfig()
+	if len(o.langs) > 0 {
+		bcfg.Languages = o.langs
+		if err := bcfg.Validate(); err != nil {
+			return usagef("base build --lang: %v", err)
+		}
+	}
+	bases, err := envbuild.BuildBases(ctx, cli, bcfg, env.log)
 	if err != nil {
 		return fmt.Errorf("building base images: %w", err)
 	}
@@ -256,13 +272,13 @@ func cmdBase(ctx context.Context, a *app, o baseOptions) error {
 		if b.Built {
 			how = fmt.Sprintf("built in %.0fs", b.Seconds)
 		}
-		fmt.Fprintf(a.stdout, "%-7s %s (%s)\n", b.Language, b.Name, how)
+		fmt.Fprintf(a.stdout, "%-10s %s (%s)\n", b.Language, b.Name, how)
 		if o.push {
 			ref, err := envbuild.PushImage(ctx, cli, b.Name, envbuild.RemoteName(registry, b.Name))
 			if err != nil {
 				return fmt.Errorf("pushing base image %s: %w", b.Name, err)
 			}
-			fmt.Fprintf(a.stdout, "%-7s pushed as %s\n", "", ref)
+			fmt.Fprintf(a.stdout, "%-10s pushed as %s\n", "", ref)
 		}
 	}
 	return nil
