@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ var (
 // goldenCase is one captured command.
 type goldenCase struct {
 	name   string // testdata/golden/<name>.log
-	suite  string // "python" or "go"
+	suite  string // testdata/suites/<suite>.txtar: "python", "go", "javascript", "rust", "java"
 	dir    string // where the command runs, under the work tree
 	cmd    string
 	parser string
@@ -120,12 +121,18 @@ func captureCases(t *testing.T, only map[string]bool) {
 	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 	require.NoError(t, os.WriteFile(p, []byte(pythonSpec), 0o644))
 	b, err := envbuild.NewBuilder(cli, envbuild.Config{
-		CacheDir: filepath.Join(dir, "cache"), PythonBase: names["python"], GoBase: names["go"],
+		CacheDir: filepath.Join(dir, "cache"), PythonBase: names["python"], GoBase: names["go"], Bases: names,
 		Sources: envbuild.SourceConfig{MirrorDir: mirror}, SpecDir: specDir, Version: "test", BuildCPUs: 1,
 	}, log)
 	require.NoError(t, err)
 	images := map[string]string{}
-	for _, suite := range []string{"python", "go"} {
+	var suites []string
+	for _, c := range goldenCases {
+		if (len(only) == 0 || only[c.name]) && !slices.Contains(suites, c.suite) {
+			suites = append(suites, c.suite)
+		}
+	}
+	for _, suite := range suites {
 		repo := "acme/logsuite-" + suite
 		r, err := repotest.BuildFile(filepath.Join(mirror, filepath.FromSlash(repo)), filepath.Join("testdata", "suites", suite+".txtar"))
 		require.NoError(t, err)
