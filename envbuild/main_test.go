@@ -52,7 +52,7 @@ func newTestEnv(t testing.TB, mutate func(*envbuild.Config)) *testEnv {
 	dir := t.TempDir()
 	mirror := filepath.Join(dir, "mirror")
 	cfg := envbuild.Config{
-		CacheDir: filepath.Join(dir, "cache"), PythonBase: names["python"], GoBase: names["go"],
+		CacheDir: filepath.Join(dir, "cache"), PythonBase: names["python"], GoBase: names["go"], Bases: names,
 		Sources: envbuild.SourceConfig{MirrorDir: mirror}, Offline: true, Version: "test",
 		BuildNetwork: "none", BuildCPUs: 1, BuildMemory: 2 << 30,
 	}

@@ -91,7 +91,7 @@ func TestOfflineBuild(t *testing.T) {
 			mirror := filepath.Join(dir, "mirror")
 			log := zerolog_(t)
 			b, err := envbuild.NewBuilder(api, envbuild.Config{
-				CacheDir: filepath.Join(dir, "cache"), PythonBase: names["python"], GoBase: names["go"],
+				CacheDir: filepath.Join(dir, "cache"), PythonBase: names["python"], GoBase: names["go"], Bases: names,
 				Sources: envbuild.SourceConfig{MirrorDir: mirror}, Offline: true, Version: "test",
 				BuildCPUs: 1, BuildMemory: 2 << 30, RunID: "test-" + nonce(),
 			}, log)

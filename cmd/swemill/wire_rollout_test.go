@@ -96,7 +96,7 @@ func validatedFixture(t *testing.T, cli envbuild.Engine, bases map[string]string
 		BaseCommit: repo.Commits["base"], Patch: split.Patch, TestPatch: split.TestPatch,
 		ProblemStatement: fmt.Sprintf("The tests of acme/%s fail.", name)}
 	b, err := envbuild.NewBuilder(cli, envbuild.Config{CacheDir: filepath.Join(dir, "cache"), PythonBase: bases["python"],
-		GoBase: bases["go"], Sources: envbuild.SourceConfig{MirrorDir: mirror}, Offline: true, Version: "test",
+		GoBase: bases["go"], Bases: bases, Sources: envbuild.SourceConfig{MirrorDir: mirror}, Offline: true, Version: "test",
 		BuildNetwork: "none", BuildCPUs: 1}, zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
 	require.NoError(t, err)
 	res, err := b.Build(ctx, inst, zerolog.Nop())

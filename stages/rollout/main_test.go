@@ -208,7 +208,7 @@ func buildFixture(cli envbuild.Engine, names map[string]string, name string, f *
 		BaseCommit: repo.Commits["base"], Patch: split.Patch, TestPatch: split.TestPatch,
 		ProblemStatement: problemStatements[name], Language: "python"}
 	b, err := envbuild.NewBuilder(cli, envbuild.Config{CacheDir: filepath.Join(dir, "cache"), PythonBase: names["python"],
-		GoBase: names["go"], Sources: envbuild.SourceConfig{MirrorDir: mirror}, Offline: true, Version: "test",
+		GoBase: names["go"], Bases: names, Sources: envbuild.SourceConfig{MirrorDir: mirror}, Offline: true, Version: "test",
 		BuildNetwork: "none", BuildCPUs: 1}, zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
 	if err != nil {
 		return err

@@ -99,7 +99,7 @@ func buildFixture(cli envbuild.Engine, names map[string]string, name string, des
 			return err
 		}
 		builder, err = envbuild.NewBuilder(cli, envbuild.Config{
-			CacheDir: filepath.Join(workDir, "cache"), PythonBase: names["python"], GoBase: names["go"],
+			CacheDir: filepath.Join(workDir, "cache"), PythonBase: names["python"], GoBase: names["go"], Bases: names,
 			Sources: envbuild.SourceConfig{MirrorDir: mirror}, SpecDir: specs, Offline: true, Version: "test",
 			BuildNetwork: "none", BuildCPUs: 1, RunID: runID,
 		}, zerolog.New(os.Stderr).Level(zerolog.WarnLevel))
