@@ -61,20 +61,18 @@ th:first-child, td:first-child, td.text, th.text { text-align: left; }
 {{end}}</tbody>
 </table>
 
+<h2>Languages</h2>
+{{if .Languages}}<table id="languages">
+<thead><tr><th>language</th><th>mined</th><th>mine done</th><th>built</th><th>tasks (validated)</th><th>rolled out</th><th>dropped</th><th>failed</th></tr></thead>
+<tbody>
+{{range $r := .Languages}}{{template "funnelRow" (funnelRow "lang" $r)}}{{end}}</tbody>
+</table>{{else}}<p class="none">No instances yet.</p>{{end}}
+
 <h2>Repositories</h2>
 {{if .Repos}}<table id="repos">
 <thead><tr><th>repository</th><th>mined</th><th>mine done</th><th>built</th><th>validated</th><th>rolled out</th><th>dropped</th><th>failed</th></tr></thead>
 <tbody>
-{{range $r := .Repos}}<tr><td>{{$r.Repo}}</td>
-<td data-repo="{{$r.Repo}}/mine/reached">{{repoTotal $r "mine"}}</td>
-<td data-repo="{{$r.Repo}}/mine/done">{{repoCount $r "mine" "done"}}</td>
-<td data-repo="{{$r.Repo}}/build/done">{{repoCount $r "build" "done"}}</td>
-<td data-repo="{{$r.Repo}}/validate/done">{{repoCount $r "validate" "done"}}</td>
-<td data-repo="{{$r.Repo}}/rollout/done">{{repoCount $r "rollout" "done"}}</td>
-<td>{{add (repoCount $r "mine" "dropped") (repoCount $r "build" "dropped") (repoCount $r "validate" "dropped") (repoCount $r "rollout" "dropped")}}</td>
-<td>{{add (repoCount $r "mine" "failed") (repoCount $r "build" "failed") (repoCount $r "validate" "failed") (repoCount $r "rollout" "failed")}}</td>
-</tr>
-{{end}}</tbody>
+{{range $r := .Repos}}{{template "funnelRow" (funnelRow "repo" $r)}}{{end}}</tbody>
 </table>{{else}}<p class="none">No instances yet.</p>{{end}}
 
 <h2>Timings</h2>
@@ -157,4 +155,13 @@ th:first-child, td:first-child, td.text, th.text { text-align: left; }
 </script>
 </body>
 </html>
-`
+{{define "funnelRow"}}{{$r := .F}}{{$k := .Kind}}<tr><td>{{$r.Repo}}</td>
+<td data-{{$k}}="{{$r.Repo}}/mine/reached">{{repoTotal $r "mine"}}</td>
+<td data-{{$k}}="{{$r.Repo}}/mine/done">{{repoCount $r "mine" "done"}}</td>
+<td data-{{$k}}="{{$r.Repo}}/build/done">{{repoCount $r "build" "done"}}</td>
+<td data-{{$k}}="{{$r.Repo}}/validate/done">{{repoCount $r "validate" "done"}}</td>
+<td data-{{$k}}="{{$r.Repo}}/rollout/done">{{repoCount $r "rollout" "done"}}</td>
+<td>{{add (repoCount $r "mine" "dropped") (repoCount $r "build" "dropped") (repoCount $r "validate" "dropped") (repoCount $r "rollout" "dropped")}}</td>
+<td>{{add (repoCount $r "mine" "failed") (repoCount $r "build" "failed") (repoCount $r "validate" "failed") (repoCount $r "rollout" "failed")}}</td>
+</tr>
+{{end}}`

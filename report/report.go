@@ -1,5 +1,5 @@
 // Package report renders a run as one self-contained HTML file: the funnel per stage (counts
-// and drop reasons, as a chart; security drops marked), a per-repository table, stage
+// and drop reasons, as a chart; security drops marked), per-language and per-repository tables, stage
 // timings, the disk used by images, the flaky tests found and the rollout results per model. The file needs nothing
 // else: styles, data and the chart's script are inline, and it reads without JavaScript too
 // (every number is also in a table).
@@ -22,10 +22,12 @@ type Data struct {
 	// Title heads the page.
 	Title string `json:"title"`
 	// Version is the swemill that made the report; Generated when.
-	Version   string                  `json:"version"`
-	Generated time.Time               `json:"generated"`
-	Status    runstore.Status         `json:"status"`
-	Repos     []runstore.RepoFunnel   `json:"repos"`
+	Version   string                `json:"version"`
+	Generated time.Time             `json:"generated"`
+	Status    runstore.Status       `json:"status"`
+	Repos     []runstore.RepoFunnel `json:"repos"`
+	// Languages is the funnel per repository language (RepoFunnel.Repo holds the language).
+	Languages []runstore.RepoFunnel   `json:"languages"`
 	Timings   []runstore.StageTiming  `json:"timings"`
 	Flaky     []runstore.FlakyFinding `json:"flaky"`
 	Models    []runstore.ModelResults `json:"models"`
@@ -51,6 +53,9 @@ func Gather(ctx context.Context, s *runstore.Store, images []LayerUsage) (*Data,
 		return nil, err
 	}
 	if d.Repos, err = s.RepoFunnels(ctx); err != nil {
+		return nil, err
+	}
+	if d.Languages, err = s.LanguageFunnels(ctx); err != nil {
 		return nil, err
 	}
 	if d.Timings, err = s.StageTimings(ctx); err != nil {
@@ -83,6 +88,9 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"count": func(m map[pipeline.State]int, s pipeline.State) int { return m[s] },
 	"repoCount": func(f runstore.RepoFunnel, stage string, s pipeline.State) int {
 		return f.Stages[stage][s]
+	},
+	"funnelRow": func(kind string, f runstore.RepoFunnel) map[string]any {
+		return map[string]any{"Kind": kind, "F": f}
 	},
 	"repoTotal": func(f runstore.RepoFunnel, stage string) int {
 		n := 0

@@ -19,7 +19,7 @@ func TestRenderShowsTheFunnel(t *testing.T) {
 	s, err := runstore.Open(t.Context(), runstore.Options{Dir: t.TempDir(), Log: zerolog.Nop()})
 	require.NoError(t, err)
 	defer s.Close()
-	c := pipelinetest.Config{PRs: 12}
+	c := pipelinetest.Config{PRs: 12, Languages: map[string]string{"o/a": "Java", "o/b": "TypeScript"}}
 	_, err = s.Run(t.Context(), runstore.RunConfig{Repos: []string{"o/a", "o/b"}, Miner: pipelinetest.Miner(c), Processors: pipelinetest.Processors(c)})
 	require.NoError(t, err)
 
@@ -39,6 +39,8 @@ func TestRenderShowsTheFunnel(t *testing.T) {
 	require.Equal(t, 6, cell(t, html, `data-drop="mine/no_linked_issue"`))
 	require.Equal(t, 6, cell(t, html, `data-repo="o/a/rollout/done"`))
 	require.Equal(t, 12, cell(t, html, `data-repo="o/a/mine/reached"`))
+	require.Equal(t, 12, cell(t, html, `data-lang="java/mine/reached"`))
+	require.Equal(t, 6, cell(t, html, `data-lang="typescript/validate/done"`), "tasks per language")
 	require.Equal(t, 12, cell(t, html, `data-model="oracle/resolved"`))
 	require.Equal(t, 2, cell(t, html, `data-images="base/count"`))
 	require.Contains(t, html, "1.4 GB")

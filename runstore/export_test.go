@@ -61,3 +61,17 @@ func (s *Store) StageRows(ctx context.Context) (map[string]map[string]string, er
 	}
 	return out, rows.Err()
 }
+
+// RewindSchema puts the store back to what schema version v made of it (only what later
+// migrations this test needs to undo are known here), so that reopening it migrates again.
+func (s *Store) RewindSchema(ctx context.Context, v int) error {
+	return s.db.inTx(ctx, func(tx txn) error {
+		if v < 2 {
+			if _, err := tx.exec(ctx, `ALTER TABLE swemill_instances DROP COLUMN language`); err != nil {
+				return err
+			}
+		}
+		_, err := tx.exec(ctx, `DELETE FROM swemill_schema WHERE version > $1`, v)
+		return err
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"swemill/pipeline"
 )
@@ -218,9 +219,9 @@ func (s *Store) recordMined(ctx context.Context, tx txn, m pipeline.Mined, attem
 	if err != nil {
 		return false, fmt.Errorf("encoding instance %s: %w", id, err)
 	}
-	_, err = tx.exec(ctx, `INSERT INTO swemill_instances (instance_id, repo, record, created_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (instance_id) DO UPDATE SET repo = excluded.repo, record = excluded.record`,
-		id, m.Instance.Repo, string(rec), micros(s.now()))
+	_, err = tx.exec(ctx, `INSERT INTO swemill_instances (instance_id, repo, record, created_at, language) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (instance_id) DO UPDATE SET repo = excluded.repo, record = excluded.record, language = excluded.language`,
+		id, m.Instance.Repo, string(rec), micros(s.now()), strings.ToLower(m.Instance.Language))
 	if err != nil {
 		return false, fmt.Errorf("writing instance %s: %w", id, err)
 	}

@@ -18,11 +18,23 @@ type RepoFunnel struct {
 
 // RepoFunnels returns the funnel per repository, ordered by repository.
 func (s *Store) RepoFunnels(ctx context.Context) ([]RepoFunnel, error) {
-	rows, err := s.db.read().query(ctx, `SELECT i.repo, x.stage, x.state, count(*)
+	return s.funnelsBy(ctx, "repo", "i.repo")
+}
+
+// LanguageFunnels returns the funnel per repository language (lower case, as mining recorded
+// it; "unknown" when it did not), ordered by language. Repo holds the language.
+func (s *Store) LanguageFunnels(ctx context.Context) ([]RepoFunnel, error) {
+	return s.funnelsBy(ctx, "language", "CASE WHEN i.language = '' THEN 'unknown' ELSE i.language END")
+}
+
+// funnelsBy returns the funnel grouped by the instance column expression key (a constant of
+// this package, never input), what says what it is for errors.
+func (s *Store) funnelsBy(ctx context.Context, what, key string) ([]RepoFunnel, error) {
+	rows, err := s.db.read().query(ctx, `SELECT `+key+`, x.stage, x.state, count(*)
 		FROM swemill_instances i JOIN swemill_stage_states x ON x.instance_id = i.instance_id
-		GROUP BY i.repo, x.stage, x.state`)
+		GROUP BY 1, x.stage, x.state`)
 	if err != nil {
-		return nil, fmt.Errorf("reading the funnel per repository: %w", err)
+		return nil, fmt.Errorf("reading the funnel per %s: %w", what, err)
 	}
 	defer rows.Close()
 	by := map[string]*RepoFunnel{}

@@ -32,6 +32,9 @@ type Config struct {
 	FlakyEvery int
 	// NoWork turns off the hashing and the artifacts, for measuring the runner alone.
 	NoWork bool
+	// Languages gives repositories' languages (as GitHub names them), recorded on their
+	// instances; a repository not in it has none.
+	Languages map[string]string
 }
 
 func (c Config) prs() int {
@@ -73,6 +76,7 @@ func Miner(c Config) pipeline.Miner {
 				InstanceID: strings.ReplaceAll(job.Repo, "/", "__") + "-" + strconv.Itoa(n),
 				Repo:       job.Repo,
 				PullNumber: n,
+				Language:   c.Languages[job.Repo],
 				BaseCommit: digest(job.Repo, "base", n)[:40],
 				Patch:      "diff --git a/x.py b/x.py\n",
 				TestPatch:  "diff --git a/test_x.py b/test_x.py\n",
