@@ -38,6 +38,7 @@ var curableDrops = []cure{
 	{pipeline.StageBuild, "repo_too_large", "raise build.max_checkout"},
 	{pipeline.StageBuild, "no_recipe", "write the repository's spec in build.spec_dir"},
 	{pipeline.StageBuild, "invalid_recipe", "fix the repository's spec in build.spec_dir"},
+	{pipeline.StageBuild, "unsupported_language", "add the language to build.languages and build its base (swemill base build --lang LANG)"},
 	{pipeline.StageBuild, "env_build_failed", "fix the recipe (build.spec_dir), or build.offline / the network"},
 	{pipeline.StageBuild, "install_failed", "fix the recipe (build.spec_dir), or build.offline / the network"},
 	{pipeline.StageBuild, "build_timeout", "raise build.timeout"},
