@@ -455,4 +455,179 @@ var demoRepos = []repoSpec{
 			},
 		},
 	},
+	{
+		Owner: "demo", Name: "jsutil", Stars: 31,
+		Description: "Array and string helpers for Node.js",
+		Language:    "JavaScript", License: "MIT", Topics: []string{"javascript", "nodejs", "jest"},
+		Created: "2024-06-28T09:00:00Z", Maintainer: "jo",
+		Tags: map[string]string{"v1.2.0": "init", "v1.3.0": "merge4"},
+		Issues: []issueSpec{
+			{
+				Number: 1, Author: "pia", Labels: []string{"bug"}, Created: "2024-07-05T09:00:00Z", ClosedByPull: 2,
+				Title: "chunk() drops the last elements",
+				Body:  "`chunk([1, 2, 3, 4, 5], 2)` returns `[[1, 2], [3, 4]]`: the `5` is gone. I expected `[[1, 2], [3, 4], [5]]`, like lodash's chunk.",
+			},
+			{
+				Number: 3, Author: "quinn", Labels: []string{"bug"}, Created: "2024-07-12T09:00:00Z", ClosedByPull: 4,
+				Title: "capitalize('') throws",
+				Body:  "`capitalize('')` throws `TypeError: Cannot read properties of undefined (reading 'toUpperCase')`. An empty string should come back empty.",
+			},
+			{
+				Number: 5, Author: "pia", Labels: []string{"documentation"}, Created: "2024-07-18T09:00:00Z", ClosedByPull: 6,
+				Title: "Which errors does chunk() throw?",
+				Body:  "The README does not say what happens with a size of 0.",
+			},
+		},
+		Pulls: []pullSpec{
+			{
+				Number: 2, Author: "kai", Branch: "partial-chunk", Base: "init", Head: "pr2-fix", Merge: "merge2",
+				Created: "2024-07-08T10:20:00Z",
+				Title:   "Keep the last partial chunk",
+				Body:    "Fixes #1",
+				Want: want{
+					Story: "bug fix with a new Jest test in a describe block",
+					Mine:  kept, Build: kept, Validate: kept,
+					FailToPass: []string{"JSFAIL2"},
+					PassToPass: []string{"JSPASS2"},
+				},
+			},
+			{
+				Number: 4, Author: "lin", Branch: "capitalize-empty", Base: "merge2", Head: "pr4-fix", Merge: "merge4",
+				Created: "2024-07-15T11:20:00Z",
+				Title:   "Let capitalize take an empty string",
+				Body:    "Fixes #3",
+				Want: want{
+					Story: "bug fix with a new Jest test",
+					Mine:  kept, Build: kept, Validate: kept,
+					FailToPass: []string{"JSFAIL4"},
+					PassToPass: []string{"JSPASS4"},
+				},
+			},
+			{
+				Number: 6, Author: "kai", Branch: "chunk-docs", Base: "merge4", Head: "pr6-docs", Merge: "merge6",
+				Created: "2024-07-19T10:20:00Z",
+				Title:   "Document the errors chunk throws",
+				Body:    "Fixes #5",
+				Want: want{
+					Story: "documentation only",
+					Mine:  "no_test_change",
+				},
+			},
+		},
+	},
+	{
+		Owner: "demo", Name: "rustnum", Stars: 17,
+		Description: "Small number helpers: gcd, lcm and Roman numerals",
+		Language:    "Rust", License: "MIT", Topics: []string{"rust", "math"},
+		Created: "2024-06-01T09:00:00Z", Maintainer: "rhea",
+		Tags: map[string]string{"v0.1.0": "init", "v0.2.0": "merge4"},
+		Issues: []issueSpec{
+			{
+				Number: 1, Author: "sol", Labels: []string{"bug"}, Created: "2024-06-07T09:00:00Z", ClosedByPull: 2,
+				Title: "gcd(0, n) is 0",
+				Body:  "`gcd(0, 5)` returns `0`; by definition it is `5` (and `lcm` relies on it).",
+			},
+			{
+				Number: 3, Author: "uri", Labels: []string{"bug"}, Created: "2024-06-14T09:00:00Z", ClosedByPull: 4,
+				Title: "parse_roman(\"IV\") is 6",
+				Body:  "Subtractive pairs are added instead of subtracted: `parse_roman(\"IV\")` gives `Some(6)` and `parse_roman(\"MCMXCIV\")` gives `Some(2216)`.",
+			},
+		},
+		Pulls: []pullSpec{
+			{
+				Number: 2, Author: "omar", Branch: "gcd-zero", Base: "init", Head: "pr2-fix", Merge: "merge2",
+				Created: "2024-06-10T10:20:00Z",
+				Title:   "Let gcd take a zero",
+				Body:    "Fixes #1",
+				Want: want{
+					Story: "bug fix with a new integration test in tests/",
+					Mine:  kept, Build: kept, Validate: kept,
+					FailToPass: []string{"gcd_with_zero"},
+					PassToPass: []string{"gcd_of_coprimes", "gcd_of_multiples", "lcm_of_small_numbers"},
+				},
+			},
+			{
+				Number: 4, Author: "tess", Branch: "roman-subtractive", Base: "merge2", Head: "pr4-fix", Merge: "merge4",
+				Created: "2024-06-17T14:20:00Z",
+				Title:   "Read subtractive pairs in Roman numerals",
+				Body:    "Closes #3",
+				Want: want{
+					Story: "bug fix with a new integration test in tests/",
+					Mine:  kept, Build: kept, Validate: kept,
+					FailToPass: []string{"subtractive_pairs"},
+					PassToPass: []string{"additive_numerals", "rejects_other_letters"},
+				},
+			},
+			{
+				Number: 5, Author: "omar", Branch: "is-prime", Base: "merge4", Head: "pr5-prime", Merge: "merge5",
+				Created: "2024-06-20T10:20:00Z",
+				Title:   "Add is_prime",
+				Body:    "Trial division is enough for the sizes we care about.",
+				Want: want{
+					Story: "a feature with tests, but no linked issue",
+					Mine:  "no_linked_issue",
+				},
+			},
+		},
+	},
+	{
+		Owner: "demo", Name: "jcollect", Stars: 12,
+		Description: "Small collections and string helpers for Java",
+		Language:    "Java", License: "MIT", Topics: []string{"java", "collections"},
+		Created: "2024-08-01T09:00:00Z", Maintainer: "mara",
+		Tags: map[string]string{"v1.0.0": "init", "v1.1.0": "merge4"},
+		Issues: []issueSpec{
+			{
+				Number: 1, Author: "pat", Labels: []string{"bug"}, Created: "2024-08-08T09:00:00Z", ClosedByPull: 2,
+				Title: "BoundedStack takes one element more than its capacity",
+				Body:  "A `new BoundedStack<>(2)` accepts a third `push` and returns `true`; its size is then 3.",
+			},
+			{
+				Number: 3, Author: "rui", Labels: []string{"bug"}, Created: "2024-08-15T09:00:00Z", ClosedByPull: 4,
+				Title: "Strings.repeat(s, 0) returns s",
+				Body:  "`Strings.repeat(\"ab\", 0)` returns `\"ab\"`; repeating zero times should give the empty string.",
+			},
+			{
+				Number: 5, Author: "nils", Labels: []string{"enhancement"}, Created: "2024-08-21T09:00:00Z", ClosedByPull: 6,
+				Title: "Test size() after pops",
+				Body:  "Nothing checks that size() goes down after a pop.",
+			},
+		},
+		Pulls: []pullSpec{
+			{
+				Number: 2, Author: "nils", Branch: "full-stack", Base: "init", Head: "pr2-fix", Merge: "merge2",
+				Created: "2024-08-12T10:20:00Z",
+				Title:   "Refuse a push onto a full stack",
+				Body:    "Fixes #1",
+				Want: want{
+					Story: "bug fix with a new JUnit 4 test method",
+					Mine:  kept, Build: kept, Validate: kept,
+					FailToPass: []string{"JAVAFAIL2"},
+					PassToPass: []string{"JAVAPASS2"},
+				},
+			},
+			{
+				Number: 4, Author: "ola", Branch: "repeat-zero", Base: "merge2", Head: "pr4-fix", Merge: "merge4",
+				Created: "2024-08-19T15:20:00Z",
+				Title:   "Repeat zero times gives the empty string",
+				Body:    "Fixes #3",
+				Want: want{
+					Story: "bug fix with a new JUnit 4 test method in another class",
+					Mine:  kept, Build: kept, Validate: kept,
+					FailToPass: []string{"JAVAFAIL4"},
+					PassToPass: []string{"JAVAPASS4"},
+				},
+			},
+			{
+				Number: 6, Author: "nils", Branch: "size-tests", Base: "merge4", Head: "pr6-tests", Merge: "merge6",
+				Created: "2024-08-22T10:20:00Z",
+				Title:   "Test size() after pops",
+				Body:    "Closes #5",
+				Want: want{
+					Story: "tests only",
+					Mine:  "no_code_change",
+				},
+			},
+		},
+	},
 }
