@@ -129,7 +129,7 @@ func TestCorpusCheck(t *testing.T) {
 	require.NoError(t, (&Corpus{Version: 1, Cases: []Case{good}}).check())
 	for name, mutate := range map[string]func(*Case){
 		"repo":     func(k *Case) { k.Repo = "n" },
-		"language": func(k *Case) { k.Language = "rust" },
+		"language": func(k *Case) { k.Language = "cobol" },
 		"commit":   func(k *Case) { k.FixCommit = "HEAD" },
 		"tests":    func(k *Case) { k.TestPaths = nil },
 		"p2p":      func(k *Case) { k.PassToPass = []string{"TestA"}; k.PassToPassCount = 2 },

@@ -21,7 +21,8 @@ type Corpus struct {
 type Case struct {
 	InstanceID string `json:"instance_id"`
 	Repo       string `json:"repo"`
-	// Language is "python" or "go"; it picks the run the case goes to.
+	// Language is "python", "go", "javascript", "rust" or "java"; it picks the run the case
+	// goes to.
 	Language   string `json:"language"`
 	FixCommit  string `json:"fix_commit"`
 	BaseCommit string `json:"base_commit"`
@@ -36,7 +37,7 @@ type Case struct {
 }
 
 // Languages are the corpus's languages, in the order their runs go.
-var languages = []string{"python", "go"}
+var languages = []string{"python", "go", "javascript", "rust", "java"}
 
 var hexCommit = regexp.MustCompile(`^[0-9a-f]{40}$`)
 

@@ -49,8 +49,8 @@ type runConfig struct {
 
 // newRunConfig is the configuration of one language's run: the import source over tasks with
 // every filter relaxed (any licence, no decontamination, no minimum problem statement, no
-// size limit), the oracle rollout, and no package index for Python (none is reachable) while
-// Go modules come from the proxy.
+// size limit), the oracle rollout, and no package index but for Go, whose modules come from
+// the proxy (PyPI, npm, crates.io and Maven Central are not reachable here).
 func newRunConfig(language, tasks, mirrors string, parallel int) runConfig {
 	var c runConfig
 	c.Stages = []string{"mine", "build", "validate", "rollout"}
@@ -62,7 +62,7 @@ func newRunConfig(language, tasks, mirrors string, parallel int) runConfig {
 	f := &c.Mine.Filter
 	f.MaxFiles, f.MaxLines, f.MaxTestLines, f.MinProblemStatement = -1, -1, -1, -1
 	f.Licenses, f.ExcludeRepos = []string{"*"}, []string{}
-	c.Build.Offline = language == "python"
+	c.Build.Offline = language != "go"
 	c.Rollout.Backend, c.Rollout.Samples = "oracle", 1
 	return c
 }
