@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -156,7 +157,13 @@ func freshEngine(b *testing.B, e *testEnv, insts []pipeline.Instance) {
 func baseOn(b *testing.B, e *testEnv, engine *client.Client) {
 	b.Helper()
 	host := envbuildtest.Registry(b)
-	for _, name := range []string{e.cfg.PythonBase, e.cfg.GoBase} {
+	names := []string{e.cfg.PythonBase, e.cfg.GoBase}
+	for _, name := range e.cfg.Bases {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
 		ref, err := envbuild.PushImage(b.Context(), e.cli, name, envbuild.RemoteName(host+"/bases", name))
 		require.NoError(b, err)
 		_, err = envbuild.PullImage(b.Context(), engine, ref, name)
@@ -164,7 +171,7 @@ func baseOn(b *testing.B, e *testEnv, engine *client.Client) {
 	}
 }
 
-// BenchmarkFreshEngineDemo: the demo's instances (testdata/demo: Python and Go) on a fresh
+// BenchmarkFreshEngineDemo: the demo's instances (testdata/demo: every language) on a fresh
 // engine, by pull against by rebuild.
 func BenchmarkFreshEngineDemo(b *testing.B) {
 	addr := envbuildtest.Registry(b)
