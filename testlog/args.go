@@ -14,7 +14,10 @@ import (
 //   - django: test labels as Django's tests/runtests.py takes them, SWE-bench's way: the
 //     path without ".py" and without a leading "tests/", slashes turned into dots;
 //   - gotest: the package directories ("./pkg/sub", "." for the root) of Go files, and of
-//     the packages whose testdata directories the files are in.
+//     the packages whose testdata directories the files are in;
+//   - maven: `-pl MODULES -am` for files in modules other than the root one, and
+//     `-Dtest=pkg.Class,... -Dsurefire.failIfNoSpecifiedTests=false` for the test classes among
+//     them (files under src/test/java/ named as Surefire runs them); options by design.
 //
 // Files a framework cannot run (data files, documentation) are left out, and so are paths
 // that could be taken for options (starting with "-") or that leave the repository. An
@@ -22,6 +25,17 @@ import (
 // for a shell.
 func Args(parser string, files []string) []string {
 	var out []string
+	if parser == Maven {
+		var clean []string
+		for _, f := range files {
+			f = strings.TrimPrefix(path.Clean(f), "./")
+			if f != ".." && !strings.HasPrefix(f, "../") && !strings.HasPrefix(f, "/") && !strings.HasPrefix(f, "-") {
+				clean = append(clean, f)
+			}
+		}
+		modules, classes, root := mavenFileArgs(clean)
+		return mavenArgs(modules, root, strings.Join(classes, ","))
+	}
 	seen := map[string]bool{}
 	add := func(a string) {
 		if a != "" && !seen[a] {
@@ -74,7 +88,9 @@ const MaxSelectBytes = 64 << 10
 //   - pytest: the node ids themselves (path::Class::test[param]);
 //   - gotest: `-run ^(Name|...)$` with each test's top-level name (a subtest runs with its
 //     parent, and its siblings with it), then the packages Args gives for files ("./..."
-//     when it gives none).
+//     when it gives none);
+//   - maven: `-Dtest=pkg.Class#m1+m2,...` (a parameterised method's runs all run), with the
+//     modules Args gives for files.
 //
 // byID says the arguments select by id. When they cannot, for a framework without
 // selection by id here (unittest, django, sympy), an id that was escaped when stored
@@ -124,6 +140,10 @@ func SelectArgs(parser string, ids, files []string) (args []string, byID bool) {
 			pkgs = []string{"./..."}
 		}
 		return append(args, pkgs...), true
+	case Maven:
+		if args, ok := mavenSelectArgs(ids, files); ok {
+			return args, true
+		}
 	}
 	return fallback()
 }

@@ -77,6 +77,12 @@ var goldenCases = []goldenCase{
 	{"pytest_plugin_no_tests", "python", ".", pytestCmd + " pt/test_empty.py", testlogPytest, testlog.StreamPytest},
 	{"pytest_plugin_nested", "python", ".", pytestCmd + " pt/test_nested.py", testlogPytest, testlog.StreamPytest},
 	{"pytest_plugin_exits", "python", ".", pytestCmd + " pt/test_exits.py", testlogPytest, testlog.StreamPytest},
+	{"maven_junit4", "java", ".", mavenCmd + " -pl core", testlogMaven, ""},
+	{"maven_surefire_junit4", "java", ".", mavenCmd + " -pl core", testlogMaven, testlog.StreamSurefire},
+	{"maven_surefire_jupiter", "java", ".", mavenCmd + " -pl jupiter", testlogMaven, testlog.StreamSurefire},
+	{"maven_compile_error", "java", ".", mavenCmd + " -pl broken", testlogMaven, ""},
+	{"maven_surefire_crash", "java", ".", mavenCmd + " -pl crash", testlogMaven, testlog.StreamSurefire},
+	{"maven_surefire_selected", "java", ".", mavenCmd + " -pl core,jupiter -Dtest=demo.CalcTest#passes+skippedIgnored,demo.PrintsTest,demo.jupiter.MathTest#passes -Dsurefire.failIfNoSpecifiedTests=false", testlogMaven, testlog.StreamSurefire},
 }
 
 // Parser names, spelled out so a rename in the package shows up here.
@@ -86,7 +92,27 @@ const (
 	testlogDjango   = "django"
 	testlogSympy    = "sympy"
 	testlogGoTest   = "gotest"
+	testlogMaven    = "maven"
 )
+
+const mavenCmd = "mvn -o -B test"
+
+// javaSpec is the recipe of the Java suite's image: the offline recipe inference makes,
+// warmed up on the modules whose tests build and keep their JVM.
+const javaSpec = `language: java
+install:
+  - swemill-debian-maven -B test -Dmaven.test.failure.ignore=true -DfailIfNoTests=false -pl core,jupiter
+  - swemill-debian-maven -B -q clean
+test_cmd: mvn -o -B test
+log_parser: maven
+`
+
+// surefireRun runs cmd as validate does for the maven parser: old reports removed first,
+// then the reports and the output collected into $SWEMILL_RESULTS/surefire.tar.
+func surefireRun(cmd string) string {
+	return "export SWEMILL_RESULTS=/var/tmp/swemill/results && mkdir -p $SWEMILL_RESULTS && " + testlog.SurefireClean +
+		" && { " + cmd + " > $SWEMILL_RESULTS/output 2>&1; rc=$?; " + testlog.SurefireCollect + "; exit $rc; }"
+}
 
 // pythonSpec is the recipe of the Python suites' image: the base image plus Debian's Django
 // and SymPy.
@@ -120,6 +146,9 @@ func captureCases(t *testing.T, only map[string]bool) {
 	p := envbuild.SpecPath(specDir, "acme/logsuite-python")
 	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 	require.NoError(t, os.WriteFile(p, []byte(pythonSpec), 0o644))
+	p = envbuild.SpecPath(specDir, "acme/logsuite-java")
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte(javaSpec), 0o644))
 	b, err := envbuild.NewBuilder(cli, envbuild.Config{
 		CacheDir: filepath.Join(dir, "cache"), PythonBase: names["python"], GoBase: names["go"], Bases: names,
 		Sources: envbuild.SourceConfig{MirrorDir: mirror}, SpecDir: specDir, Version: "test", BuildCPUs: 1,
@@ -150,7 +179,11 @@ func captureCases(t *testing.T, only map[string]bool) {
 		if c.stream == testlog.StreamPytest {
 			pre, files = pluginEnv, map[string][]byte{"swemill/py/" + testlog.PytestPluginModule + ".py": testlog.PytestPlugin}
 		}
-		out, exit := captureOne(ctx, t, sb, images[c.suite], pre+"cd /testbed/"+c.dir+" && "+c.cmd+" 2>&1", files, c.stream)
+		cmd := pre + "cd /testbed/" + c.dir + " && " + c.cmd + " 2>&1"
+		if c.stream == testlog.StreamSurefire {
+			cmd = "cd /testbed/" + c.dir + " && " + surefireRun(c.cmd)
+		}
+		out, exit := captureOne(ctx, t, sb, images[c.suite], cmd, files, c.stream)
 		base := filepath.Join("testdata", "golden", c.name)
 		require.NoError(t, os.WriteFile(base+".log", out, 0o644))
 		require.NoError(t, os.WriteFile(base+".exit", []byte(strconv.Itoa(exit)+"\n"), 0o644))

@@ -21,6 +21,7 @@ func FuzzUnittest(f *testing.F) { fuzzParser(f, testlog.Unittest) }
 func FuzzDjango(f *testing.F)   { fuzzParser(f, testlog.Django) }
 func FuzzSympy(f *testing.F)    { fuzzParser(f, testlog.Sympy) }
 func FuzzGoTest(f *testing.F)   { fuzzParser(f, testlog.GoTest) }
+func FuzzMaven(f *testing.F)    { fuzzParser(f, testlog.Maven) }
 
 // FuzzArgs checks that Args never lets a path through that leaves the repository or looks
 // like an option.
@@ -28,8 +29,13 @@ func FuzzArgs(f *testing.F) {
 	f.Add("gotest", "a/b_test.go\nx/testdata/y\n../z.go\n-x.go")
 	f.Add("django", "tests/admin/tests.py\n./tests/a.py")
 	f.Add("pytest", "tests/test_x.py\n/etc/passwd.py\ntests/../../a.py")
+	f.Add("maven", "core/src/test/java/a/b/FooTest.java\n../src/test/java/X.java\n-x/src/test/java/ATest.java")
 	f.Fuzz(func(t *testing.T, parser, files string) {
 		for _, a := range testlog.Args(parser, strings.Split(files, "\n")) {
+			if parser == testlog.Maven {
+				checkMavenArg(t, a)
+				continue
+			}
 			if a == "" || strings.HasPrefix(a, "-") || strings.HasPrefix(a, "/") || a == ".." ||
 				strings.HasPrefix(a, "../") || strings.HasPrefix(a, "./..") {
 				t.Fatalf("Args(%q) gave %q", parser, a)

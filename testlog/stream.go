@@ -18,6 +18,7 @@ const (
 	// StreamPytest holds the records of swemill's pytest plugin (PytestPlugin), one JSON
 	// object a line.
 	StreamPytest = "pytest.jsonl"
+	// StreamSurefire (maven.go) holds Surefire's XML reports and Maven's output.
 )
 
 // Streams returns the result streams the named parser reads, the preferred first: a run
@@ -28,6 +29,8 @@ func Streams(parser string) []string {
 		return []string{StreamPytest, StreamOutput}
 	case Unittest, Django, Sympy, GoTest:
 		return []string{StreamOutput}
+	case Maven:
+		return []string{StreamSurefire, StreamOutput}
 	}
 	return nil
 }
@@ -55,6 +58,8 @@ func ReadStream(parser, name string, r io.Reader, limit int64) (Result, error) {
 		res, err = readGoTest(lr)
 	case name == StreamPytest && parser == Pytest:
 		res, err = readPytestRecords(lr)
+	case name == StreamSurefire && parser == Maven:
+		res, err = readSurefireTar(lr)
 	case name == StreamOutput:
 		var data []byte
 		if data, err = io.ReadAll(lr); err == nil {

@@ -20,6 +20,7 @@ const (
 	SWEbenchDjango   = "parse_log_django"
 	SWEbenchSympy    = "parse_log_sympy"
 	SWEbenchGoTest   = "parse_log_gotest"
+	SWEbenchMaven    = "parse_log_maven"
 )
 
 // SWE-bench's test statuses, as its parsers write them.
@@ -62,6 +63,8 @@ var (
 	ansiColour   = regexp.MustCompile(`\[(\d+)m`)
 	goTestResult = regexp.MustCompile(`^--- (PASS|FAIL|SKIP): (.+) \((.+)\)$`)
 	sympyFailure = regexp.MustCompile(`(_*) (.*)\.py:(.*) (_*)`)
+	mavenDTest   = regexp.MustCompile(`^.*-Dtest=(\S+).*$`)
+	mavenBuild   = regexp.MustCompile(`^.*BUILD (SUCCESS|FAILURE)$`)
 )
 
 // SWEbenchStatuses applies the id rule of the named SWE-bench parser to log (the eval
@@ -151,6 +154,8 @@ func SWEbenchStatuses(parser, log string) (map[string]string, bool) {
 		}
 	case SWEbenchDjango:
 		djangoStatuses(lines, out)
+	case SWEbenchMaven:
+		mavenStatuses(lines, out)
 	default:
 		return nil, false
 	}
@@ -193,6 +198,32 @@ func djangoStatuses(lines []string, out map[string]string) {
 	}
 }
 
+// mavenStatuses is parse_log_maven's rule: each traced command's -Dtest= value is a test
+// id, given the status of the next BUILD SUCCESS (PASSED) or BUILD FAILURE (FAILED) line, in
+// order; results that came before any command go to the commands left over at the end.
+func mavenStatuses(lines []string, out map[string]string) {
+	var pending, unmatched []string
+	status := map[string]string{"SUCCESS": "PASSED", "FAILURE": "FAILED"}
+	for _, line := range lines {
+		line = strings.TrimSpace(line)
+		if m := mavenDTest.FindStringSubmatch(line); m != nil {
+			pending = append(pending, m[1])
+		}
+		if m := mavenBuild.FindStringSubmatch(line); m != nil {
+			if len(pending) > 0 {
+				out[pending[0]] = status[m[1]]
+				pending = pending[1:]
+			} else {
+				unmatched = append(unmatched, m[1])
+			}
+		}
+	}
+	for len(pending) > 0 && len(unmatched) > 0 {
+		out[pending[0]] = status[unmatched[0]]
+		pending, unmatched = pending[1:], unmatched[1:]
+	}
+}
+
 // pyFields splits s as Python's str.split() does: on runs of whitespace.
 func pyFields(s string) []string { return strings.FieldsFunc(s, isPySpace) }
 
@@ -214,6 +245,10 @@ func isPySpace(r rune) bool { return unicode.IsSpace(r) || r >= '\x1c' && r <= '
 //     parse_log_gotest yields them;
 //   - sympy's verbose report puts "[OK]" after the last test of a file, on its line, where
 //     parse_log_sympy then sees no " ok" ending: it misses tests, so it is never named;
+//   - parse_log_maven takes a test's id from the -Dtest= of a traced mvn command and its
+//     status from the BUILD line after it, so it needs one mvn run per test; swemill's eval
+//     command runs the touched test classes in one run, from which it yields one id
+//     (-Dtest's whole value), never our pkg.Class#method ids: it is never named;
 //   - unittest and Django on Python 3.11 print "NAME (MODULE.CLASS.NAME)", which
 //     parse_log_django keeps, where our ids are "NAME (MODULE.CLASS)".
 func SWEbenchParser(ours string, ids []string, risky func(id string) bool) (parser, why string) {
@@ -250,6 +285,8 @@ func SWEbenchParser(ours string, ids []string, risky func(id string) bool) (pars
 		return SWEbenchGoTest, ""
 	case Sympy:
 		return "", "parse_log_sympy misses a passing test that sympy prints last in its file (its line ends with [OK])"
+	case Maven:
+		return "", "parse_log_maven reads one test per traced mvn command (its -Dtest= value) and its BUILD SUCCESS or FAILURE; swemill's eval command runs the touched test classes in one mvn run, from which it yields no pkg.Class#method id"
 	case Unittest, Django:
 		return "", "parse_log_django reads NAME (MODULE.CLASS.NAME) from Python 3.11's unittest output, where swemill's ids are NAME (MODULE.CLASS)"
 	}

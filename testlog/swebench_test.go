@@ -43,7 +43,7 @@ func TestSWEbenchParsersYieldOurIDs(t *testing.T) {
 			out := testlog.SWEbenchOutput(c.parser, log)
 			if parser == "" {
 				require.NotEmpty(t, why)
-				for _, cand := range []string{testlog.SWEbenchPytest, testlog.SWEbenchPytestV2, testlog.SWEbenchDjango, testlog.SWEbenchSympy, testlog.SWEbenchGoTest} {
+				for _, cand := range []string{testlog.SWEbenchPytest, testlog.SWEbenchPytestV2, testlog.SWEbenchDjango, testlog.SWEbenchSympy, testlog.SWEbenchGoTest, testlog.SWEbenchMaven} {
 					theirs, _ := testlog.SWEbenchStatuses(cand, out)
 					missing := false
 					for _, id := range ids {

@@ -53,6 +53,8 @@ const pluginDir = stagingDir + "/py"
 //	hashseed N       set PYTHONHASHSEED to N.
 //	shuffle N        add -shuffle=N to GOFLAGS: go test runs the tests of each package in the
 //	                 order seed N gives (and prints "-test.shuffle N").
+//	surefire         remove the Surefire reports the tree holds; after the test command,
+//	                 collect those it wrote and its output into $SWEMILL_RESULTS/surefire.tar.
 const runScript = `set -u
 work=$1 cmd=$2
 shift 2
@@ -102,12 +104,14 @@ while [ $# -gt 0 ]; do
 		shift 2 ;;
 	hashseed) export PYTHONHASHSEED="$2"; say "PYTHONHASHSEED=$2"; shift 2 ;;
 	shuffle) export GOFLAGS="${GOFLAGS:+$GOFLAGS }-shuffle=$2"; say "go test -shuffle=$2"; shift 2 ;;
+	surefire) surefire=1; ` + testlog.SurefireClean + `; shift ;;
 	*) say "unknown step $1"; exit 96 ;;
 	esac
 done
 say "running: $cmd"
 bash -c "$cmd" > "$SWEMILL_RESULTS/` + testlog.StreamOutput + `" 2>&1 </dev/null
 rc=$?
+if [ -n "${surefire:-}" ]; then ` + testlog.SurefireCollect + ` || say "collecting the Surefire reports failed"; fi
 say "test command exited with code $rc"
 oom=$(sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null | head -n 1)
 if [ -n "$oom" ]; then say "oom_kill $oom"; fi
@@ -245,6 +249,9 @@ func run(ctx context.Context, sb *sandbox.Sandbox, spec runSpec) (out runResult,
 	if slices.Contains(testlog.Streams(spec.parser), testlog.StreamPytest) {
 		files["py/"+testlog.PytestPluginModule+".py"] = testlog.PytestPlugin
 		args = append(args, "pytest", pluginDir)
+	}
+	if slices.Contains(testlog.Streams(spec.parser), testlog.StreamSurefire) {
+		args = append(args, "surefire")
 	}
 	if spec.seed != 0 {
 		n := strconv.FormatUint(uint64(spec.seed), 10)
