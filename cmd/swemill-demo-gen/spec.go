@@ -602,8 +602,12 @@ var demoRepos = []repoSpec{
 				Want: want{
 					Story: "bug fix with a new JUnit 4 test method",
 					Mine:  kept, Build: kept, Validate: kept,
-					FailToPass: []string{"JAVAFAIL2"},
-					PassToPass: []string{"JAVAPASS2"},
+					FailToPass: []string{"com.example.jcollect.BoundedStackTest#pushOntoAFullStackIsRefused"},
+					PassToPass: []string{
+						"com.example.jcollect.BoundedStackTest#popReturnsTheLastPushed",
+						"com.example.jcollect.BoundedStackTest#popOnEmptyThrows",
+						"com.example.jcollect.BoundedStackTest#rejectsZeroCapacity",
+					},
 				},
 			},
 			{
@@ -614,8 +618,8 @@ var demoRepos = []repoSpec{
 				Want: want{
 					Story: "bug fix with a new JUnit 4 test method in another class",
 					Mine:  kept, Build: kept, Validate: kept,
-					FailToPass: []string{"JAVAFAIL4"},
-					PassToPass: []string{"JAVAPASS4"},
+					FailToPass: []string{"com.example.jcollect.StringsTest#repeatZeroTimesIsEmpty"},
+					PassToPass: []string{"com.example.jcollect.StringsTest#repeatsThreeTimes", "com.example.jcollect.StringsTest#negativeCountThrows"},
 				},
 			},
 			{
