@@ -15,6 +15,9 @@ import (
 //     path without ".py" and without a leading "tests/", slashes turned into dots;
 //   - gotest: the package directories ("./pkg/sub", "." for the root) of Go files, and of
 //     the packages whose testdata directories the files are in;
+//   - jest: `--runTestsByPath` and the test files among them (the files Jest's default
+//     testMatch takes: under __tests__/, or named *.test.* or *.spec.*, JavaScript or
+//     TypeScript), so that paths are not read as patterns; an option by design;
 //   - maven: `-pl MODULES -am` for files in modules other than the root one, and
 //     `-Dtest=pkg.Class,... -Dsurefire.failIfNoSpecifiedTests=false` for the test classes among
 //     them (files under src/test/java/ named as Surefire runs them); options by design.
@@ -25,6 +28,9 @@ import (
 // for a shell.
 func Args(parser string, files []string) []string {
 	var out []string
+	if parser == Jest {
+		return jestArgs(files)
+	}
 	if parser == Maven {
 		var clean []string
 		for _, f := range files {
@@ -144,6 +150,16 @@ func SelectArgs(parser string, ids, files []string) (args []string, byID bool) {
 		if args, ok := mavenSelectArgs(ids, files); ok {
 			return args, true
 		}
+	case Jest:
+		names := make([]string, 0, len(ids))
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if !seen[id] {
+				seen[id] = true
+				names = append(names, regexp.QuoteMeta(id))
+			}
+		}
+		return append([]string{"-t", "^(?:" + strings.Join(names, "|") + ")$"}, jestArgs(files)...), true
 	}
 	return fallback()
 }

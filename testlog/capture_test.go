@@ -77,6 +77,13 @@ var goldenCases = []goldenCase{
 	{"pytest_plugin_no_tests", "python", ".", pytestCmd + " pt/test_empty.py", testlogPytest, testlog.StreamPytest},
 	{"pytest_plugin_nested", "python", ".", pytestCmd + " pt/test_nested.py", testlogPytest, testlog.StreamPytest},
 	{"pytest_plugin_exits", "python", ".", pytestCmd + " pt/test_exits.py", testlogPytest, testlog.StreamPytest},
+	{"jest_outcomes", "javascript", ".", jestCmd + " --runTestsByPath __tests__/outcomes.test.js __tests__/shared.test.js __tests__/shared_fail.test.js", testlogJest, ""},
+	{"jest_json_outcomes", "javascript", ".", jestCmd + " --runTestsByPath __tests__/outcomes.test.js __tests__/shared.test.js __tests__/shared_fail.test.js", testlogJest, testlog.StreamJest},
+	{"jest_suite_errors", "javascript", ".", jestCmd + " --runTestsByPath __tests__/broken.test.js __tests__/syntax.test.js __tests__/ok.test.js", testlogJest, ""},
+	{"jest_json_suite_errors", "javascript", ".", jestCmd + " --runTestsByPath __tests__/broken.test.js __tests__/syntax.test.js __tests__/ok.test.js", testlogJest, testlog.StreamJest},
+	{"jest_all_pass", "javascript", ".", jestCmd + " --runTestsByPath __tests__/ok.test.js", testlogJest, ""},
+	{"jest_json_all_pass", "javascript", ".", jestCmd + " --runTestsByPath __tests__/ok.test.js", testlogJest, testlog.StreamJest},
+	{"jest_json_selected", "javascript", ".", jestCmd + " -t '^(?:math div nested passes|top level passes)$' --runTestsByPath __tests__/outcomes.test.js", testlogJest, testlog.StreamJest},
 	{"maven_junit4", "java", ".", mavenCmd + " -pl core", testlogMaven, ""},
 	{"maven_surefire_junit4", "java", ".", mavenCmd + " -pl core", testlogMaven, testlog.StreamSurefire},
 	{"maven_surefire_jupiter", "java", ".", mavenCmd + " -pl jupiter", testlogMaven, testlog.StreamSurefire},
@@ -93,7 +100,18 @@ const (
 	testlogSympy    = "sympy"
 	testlogGoTest   = "gotest"
 	testlogMaven    = "maven"
+	testlogJest     = "jest"
 )
+
+// jestCmd is the test command inference gives a Jest project offline (Debian's Jest).
+const jestCmd = "jest " + testlog.JestResultsFlags
+
+// javascriptSpec is the recipe of the JavaScript suite's image: what offline inference makes
+// (nothing to install; Debian's Jest).
+const javascriptSpec = `language: javascript
+test_cmd: jest
+log_parser: jest
+`
 
 const mavenCmd = "mvn -o -B test"
 
@@ -149,6 +167,8 @@ func captureCases(t *testing.T, only map[string]bool) {
 	p = envbuild.SpecPath(specDir, "acme/logsuite-java")
 	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 	require.NoError(t, os.WriteFile(p, []byte(javaSpec), 0o644))
+	p = envbuild.SpecPath(specDir, "acme/logsuite-javascript")
+	require.NoError(t, os.WriteFile(p, []byte(javascriptSpec), 0o644))
 	b, err := envbuild.NewBuilder(cli, envbuild.Config{
 		CacheDir: filepath.Join(dir, "cache"), PythonBase: names["python"], GoBase: names["go"], Bases: names,
 		Sources: envbuild.SourceConfig{MirrorDir: mirror}, SpecDir: specDir, Version: "test", BuildCPUs: 1,
@@ -182,6 +202,10 @@ func captureCases(t *testing.T, only map[string]bool) {
 		cmd := pre + "cd /testbed/" + c.dir + " && " + c.cmd + " 2>&1"
 		if c.stream == testlog.StreamSurefire {
 			cmd = "cd /testbed/" + c.dir + " && " + surefireRun(c.cmd)
+		}
+		if c.parser == testlogJest {
+			// Jest writes its JSON report into $SWEMILL_RESULTS, as validate runs it.
+			cmd = "export SWEMILL_RESULTS=/var/tmp/swemill/results && mkdir -p $SWEMILL_RESULTS && " + cmd
 		}
 		out, exit := captureOne(ctx, t, sb, images[c.suite], cmd, files, c.stream)
 		base := filepath.Join("testdata", "golden", c.name)

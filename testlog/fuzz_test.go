@@ -22,6 +22,35 @@ func FuzzDjango(f *testing.F)   { fuzzParser(f, testlog.Django) }
 func FuzzSympy(f *testing.F)    { fuzzParser(f, testlog.Sympy) }
 func FuzzGoTest(f *testing.F)   { fuzzParser(f, testlog.GoTest) }
 func FuzzMaven(f *testing.F)    { fuzzParser(f, testlog.Maven) }
+func FuzzJest(f *testing.F)     { fuzzParser(f, testlog.Jest) }
+
+// FuzzJestReport fuzzes the reader of Jest's JSON report, seeded with the captured reports.
+func FuzzJestReport(f *testing.F) {
+	for _, c := range goldenCases {
+		if c.stream == testlog.StreamJest {
+			data, err := os.ReadFile(filepath.Join("testdata", "golden", c.name+".log"))
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+			f.Add(data[:len(data)/2])
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := testlog.ParseJestReport(data)
+		if (len(r.Tests) > 0 || len(r.SuiteErrors) > 0) && !r.Parsed {
+			t.Fatalf("reported tests or suite errors but not Parsed")
+		}
+		for id, s := range r.Tests {
+			if id == "" || strings.ContainsAny(id, "\n\r") || !validStatus[s] {
+				t.Fatalf("bad result %q: %q", id, s)
+			}
+		}
+		if again := testlog.ParseJestReport(data); !reflect.DeepEqual(r, again) {
+			t.Fatalf("two parses differ")
+		}
+	})
+}
 
 // FuzzArgs checks that Args never lets a path through that leaves the repository or looks
 // like an option.
@@ -29,11 +58,15 @@ func FuzzArgs(f *testing.F) {
 	f.Add("gotest", "a/b_test.go\nx/testdata/y\n../z.go\n-x.go")
 	f.Add("django", "tests/admin/tests.py\n./tests/a.py")
 	f.Add("pytest", "tests/test_x.py\n/etc/passwd.py\ntests/../../a.py")
+	f.Add("jest", "__tests__/a.test.js\n../x.test.js\n-x.test.ts\nsrc/__snapshots__/a.test.js.snap")
 	f.Add("maven", "core/src/test/java/a/b/FooTest.java\n../src/test/java/X.java\n-x/src/test/java/ATest.java")
 	f.Fuzz(func(t *testing.T, parser, files string) {
 		for _, a := range testlog.Args(parser, strings.Split(files, "\n")) {
 			if parser == testlog.Maven {
 				checkMavenArg(t, a)
+				continue
+			}
+			if parser == testlog.Jest && a == "--runTestsByPath" {
 				continue
 			}
 			if a == "" || strings.HasPrefix(a, "-") || strings.HasPrefix(a, "/") || a == ".." ||

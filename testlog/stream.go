@@ -19,6 +19,7 @@ const (
 	// object a line.
 	StreamPytest = "pytest.jsonl"
 	// StreamSurefire (maven.go) holds Surefire's XML reports and Maven's output.
+	// StreamJest (jest.go) is Jest's JSON report.
 )
 
 // Streams returns the result streams the named parser reads, the preferred first: a run
@@ -31,6 +32,8 @@ func Streams(parser string) []string {
 		return []string{StreamOutput}
 	case Maven:
 		return []string{StreamSurefire, StreamOutput}
+	case Jest:
+		return []string{StreamJest, StreamOutput}
 	}
 	return nil
 }
@@ -60,6 +63,11 @@ func ReadStream(parser, name string, r io.Reader, limit int64) (Result, error) {
 		res, err = readPytestRecords(lr)
 	case name == StreamSurefire && parser == Maven:
 		res, err = readSurefireTar(lr)
+	case name == StreamJest && parser == Jest:
+		var data []byte
+		if data, err = io.ReadAll(lr); err == nil {
+			res = ParseJestReport(data)
+		}
 	case name == StreamOutput:
 		var data []byte
 		if data, err = io.ReadAll(lr); err == nil {

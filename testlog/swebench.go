@@ -283,6 +283,8 @@ func SWEbenchParser(ours string, ids []string, risky func(id string) bool) (pars
 			}
 		}
 		return SWEbenchGoTest, ""
+	case Jest:
+		return "", "parse_log_jest reads a test's own title from Jest's verbose lines, without its describe blocks or file, where swemill's ids are Jest's full names"
 	case Sympy:
 		return "", "parse_log_sympy misses a passing test that sympy prints last in its file (its line ends with [OK])"
 	case Maven:

@@ -14,7 +14,7 @@ import (
 
 func TestNamesAndLookup(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, []string{"django", "gotest", "pytest", "sympy", "unittest"}, testlog.Names())
+	assert.Equal(t, []string{"cargo", "django", "gotest", "jest", "maven", "pytest", "sympy", "unittest"}, testlog.Names())
 	for _, n := range testlog.Names() {
 		p, ok := testlog.Lookup(n)
 		assert.True(t, ok)
