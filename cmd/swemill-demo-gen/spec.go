@@ -487,8 +487,8 @@ var demoRepos = []repoSpec{
 				Want: want{
 					Story: "bug fix with a new Jest test in a describe block",
 					Mine:  kept, Build: kept, Validate: kept,
-					FailToPass: []string{"JSFAIL2"},
-					PassToPass: []string{"JSPASS2"},
+					FailToPass: []string{"chunk keeps the last partial chunk"},
+					PassToPass: []string{"chunk splits evenly", "chunk returns no chunks for an empty array", "chunk rejects a size below one"},
 				},
 			},
 			{
@@ -499,8 +499,8 @@ var demoRepos = []repoSpec{
 				Want: want{
 					Story: "bug fix with a new Jest test",
 					Mine:  kept, Build: kept, Validate: kept,
-					FailToPass: []string{"JSFAIL4"},
-					PassToPass: []string{"JSPASS4"},
+					FailToPass: []string{"capitalize returns an empty string unchanged"},
+					PassToPass: []string{"capitalize upper-cases the first letter", "capitalize leaves the rest alone"},
 				},
 			},
 			{
