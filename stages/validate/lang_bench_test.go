@@ -21,6 +21,8 @@ import (
 var languageFixtures = []struct{ lang, fixture string }{
 	{"python", "pytextkit"},
 	{"go", "gokit"},
+	{"javascript", "jskit"},
+	{"java", "javacalc"},
 }
 
 // BenchmarkLanguages builds and validates one fixture instance per language and reports the
