@@ -51,6 +51,9 @@ type goldenCase struct {
 
 const pytestCmd = "python -m pytest --no-header -rA --tb=no -p no:cacheprovider"
 
+// cargoCmd is the inferred Rust test command's start.
+const cargoCmd = "cargo test --no-fail-fast"
+
 var goldenCases = []goldenCase{
 	{"pytest_summary", "python", ".", pytestCmd + " pt/test_outcomes.py", testlogPytest, ""},
 	{"pytest_verbose", "python", ".", pytestCmd + " -v pt/test_outcomes.py", testlogPytest, ""},
@@ -77,6 +80,16 @@ var goldenCases = []goldenCase{
 	{"pytest_plugin_no_tests", "python", ".", pytestCmd + " pt/test_empty.py", testlogPytest, testlog.StreamPytest},
 	{"pytest_plugin_nested", "python", ".", pytestCmd + " pt/test_nested.py", testlogPytest, testlog.StreamPytest},
 	{"pytest_plugin_exits", "python", ".", pytestCmd + " pt/test_exits.py", testlogPytest, testlog.StreamPytest},
+	{"cargo_mixed", "rust", "mixed", cargoCmd, testlogCargo, ""},
+	{"cargo_all_pass", "rust", "ok", cargoCmd, testlogCargo, ""},
+	{"cargo_single_thread", "rust", "mixed", cargoCmd + " --lib -- --test-threads=1 --nocapture", testlogCargo, ""},
+	{"cargo_selected", "rust", "mixed", cargoCmd + " --lib --test integ -- --exact tests::passes 'tests::should_panic_passes' integ_fails", testlogCargo, ""},
+	{"cargo_workspace_targets", "rust", ".", cargoCmd + " --workspace --exclude broken --test api --test other", testlogCargo, ""},
+	{"cargo_compile_error", "rust", "broken", cargoCmd, testlogCargo, ""},
+	{"cargo_no_such_target", "rust", "ok", cargoCmd + " --test nope", testlogCargo, ""},
+	{"cargo_binary_died", "rust", "died", cargoCmd, testlogCargo, ""},
+	{"cargo_forged", "rust", "forged", cargoCmd + " --lib", testlogCargo, ""},
+	{"cargo_foreign_names", "rust", "forged", cargoCmd + " --test uitest", testlogCargo, ""},
 }
 
 // Parser names, spelled out so a rename in the package shows up here.
@@ -86,6 +99,7 @@ const (
 	testlogDjango   = "django"
 	testlogSympy    = "sympy"
 	testlogGoTest   = "gotest"
+	testlogCargo    = "cargo"
 )
 
 // pythonSpec is the recipe of the Python suites' image: the base image plus Debian's Django

@@ -21,6 +21,7 @@ func FuzzUnittest(f *testing.F) { fuzzParser(f, testlog.Unittest) }
 func FuzzDjango(f *testing.F)   { fuzzParser(f, testlog.Django) }
 func FuzzSympy(f *testing.F)    { fuzzParser(f, testlog.Sympy) }
 func FuzzGoTest(f *testing.F)   { fuzzParser(f, testlog.GoTest) }
+func FuzzCargo(f *testing.F)    { fuzzParser(f, testlog.Cargo) }
 
 // FuzzArgs checks that Args never lets a path through that leaves the repository or looks
 // like an option.

@@ -20,6 +20,7 @@ const (
 	SWEbenchDjango   = "parse_log_django"
 	SWEbenchSympy    = "parse_log_sympy"
 	SWEbenchGoTest   = "parse_log_gotest"
+	SWEbenchCargo    = "parse_log_cargo"
 )
 
 // SWE-bench's test statuses, as its parsers write them.
@@ -151,6 +152,8 @@ func SWEbenchStatuses(parser, log string) (map[string]string, bool) {
 		}
 	case SWEbenchDjango:
 		djangoStatuses(lines, out)
+	case SWEbenchCargo:
+		cargoSWEbenchStatuses(lines, out)
 	default:
 		return nil, false
 	}
@@ -214,6 +217,8 @@ func isPySpace(r rune) bool { return unicode.IsSpace(r) || r >= '\x1c' && r <= '
 //     parse_log_gotest yields them;
 //   - sympy's verbose report puts "[OK]" after the last test of a file, on its line, where
 //     parse_log_sympy then sees no " ok" ending: it misses tests, so it is never named;
+//   - cargo test prints "test NAME ... ok" and parse_log_cargo reads NAME as one run of
+//     non-whitespace: it yields the ids without whitespace (see cargoSWEbenchParser);
 //   - unittest and Django on Python 3.11 print "NAME (MODULE.CLASS.NAME)", which
 //     parse_log_django keeps, where our ids are "NAME (MODULE.CLASS)".
 func SWEbenchParser(ours string, ids []string, risky func(id string) bool) (parser, why string) {
@@ -248,6 +253,8 @@ func SWEbenchParser(ours string, ids []string, risky func(id string) bool) (pars
 			}
 		}
 		return SWEbenchGoTest, ""
+	case Cargo:
+		return cargoSWEbenchParser(ids)
 	case Sympy:
 		return "", "parse_log_sympy misses a passing test that sympy prints last in its file (its line ends with [OK])"
 	case Unittest, Django:
