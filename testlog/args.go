@@ -14,7 +14,9 @@ import (
 //   - django: test labels as Django's tests/runtests.py takes them, SWE-bench's way: the
 //     path without ".py" and without a leading "tests/", slashes turned into dots;
 //   - gotest: the package directories ("./pkg/sub", "." for the root) of Go files, and of
-//     the packages whose testdata directories the files are in.
+//     the packages whose testdata directories the files are in;
+//   - cargo: cargo's target options (cargoTargetArgs): "--test NAME" for tests/NAME.rs,
+//     "--lib" or "--bins" for files under src/, "--tests" for other files under tests/.
 //
 // Files a framework cannot run (data files, documentation) are left out, and so are paths
 // that could be taken for options (starting with "-") or that leave the repository. An
@@ -45,6 +47,12 @@ func Args(parser string, files []string) []string {
 				label := strings.TrimPrefix(strings.TrimSuffix(f, ".py"), "tests/")
 				add(strings.ReplaceAll(label, "/", "."))
 			}
+		case Cargo:
+			// An option and its value are one entry ("--test a"), which no file argument is.
+			if a := cargoTargetArgs(f); len(a) > 0 && !seen[strings.Join(a, " ")] {
+				seen[strings.Join(a, " ")] = true
+				out = append(out, a...)
+			}
 		case GoTest:
 			dir := ""
 			if i := strings.Index("/"+f, "/testdata/"); i >= 0 {
@@ -74,7 +82,10 @@ const MaxSelectBytes = 64 << 10
 //   - pytest: the node ids themselves (path::Class::test[param]);
 //   - gotest: `-run ^(Name|...)$` with each test's top-level name (a subtest runs with its
 //     parent, and its siblings with it), then the packages Args gives for files ("./..."
-//     when it gives none).
+//     when it gives none);
+//   - cargo: the target options Args gives for files, then libtest's "-- --exact" and the
+//     test names (without the " - should panic" an id has for such a test); ids of doc
+//     tests fall back to the files (cargo runs doc tests only without other targets).
 //
 // byID says the arguments select by id. When they cannot, for a framework without
 // selection by id here (unittest, django, sympy), an id that was escaped when stored
@@ -124,6 +135,21 @@ func SelectArgs(parser string, ids, files []string) (args []string, byID bool) {
 			pkgs = []string{"./..."}
 		}
 		return append(args, pkgs...), true
+	case Cargo:
+		var names []string
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if strings.Contains(id, " (line ") {
+				return fallback() // a doc test: cargo runs them only alone (--doc)
+			}
+			name := cargoFilterName(id)
+			if !seen[name] {
+				seen[name] = true
+				names = append(names, name)
+			}
+		}
+		args = append(Args(parser, files), "--", "--exact")
+		return append(args, names...), true
 	}
 	return fallback()
 }

@@ -327,3 +327,58 @@ func cargoSWEbenchParser(ids []string) (parser, why string) {
 	}
 	return SWEbenchCargo, ""
 }
+
+// cargoTargetNameRe is the form of a cargo target name taken from a file name.
+var cargoTargetNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,100}$`)
+
+// cargoTargetArgs returns cargo's target options for a test file of a patch (a clean
+// relative path), by cargo's conventional layout, in a crate at the root or in a workspace
+// member's directory: tests/NAME.rs and tests/NAME/main.rs are the integration test NAME
+// ("--test NAME"); other files under tests/ (shared modules, trybuild cases, data) belong
+// to integration tests unknown here ("--tests": every test target); .rs files under src/
+// are the library's unit tests ("--lib"), src/main.rs and src/bin/ the binaries' ("--bins").
+// A file under neither (benches, examples, build.rs) gives nothing. Workspace members are
+// not told apart (the command's --workspace runs them all): the package of a directory is
+// named in its Cargo.toml, which the path does not tell.
+func cargoTargetArgs(f string) []string {
+	parts := strings.Split(f, "/")
+	for i, p := range parts[:len(parts)-1] {
+		rest := parts[i+1:]
+		switch p {
+		case "tests":
+			name := ""
+			switch {
+			case len(rest) == 1 && strings.HasSuffix(rest[0], ".rs"):
+				name = strings.TrimSuffix(rest[0], ".rs")
+			case len(rest) == 2 && rest[1] == "main.rs":
+				name = rest[0]
+			}
+			if cargoTargetNameRe.MatchString(name) {
+				return []string{"--test", name}
+			}
+			return []string{"--tests"}
+		case "src":
+			switch {
+			case !strings.HasSuffix(f, ".rs"):
+				return nil
+			case len(rest) == 1 && rest[0] == "main.rs", rest[0] == "bin":
+				return []string{"--bins"}
+			}
+			return []string{"--lib"}
+		case "benches", "examples":
+			return nil
+		}
+	}
+	return nil
+}
+
+// cargoFilterName returns the libtest name of a test id, as a filter names it: the id
+// without the mode libtest prints after it (" - should panic").
+func cargoFilterName(id string) string {
+	for _, mode := range []string{" - should panic", " - compile fail", " - compile"} {
+		if n, ok := strings.CutSuffix(id, mode); ok {
+			return n
+		}
+	}
+	return id
+}

@@ -29,8 +29,13 @@ func FuzzArgs(f *testing.F) {
 	f.Add("gotest", "a/b_test.go\nx/testdata/y\n../z.go\n-x.go")
 	f.Add("django", "tests/admin/tests.py\n./tests/a.py")
 	f.Add("pytest", "tests/test_x.py\n/etc/passwd.py\ntests/../../a.py")
+	f.Add("cargo", "tests/a.rs\ntests/-x.rs\nsrc/lib.rs\ncrates/b/tests/c/main.rs\n../tests/d.rs")
 	f.Fuzz(func(t *testing.T, parser, files string) {
-		for _, a := range testlog.Args(parser, strings.Split(files, "\n")) {
+		args := testlog.Args(parser, strings.Split(files, "\n"))
+		if parser == testlog.Cargo {
+			args = cargoArgValues(t, args)
+		}
+		for _, a := range args {
 			if a == "" || strings.HasPrefix(a, "-") || strings.HasPrefix(a, "/") || a == ".." ||
 				strings.HasPrefix(a, "../") || strings.HasPrefix(a, "./..") {
 				t.Fatalf("Args(%q) gave %q", parser, a)
@@ -81,4 +86,24 @@ func fuzzParser(f *testing.F, name string) {
 			_ = r.Check(exit)
 		}
 	})
+}
+
+// cargoArgValues checks that cargo's Args are its target options, each --test followed by a
+// name, and returns the names.
+func cargoArgValues(t *testing.T, args []string) []string {
+	var names []string
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case "--lib", "--bins", "--tests":
+		case "--test":
+			if i+1 == len(args) {
+				t.Fatalf("--test without a name in %q", args)
+			}
+			i++
+			names = append(names, args[i])
+		default:
+			t.Fatalf("cargo's Args gave %q in %q", args[i], args)
+		}
+	}
+	return names
 }
