@@ -105,6 +105,9 @@ func IsTest(p string) bool {
 	switch {
 	case lb == "conftest.py", lb == "tests.py", lb == "pytest.ini":
 		return true
+	case lb == "tests.rs" || lb == "test.rs":
+		// Rust: the file of a `#[cfg(test)] mod tests;` module (src/parse/tests.rs).
+		return true
 	case strings.HasPrefix(lb, "test_") && (strings.HasSuffix(lb, ".py") || strings.HasSuffix(lb, ".rb") ||
 		strings.HasSuffix(lb, ".c") || strings.HasSuffix(lb, ".cc") || strings.HasSuffix(lb, ".cpp")):
 		return true

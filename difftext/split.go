@@ -33,8 +33,12 @@ func (s *Split) BinaryOnly() bool {
 }
 
 // SectionKind classifies a file section: a rename is a test when either of its paths is, so
-// that moving a test never lands in the code half.
+// that moving a test never lands in the code half; a Rust file that the section shows to
+// start with #![cfg(test)] is a test (see rustTestOnly).
 func SectionKind(f *File) Kind {
+	if rustTestOnly(f) {
+		return Test
+	}
 	kind := Doc
 	for _, p := range f.Paths() {
 		switch Classify(p) {

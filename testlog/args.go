@@ -21,6 +21,8 @@ import (
 //   - maven: `-pl MODULES -am` for files in modules other than the root one, and
 //     `-Dtest=pkg.Class,... -Dsurefire.failIfNoSpecifiedTests=false` for the test classes among
 //     them (files under src/test/java/ named as Surefire runs them); options by design.
+//   - cargo: cargo's target options (cargoTargetArgs): "--test NAME" for tests/NAME.rs,
+//     "--lib" or "--bins" for files under src/, "--tests" for other files under tests/.
 //
 // Files a framework cannot run (data files, documentation) are left out, and so are paths
 // that could be taken for options (starting with "-") or that leave the repository. An
@@ -65,6 +67,12 @@ func Args(parser string, files []string) []string {
 				label := strings.TrimPrefix(strings.TrimSuffix(f, ".py"), "tests/")
 				add(strings.ReplaceAll(label, "/", "."))
 			}
+		case Cargo:
+			// An option and its value are one entry ("--test a"), which no file argument is.
+			if a := cargoTargetArgs(f); len(a) > 0 && !seen[strings.Join(a, " ")] {
+				seen[strings.Join(a, " ")] = true
+				out = append(out, a...)
+			}
 		case GoTest:
 			dir := ""
 			if i := strings.Index("/"+f, "/testdata/"); i >= 0 {
@@ -97,6 +105,9 @@ const MaxSelectBytes = 64 << 10
 //     when it gives none);
 //   - maven: `-Dtest=pkg.Class#m1+m2,...` (a parameterised method's runs all run), with the
 //     modules Args gives for files.
+//   - cargo: the target options Args gives for files, then libtest's "-- --exact" and the
+//     test names (without the " - should panic" an id has for such a test); ids of doc
+//     tests fall back to the files (cargo runs doc tests only without other targets).
 //
 // byID says the arguments select by id. When they cannot, for a framework without
 // selection by id here (unittest, django, sympy), an id that was escaped when stored
@@ -160,6 +171,21 @@ func SelectArgs(parser string, ids, files []string) (args []string, byID bool) {
 			}
 		}
 		return append([]string{"-t", "^(?:" + strings.Join(names, "|") + ")$"}, jestArgs(files)...), true
+	case Cargo:
+		var names []string
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if strings.Contains(id, " (line ") {
+				return fallback() // a doc test: cargo runs them only alone (--doc)
+			}
+			name := cargoFilterName(id)
+			if !seen[name] {
+				seen[name] = true
+				names = append(names, name)
+			}
+		}
+		args = append(Args(parser, files), "--", "--exact")
+		return append(args, names...), true
 	}
 	return fallback()
 }

@@ -51,6 +51,9 @@ type goldenCase struct {
 
 const pytestCmd = "python -m pytest --no-header -rA --tb=no -p no:cacheprovider"
 
+// cargoCmd is the inferred Rust test command's start.
+const cargoCmd = "cargo test --no-fail-fast"
+
 var goldenCases = []goldenCase{
 	{"pytest_summary", "python", ".", pytestCmd + " pt/test_outcomes.py", testlogPytest, ""},
 	{"pytest_verbose", "python", ".", pytestCmd + " -v pt/test_outcomes.py", testlogPytest, ""},
@@ -90,6 +93,16 @@ var goldenCases = []goldenCase{
 	{"maven_compile_error", "java", ".", mavenCmd + " -pl broken", testlogMaven, ""},
 	{"maven_surefire_crash", "java", ".", mavenCmd + " -pl crash", testlogMaven, testlog.StreamSurefire},
 	{"maven_surefire_selected", "java", ".", mavenCmd + " -pl core,jupiter -Dtest=demo.CalcTest#passes+skippedIgnored,demo.PrintsTest,demo.jupiter.MathTest#passes -Dsurefire.failIfNoSpecifiedTests=false", testlogMaven, testlog.StreamSurefire},
+	{"cargo_mixed", "rust", "mixed", cargoCmd, testlogCargo, ""},
+	{"cargo_all_pass", "rust", "ok", cargoCmd, testlogCargo, ""},
+	{"cargo_single_thread", "rust", "mixed", cargoCmd + " --lib -- --test-threads=1 --nocapture", testlogCargo, ""},
+	{"cargo_selected", "rust", "mixed", cargoCmd + " --lib --test integ -- --exact tests::passes 'tests::should_panic_passes' integ_fails", testlogCargo, ""},
+	{"cargo_workspace_targets", "rust", ".", cargoCmd + " --workspace --exclude broken --test api --test other", testlogCargo, ""},
+	{"cargo_compile_error", "rust", "broken", cargoCmd, testlogCargo, ""},
+	{"cargo_no_such_target", "rust", "ok", cargoCmd + " --test nope", testlogCargo, ""},
+	{"cargo_binary_died", "rust", "died", cargoCmd, testlogCargo, ""},
+	{"cargo_forged", "rust", "forged", cargoCmd + " --lib", testlogCargo, ""},
+	{"cargo_foreign_names", "rust", "forged", cargoCmd + " --test uitest", testlogCargo, ""},
 }
 
 // Parser names, spelled out so a rename in the package shows up here.
@@ -101,6 +114,7 @@ const (
 	testlogGoTest   = "gotest"
 	testlogMaven    = "maven"
 	testlogJest     = "jest"
+	testlogCargo    = "cargo"
 )
 
 // jestCmd is the test command inference gives a Jest project offline (Debian's Jest).

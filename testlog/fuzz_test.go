@@ -23,6 +23,7 @@ func FuzzSympy(f *testing.F)    { fuzzParser(f, testlog.Sympy) }
 func FuzzGoTest(f *testing.F)   { fuzzParser(f, testlog.GoTest) }
 func FuzzMaven(f *testing.F)    { fuzzParser(f, testlog.Maven) }
 func FuzzJest(f *testing.F)     { fuzzParser(f, testlog.Jest) }
+func FuzzCargo(f *testing.F)    { fuzzParser(f, testlog.Cargo) }
 
 // FuzzJestReport fuzzes the reader of Jest's JSON report, seeded with the captured reports.
 func FuzzJestReport(f *testing.F) {
@@ -59,9 +60,14 @@ func FuzzArgs(f *testing.F) {
 	f.Add("django", "tests/admin/tests.py\n./tests/a.py")
 	f.Add("pytest", "tests/test_x.py\n/etc/passwd.py\ntests/../../a.py")
 	f.Add("jest", "__tests__/a.test.js\n../x.test.js\n-x.test.ts\nsrc/__snapshots__/a.test.js.snap")
+	f.Add("cargo", "tests/a.rs\ntests/-x.rs\nsrc/lib.rs\ncrates/b/tests/c/main.rs\n../tests/d.rs")
 	f.Add("maven", "core/src/test/java/a/b/FooTest.java\n../src/test/java/X.java\n-x/src/test/java/ATest.java")
 	f.Fuzz(func(t *testing.T, parser, files string) {
-		for _, a := range testlog.Args(parser, strings.Split(files, "\n")) {
+		args := testlog.Args(parser, strings.Split(files, "\n"))
+		if parser == testlog.Cargo {
+			args = cargoArgValues(t, args)
+		}
+		for _, a := range args {
 			if parser == testlog.Maven {
 				checkMavenArg(t, a)
 				continue
@@ -119,4 +125,24 @@ func fuzzParser(f *testing.F, name string) {
 			_ = r.Check(exit)
 		}
 	})
+}
+
+// cargoArgValues checks that cargo's Args are its target options, each --test followed by a
+// name, and returns the names.
+func cargoArgValues(t *testing.T, args []string) []string {
+	var names []string
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case "--lib", "--bins", "--tests":
+		case "--test":
+			if i+1 == len(args) {
+				t.Fatalf("--test without a name in %q", args)
+			}
+			i++
+			names = append(names, args[i])
+		default:
+			t.Fatalf("cargo's Args gave %q in %q", args[i], args)
+		}
+	}
+	return names
 }

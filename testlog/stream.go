@@ -28,7 +28,7 @@ func Streams(parser string) []string {
 	switch parser {
 	case Pytest:
 		return []string{StreamPytest, StreamOutput}
-	case Unittest, Django, Sympy, GoTest:
+	case Unittest, Django, Sympy, GoTest, Cargo:
 		return []string{StreamOutput}
 	case Maven:
 		return []string{StreamSurefire, StreamOutput}

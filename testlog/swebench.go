@@ -21,6 +21,7 @@ const (
 	SWEbenchSympy    = "parse_log_sympy"
 	SWEbenchGoTest   = "parse_log_gotest"
 	SWEbenchMaven    = "parse_log_maven"
+	SWEbenchCargo    = "parse_log_cargo"
 )
 
 // SWE-bench's test statuses, as its parsers write them.
@@ -156,6 +157,8 @@ func SWEbenchStatuses(parser, log string) (map[string]string, bool) {
 		djangoStatuses(lines, out)
 	case SWEbenchMaven:
 		mavenStatuses(lines, out)
+	case SWEbenchCargo:
+		cargoSWEbenchStatuses(lines, out)
 	default:
 		return nil, false
 	}
@@ -249,6 +252,11 @@ func isPySpace(r rune) bool { return unicode.IsSpace(r) || r >= '\x1c' && r <= '
 //     status from the BUILD line after it, so it needs one mvn run per test; swemill's eval
 //     command runs the touched test classes in one run, from which it yields one id
 //     (-Dtest's whole value), never our pkg.Class#method ids: it is never named;
+//   - cargo test prints "test NAME ... ok" and parse_log_cargo reads NAME as one run of
+//     non-whitespace: it yields the ids without whitespace (see cargoSWEbenchParser);
+//   - Jest's verbose report prints a test's own title under its describe blocks, which
+//     parse_log_jest keeps, where our ids are full names (describe titles and title): it is
+//     never named;
 //   - unittest and Django on Python 3.11 print "NAME (MODULE.CLASS.NAME)", which
 //     parse_log_django keeps, where our ids are "NAME (MODULE.CLASS)".
 func SWEbenchParser(ours string, ids []string, risky func(id string) bool) (parser, why string) {
@@ -285,6 +293,8 @@ func SWEbenchParser(ours string, ids []string, risky func(id string) bool) (pars
 		return SWEbenchGoTest, ""
 	case Jest:
 		return "", "parse_log_jest reads a test's own title from Jest's verbose lines, without its describe blocks or file, where swemill's ids are Jest's full names"
+	case Cargo:
+		return cargoSWEbenchParser(ids)
 	case Sympy:
 		return "", "parse_log_sympy misses a passing test that sympy prints last in its file (its line ends with [OK])"
 	case Maven:

@@ -43,7 +43,7 @@ func TestSWEbenchParsersYieldOurIDs(t *testing.T) {
 			out := testlog.SWEbenchOutput(c.parser, log)
 			if parser == "" {
 				require.NotEmpty(t, why)
-				for _, cand := range []string{testlog.SWEbenchPytest, testlog.SWEbenchPytestV2, testlog.SWEbenchDjango, testlog.SWEbenchSympy, testlog.SWEbenchGoTest, testlog.SWEbenchMaven} {
+				for _, cand := range []string{testlog.SWEbenchPytest, testlog.SWEbenchPytestV2, testlog.SWEbenchDjango, testlog.SWEbenchSympy, testlog.SWEbenchGoTest, testlog.SWEbenchMaven, testlog.SWEbenchCargo} {
 					theirs, _ := testlog.SWEbenchStatuses(cand, out)
 					missing := false
 					for _, id := range ids {
@@ -70,7 +70,7 @@ func TestSWEbenchParsersYieldOurIDs(t *testing.T) {
 			}
 		})
 	}
-	for _, p := range []string{testlog.SWEbenchPytest, testlog.SWEbenchPytestV2, testlog.SWEbenchGoTest} {
+	for _, p := range []string{testlog.SWEbenchPytest, testlog.SWEbenchPytestV2, testlog.SWEbenchGoTest, testlog.SWEbenchCargo} {
 		assert.True(t, named[p], "no captured log was checked against %s", p)
 	}
 }
@@ -93,6 +93,10 @@ func TestSWEbenchParserByIDForm(t *testing.T) {
 		{testlog.Pytest, "[1]", false, ""},
 		{testlog.GoTest, "TestX/sub_case", false, testlog.SWEbenchGoTest},
 		{testlog.Sympy, "test_expand", false, ""},
+		{testlog.Cargo, "tests::parses_r#type", false, testlog.SWEbenchCargo},
+		{testlog.Cargo, "tests::panics - should panic", false, ""},
+		{testlog.Cargo, "src/lib.rs - add (line 5)", false, ""},
+		{testlog.Jest, "words counts words", false, ""},
 		{testlog.Unittest, "test_x (m.C)", false, ""},
 		{testlog.Django, "test_x (m.C)", false, ""},
 	} {
