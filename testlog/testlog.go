@@ -1,8 +1,10 @@
 // Package testlog reads the output of test frameworks into per-test statuses. There is one
 // parser per framework, chosen by name (a recipe's log_parser): "pytest", "unittest",
-// "django", "sympy" and "gotest". Test ids take SWE-bench's forms: pytest node ids
-// (path::Class::test[param]), "test_name (module.Class)" for unittest and Django,
-// the bare function name for SymPy, and TestName / TestName/sub for Go.
+// "django", "sympy", "gotest", "jest", "cargo" and "maven". Test ids take SWE-bench's forms:
+// pytest node ids (path::Class::test[param]), "test_name (module.Class)" for unittest and
+// Django, the bare function name for SymPy, TestName / TestName/sub for Go, libtest's names
+// (module::test) for cargo and pkg.Class#method for Maven; Jest's are its full names (the
+// describe blocks' titles and the test's, space-separated).
 //
 // Logs are untrusted text: the parsers never fail, never panic, and read only the parts of
 // the output that the framework itself writes (pytest's short summary, Go's JSON events), so

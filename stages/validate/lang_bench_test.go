@@ -22,6 +22,7 @@ var languageFixtures = []struct{ lang, fixture string }{
 	{"python", "pytextkit"},
 	{"go", "gokit"},
 	{"javascript", "jskit"},
+	{"rust", "rustunits"},
 	{"java", "javacalc"},
 }
 
