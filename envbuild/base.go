@@ -463,19 +463,11 @@ func ensureGoBase(ctx context.Context, api dockerAPI, cfg BaseConfig, py BaseIma
 	b.Key = goBaseKey(pythonBaseKey(cfg), py.Name, goVersion)
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	cacheDir := cfg.CacheDir
-	if cacheDir == "" {
-		cacheDir = os.TempDir()
-	}
 	// The same assembly as env images: the toolchain as a layer written here, the cache
 	// warm-up run in a build container and captured as another, both loaded on the Python base.
-	asm := &Builder{api: api, cfg: Config{CacheDir: cacheDir, RunID: "swemill-base", BuildTimeout: cfg.Timeout}.withDefaults(), log: log}
-	if err := os.MkdirAll(asm.tmpDir(), 0o755); err != nil {
-		return b, err
-	}
-	pyInfo, err := api.ImageInspect(ctx, py.Name)
+	asm, pyInfo, err := baseAssembler(ctx, api, cfg, py, log)
 	if err != nil {
-		return b, fmt.Errorf("inspecting base image %s: %w", py.Name, err)
+		return b, err
 	}
 	log.Info().Str("image", name).Str("go", goVersion).Msg("building Go base image")
 	goLayer, err := newLayer(asm.tmpDir(), 0, 0, func(c *contextWriter) error {
@@ -485,16 +477,7 @@ func ensureGoBase(ctx context.Context, api dockerAPI, cfg BaseConfig, py BaseIma
 		return b, fmt.Errorf("building base image %s: %w", name, err)
 	}
 	defer os.Remove(goLayer.path)
-	libLayer, err := newLayer(asm.tmpDir(), 0, 0, func(c *contextWriter) error {
-		lib := strings.TrimPrefix(libDir, "/")
-		if err := c.dir(lib, 0o755); err != nil {
-			return err
-		}
-		if err := c.file(lib+"/capture.sh", 0o644, []byte(captureScript)); err != nil {
-			return err
-		}
-		return c.file(lib+"/warm-go.sh", 0o644, []byte(goWarmScript))
-	})
+	libLayer, err := scriptLayer(asm, map[string]string{"warm-go.sh": goWarmScript})
 	if err != nil {
 		return b, fmt.Errorf("building base image %s: %w", name, err)
 	}

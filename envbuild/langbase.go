@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/image"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/rs/zerolog"
 )
@@ -104,32 +106,12 @@ func ensureLangBase(ctx context.Context, api dockerAPI, cfg BaseConfig, py BaseI
 	b.Key = langBaseKey(lang, lb, pythonBaseKey(cfg), py.Name)
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	cacheDir := cfg.CacheDir
-	if cacheDir == "" {
-		cacheDir = os.TempDir()
-	}
-	asm := &Builder{api: api, cfg: Config{CacheDir: cacheDir, RunID: "swemill-base", BuildTimeout: cfg.Timeout}.withDefaults(), log: log}
-	if err := os.MkdirAll(asm.tmpDir(), 0o755); err != nil {
+	asm, pyInfo, err := baseAssembler(ctx, api, cfg, py, log)
+	if err != nil {
 		return b, err
 	}
-	pyInfo, err := api.ImageInspect(ctx, py.Name)
-	if err != nil {
-		return b, fmt.Errorf("inspecting base image %s: %w", py.Name, err)
-	}
 	log.Info().Str("image", name).Strs("packages", lb.packages).Msg("building " + lang + " base image (Debian packages on the Python base)")
-	libLayer, err := newLayer(asm.tmpDir(), 0, 0, func(c *contextWriter) error {
-		lib := strings.TrimPrefix(libDir, "/")
-		if err := c.dir(lib, 0o755); err != nil {
-			return err
-		}
-		if err := c.file(lib+"/capture.sh", 0o644, []byte(captureScript)); err != nil {
-			return err
-		}
-		if err := c.file(lib+"/base-install.sh", 0o644, []byte(langBaseScript)); err != nil {
-			return err
-		}
-		return c.file(lib+"/base-setup.sh", 0o644, []byte(lb.setup))
-	})
+	libLayer, err := scriptLayer(asm, map[string]string{"base-install.sh": langBaseScript, "base-setup.sh": lb.setup})
 	if err != nil {
 		return b, fmt.Errorf("building base image %s: %w", name, err)
 	}
@@ -169,4 +151,42 @@ func BaseCheck(lang string) string {
 		return "go version"
 	}
 	return langBases[lang].check
+}
+
+// baseAssembler returns what base images made on the Python base py are assembled with (the
+// same assembly as env images', its temporary directory made) and py's configuration.
+func baseAssembler(ctx context.Context, api dockerAPI, cfg BaseConfig, py BaseImage, log zerolog.Logger) (*Builder, image.InspectResponse, error) {
+	cacheDir := cfg.CacheDir
+	if cacheDir == "" {
+		cacheDir = os.TempDir()
+	}
+	asm := &Builder{api: api, cfg: Config{CacheDir: cacheDir, RunID: "swemill-base", BuildTimeout: cfg.Timeout}.withDefaults(), log: log}
+	if err := os.MkdirAll(asm.tmpDir(), 0o755); err != nil {
+		return nil, image.InspectResponse{}, err
+	}
+	pyInfo, err := api.ImageInspect(ctx, py.Name)
+	if err != nil {
+		return nil, image.InspectResponse{}, fmt.Errorf("inspecting base image %s: %w", py.Name, err)
+	}
+	return asm, pyInfo, nil
+}
+
+// scriptLayer writes a layer of swemill's library directory holding the capture script and
+// scripts (file name -> content).
+func scriptLayer(asm *Builder, scripts map[string]string) (layerFile, error) {
+	return newLayer(asm.tmpDir(), 0, 0, func(c *contextWriter) error {
+		lib := strings.TrimPrefix(libDir, "/")
+		if err := c.dir(lib, 0o755); err != nil {
+			return err
+		}
+		if err := c.file(lib+"/capture.sh", 0o644, []byte(captureScript)); err != nil {
+			return err
+		}
+		for _, n := range slices.Sorted(maps.Keys(scripts)) {
+			if err := c.file(lib+"/"+n, 0o644, []byte(scripts[n])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
