@@ -6,6 +6,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 )
 
@@ -30,6 +31,13 @@ func Containers(ctx context.Context, cli *client.Client, all bool, labels map[st
 // RemoveContainer kills and removes a container.
 func RemoveContainer(ctx context.Context, cli *client.Client, id string) error {
 	return cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+}
+
+// RemoveImage removes an image (by name or id) and the parent images only it held, even
+// when a container or another tag refers to it.
+func RemoveImage(ctx context.Context, cli *client.Client, ref string) error {
+	_, err := cli.ImageRemove(ctx, ref, image.RemoveOptions{Force: true, PruneChildren: true})
+	return err
 }
 
 // ContainerEvents streams the engine's events of the given action ("create", "destroy",

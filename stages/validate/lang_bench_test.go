@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/image"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -66,8 +65,7 @@ func BenchmarkLanguages(b *testing.B) {
 				v := out.Record.(pipeline.Validation)
 				require.NotEmpty(b, v.FailToPass, "%s validates", lf.fixture)
 				for _, id := range []string{env.ImageName, env.EnvImage} {
-					_, err := cli.ImageRemove(b.Context(), id, image.RemoveOptions{Force: true, PruneChildren: true})
-					require.NoError(b, err)
+					require.NoError(b, envbuildtest.RemoveImage(b.Context(), cli, id))
 				}
 			}
 			b.ReportMetric(build.Seconds()/float64(n), "build-s/instance")
