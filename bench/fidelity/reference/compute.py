@@ -23,6 +23,9 @@ Go: modules are downloaded first in a container WITH network into WORK/gopkg (mo
 $GOPATH/pkg, so it holds the module cache pkg/mod and the checksum-database cache pkg/sumdb), then
 `go test -json -count=1 PKGS` runs with --network none, GOPROXY=off, GOFLAGS=-mod=mod and
 GOSUMDB=off, and the stream is read by gojson.py.
+Rust, JavaScript and Java: the module lang_<language>.py beside this file runs one side once
+(see LANG_MODULES; each module documents its command, its image and how it reads the framework's
+own report).
 Results per case are cached in WORK/results/ID.json (delete to recompute); the output file is a
 corpus (same format as corpus.json) of every computed case, kept or not; cases given with
 fail_to_pass/pass_to_pass in --cases are compared and differences printed.
@@ -35,6 +38,17 @@ import gojson  # noqa: E402
 
 UID = 1000
 LOCK = threading.Lock()
+
+# language -> module of this directory.  A module has IMAGE (the base image repository) and
+# run(case, tree, rdir, name, image, timeout, tools) -> (statuses {id: pass|fail|other}, info);
+# info has exit_code, timed_out, seconds, output_bytes and, when the run cannot be trusted,
+# "error" (a reason string).  tools is this module (docker_base, run_container, sh, log).
+LANG_MODULES = {"rust": "lang_rust", "javascript": "lang_javascript", "java": "lang_java"}
+
+
+def lang_module(lang):
+    import importlib
+    return importlib.import_module(LANG_MODULES[lang])
 
 
 def log(*a):
@@ -283,8 +297,11 @@ def compute_case(case, args, images, cache):
             name = "fid-%s-%s%d" % (re.sub(r"[^a-z0-9_.-]", "-", iid.lower())[:40], side, n + 1)
             if lang == "python":
                 st, info = run_python(case, trees[side], rdir, name, images["python"], args.timeout)
-            else:
+            elif lang == "go":
                 st, info = run_go(case, trees[side], rdir, name, images["go"], args.timeout, cache)
+            else:
+                st, info = lang_module(lang).run(case, trees[side], rdir, name, images[lang], args.timeout,
+                                                 sys.modules[__name__])
             info["tests"] = len(st)
             sides[side].append(st)
             infos[side].append(info)
@@ -339,9 +356,11 @@ def auto_notes(case, res):
         mb = max(i.get("json_bytes", 0) for i in b + res["runs"]["after"])
         if mb > 1 << 20:
             notes.append("go test -json output %.1f MiB" % (mb / 1048576.0))
-    else:
-        if res["max_output_bytes"] > 1 << 20:
-            notes.append("pytest output %.1f MiB" % (res["max_output_bytes"] / 1048576.0))
+    elif res["max_output_bytes"] > 1 << 20:
+        notes.append("%s output %.1f MiB" % ("pytest" if case["language"] == "python" else case["language"],
+                                             res["max_output_bytes"] / 1048576.0))
+    for n in sorted(set(x for i in b for x in i.get("notes", []))):
+        notes.append("before the fix: " + n)
     if res["flaky"]:
         notes.append("%d flaky" % len(res["flaky"]))
     return notes
@@ -371,6 +390,9 @@ def main():
     langs = {c["language"] for c in cases}
     images = {"python": args.py_image or ("python" in langs and default_image("swemill/base-python")),
               "go": args.go_image or ("go" in langs and default_image("swemill/base-go"))}
+    for lang in LANG_MODULES:
+        if lang in langs:
+            images[lang] = os.environ.get(lang.upper() + "_IMAGE") or default_image(lang_module(lang).IMAGE)
     os.makedirs(args.work, exist_ok=True)
     cache = {"pkg": os.path.join(args.work, "gopkg"), "build": os.path.join(args.work, "gobuildcache")}
     for d in cache.values():
@@ -419,6 +441,9 @@ def main():
     if args.out:
         env = {"python_image": images["python"] or None, "go_image": images["go"] or None,
                "pytest": "7.2.1", "python": "3.11", "go": "go1.26.8"}
+        for lang in LANG_MODULES:
+            if images.get(lang):
+                env[lang + "_image"] = images[lang]
         with open(args.out, "w") as f:
             json.dump({"version": 1, "generated_by": "bench/fidelity/reference (see bench/fidelity/README.md)",
                        "environment": env, "cases": out_cases}, f, indent=1)
