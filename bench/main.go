@@ -111,6 +111,17 @@ func corpusFigures(path string, figures map[string]float64) error {
 			MeanBuildSeconds    float64 `json:"mean_build_seconds"`
 			MeanValidateSeconds float64 `json:"mean_validate_seconds"`
 		}
+		Languages []struct {
+			Language       string
+			Cases, Built   int
+			F2PExact       int `json:"f2p_exact"`
+			P2PCountExact  int `json:"p2p_count_exact"`
+			OracleResolved int `json:"oracle_resolved"`
+			Throughput     struct {
+				MeanBuildSeconds    float64 `json:"mean_build_seconds"`
+				MeanValidateSeconds float64 `json:"mean_validate_seconds"`
+			}
+		}
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -129,6 +140,16 @@ func corpusFigures(path string, figures map[string]float64) error {
 	figures["Corpus instances/min"] = r.Throughput.PerMinute
 	figures["Corpus build_s/instance"] = r.Throughput.MeanBuildSeconds
 	figures["Corpus validate_s/instance"] = r.Throughput.MeanValidateSeconds
+	for _, l := range r.Languages {
+		k := "Corpus/" + l.Language + " "
+		figures[k+"cases"] = float64(l.Cases)
+		figures[k+"built"] = float64(l.Built)
+		figures[k+"f2p_exact"] = float64(l.F2PExact)
+		figures[k+"p2p_count_exact"] = float64(l.P2PCountExact)
+		figures[k+"oracle_resolved"] = float64(l.OracleResolved)
+		figures[k+"build_s/instance"] = l.Throughput.MeanBuildSeconds
+		figures[k+"validate_s/instance"] = l.Throughput.MeanValidateSeconds
+	}
 	return nil
 }
 

@@ -87,9 +87,60 @@ type Report struct {
 	Wrong      int          `json:"wrong"`
 	Declined   int          `json:"declined"`
 	Throughput Throughput   `json:"throughput"`
-	Misses     []Miss       `json:"misses"`
-	Results    []CaseResult `json:"results"`
-	Runs       []RunInfo    `json:"runs"`
+	// Languages splits the figures above by the cases' language, in the order languages
+	// first appear in the corpus.
+	Languages []LanguageReport `json:"languages"`
+	Misses    []Miss           `json:"misses"`
+	Results   []CaseResult     `json:"results"`
+	Runs      []RunInfo        `json:"runs"`
+}
+
+// LanguageReport is one language's share of a report.
+type LanguageReport struct {
+	Language       string     `json:"language"`
+	Summary        string     `json:"summary"`
+	Cases          int        `json:"cases"`
+	Built          int        `json:"built"`
+	F2PExact       int        `json:"f2p_exact"`
+	P2PCountExact  int        `json:"p2p_count_exact"`
+	OracleResolved int        `json:"oracle_resolved"`
+	Labelled       int        `json:"labelled"`
+	Wrong          int        `json:"wrong"`
+	Declined       int        `json:"declined"`
+	Throughput     Throughput `json:"throughput"`
+}
+
+// byLanguage measures each language's cases on their own, with the throughput of that
+// language's run.
+func byLanguage(runs []RunInfo, cases []Case, outcomes map[string]Outcome) []LanguageReport {
+	var order []string
+	groups := map[string][]Case{}
+	for _, k := range cases {
+		if _, ok := groups[k.Language]; !ok {
+			order = append(order, k.Language)
+		}
+		groups[k.Language] = append(groups[k.Language], k)
+	}
+	out := make([]LanguageReport, 0, len(order))
+	for _, lang := range order {
+		r := compare(groups[lang], outcomes)
+		var own []RunInfo
+		for _, run := range runs {
+			if run.Language == lang {
+				own = append(own, run)
+			}
+		}
+		t := throughput(own, groups[lang], outcomes)
+		out = append(out, LanguageReport{
+			Language: lang, Cases: r.Cases, Built: r.Built, F2PExact: r.F2PExact,
+			P2PCountExact: r.P2PCountExact, OracleResolved: r.OracleResolved,
+			Labelled: r.Labelled, Wrong: r.Wrong, Declined: r.Declined, Throughput: t,
+			Summary: fmt.Sprintf("%s: built %d/%d, F2P exact %d/%d, P2P count exact %d/%d, oracle resolved %d/%d; F2P wrong %d, declined %d; mean build %.1fs, validate %.1fs",
+				lang, r.Built, r.Cases, r.F2PExact, r.Cases, r.P2PCountExact, r.Cases, r.OracleResolved, r.Cases,
+				r.Wrong, r.Declined, t.MeanBuildSeconds, t.MeanValidateSeconds),
+		})
+	}
+	return out
 }
 
 // RunInfo is one language's swemill run.
@@ -340,6 +391,11 @@ func (r Report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "throughput: %s, mean build %.1fs, mean validate %.1fs per instance\n",
 		rate, t.MeanBuildSeconds, t.MeanValidateSeconds)
+	if len(r.Languages) > 1 {
+		for _, l := range r.Languages {
+			fmt.Fprintf(w, "  %s\n", l.Summary)
+		}
+	}
 }
 
 // sameCause says whether two misses are of one instance for one cause.

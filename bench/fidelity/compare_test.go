@@ -107,10 +107,10 @@ func TestThroughput(t *testing.T) {
 	at := func(min int, state string, s float64) stageState {
 		return stageState{State: state, Seconds: s, UpdatedAt: start.Add(time.Duration(min) * time.Minute)}
 	}
-	cases := []Case{{InstanceID: "p-1", Language: "python"}, {InstanceID: "p-2", Language: "python"}, {InstanceID: "g-1", Language: "go"}}
+	cases := []Case{{InstanceID: "p-1", Language: "python", FailToPass: []string{"t"}}, {InstanceID: "p-2", Language: "python"}, {InstanceID: "g-1", Language: "go"}}
 	outcomes := map[string]Outcome{
-		"p-1": {Stages: map[string]stageState{"build": at(1, "done", 60), "validate": at(3, "done", 100)}},
-		"p-2": {Stages: map[string]stageState{"build": at(1, "done", 20), "validate": at(4, "dropped", 50)}},
+		"p-1": {Recorded: true, Stages: map[string]stageState{"mine": at(0, "done", 1), "build": at(1, "done", 60), "validate": at(3, "done", 100)}},
+		"p-2": {Recorded: true, Stages: map[string]stageState{"mine": at(0, "done", 1), "build": at(1, "done", 20), "validate": at(4, "dropped", 50)}},
 		"g-1": {Stages: map[string]stageState{"build": at(1, "dropped", 10)}},
 	}
 	runs := []RunInfo{{Language: "python", Started: start}, {Language: "go", Started: start}}
@@ -120,6 +120,22 @@ func TestThroughput(t *testing.T) {
 	require.InDelta(t, 0.5, tp.PerMinute, 1e-9)
 	require.InDelta(t, 30.0, tp.MeanBuildSeconds, 1e-9)
 	require.InDelta(t, 75.0, tp.MeanValidateSeconds, 1e-9)
+
+	langs := byLanguage(runs, cases, outcomes)
+	require.Len(t, langs, 2)
+	py, gl := langs[0], langs[1]
+	require.Equal(t, "python", py.Language)
+	require.Equal(t, 2, py.Cases)
+	require.Equal(t, 2, py.Built)
+	require.Equal(t, 1, py.Labelled, "p-1 was labelled; p-2 was dropped for another reason than incomplete results")
+	require.Equal(t, 1, py.Wrong, "p-1's FAIL_TO_PASS is empty where the reference has one id")
+	require.Equal(t, 2, py.Throughput.Validated)
+	require.InDelta(t, 75.0, py.Throughput.MeanValidateSeconds, 1e-9)
+	require.Equal(t, "go", gl.Language)
+	require.Equal(t, 0, gl.Built)
+	require.Equal(t, 0, gl.Throughput.Validated)
+	require.InDelta(t, 10.0, gl.Throughput.MeanBuildSeconds, 1e-9)
+	require.Contains(t, gl.Summary, "go: built 0/1,")
 }
 
 func TestCorpusCheck(t *testing.T) {

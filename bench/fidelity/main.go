@@ -144,6 +144,7 @@ func measure(ctx context.Context, o options, stdout, logw io.Writer) error {
 	}
 	rep := compare(cases, outcomes)
 	rep.Throughput = throughput(runs, cases, outcomes)
+	rep.Languages = byLanguage(runs, cases, outcomes)
 	rep.Runs = runs
 	rep.print(stdout)
 	data, err := json.MarshalIndent(rep, "", "  ")
