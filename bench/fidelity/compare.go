@@ -83,10 +83,10 @@ type Report struct {
 	// FAIL_TO_PASS differs from the reference: silently wrong labels, the figure that must be
 	// 0. Declined counts the built cases validate refused to label for want of complete
 	// results (results_incomplete): absent, not wrong.
-	Labelled   int          `json:"labelled"`
-	Wrong      int          `json:"wrong"`
-	Declined   int          `json:"declined"`
-	Throughput Throughput   `json:"throughput"`
+	Labelled   int        `json:"labelled"`
+	Wrong      int        `json:"wrong"`
+	Declined   int        `json:"declined"`
+	Throughput Throughput `json:"throughput"`
 	// Languages splits the figures above by the cases' language, in the order languages
 	// first appear in the corpus.
 	Languages []LanguageReport `json:"languages"`
