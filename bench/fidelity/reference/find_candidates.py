@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Find candidate fix commits in a bare mirror (reads git history only; runs nothing).
 
-usage: find_candidates.py MIRRORS_DIR OWNER/NAME [--lang python|go] [--max N]
+usage: find_candidates.py MIRRORS_DIR OWNER/NAME --lang python|go|rust|javascript|java [--max N]
 
 Prints one JSON object per line: repo, fix_commit, base_commit, reference, number,
 test_paths, run, subject, and static warnings.  A candidate is a first-parent commit of
 the default branch whose message names an issue/PR (#N), whose diff against its first
 parent changes both test files and real code, is modest (<= 20 files, <= 600 changed
 lines), has no binary files, symlinks or submodules, and whose tests are runnable the
-way swemill selects them (pytest files / Go package dirs).
+way swemill selects them (pytest files / Go package dirs / cargo targets / Jest files / Maven
+test classes).  Rust, JavaScript and Java candidates must also build offline: no crate
+dependencies at all (cargo resolves dev-, build- and optional ones too), Jest named in
+package.json, a root pom.xml; what may still stop them is printed as a warning.
 """
 import argparse, ast, json, os, re, subprocess, sys
 
@@ -23,10 +26,28 @@ def git(repo, *args):
                           stdout=subprocess.PIPE).stdout.decode("utf-8", "replace")
 
 
-def is_test_path(p):
+# Further test-file rules of swemill's split (difftext) for the languages that have them.
+LANG_TEST_DIRS = {"rust": set(), "javascript": {"__tests__", "__test__", "spec", "specs"}, "java": set()}
+LANG_TEST_SUFFIXES = {
+    "rust": ("_test.rs", "_tests.rs"),
+    "javascript": tuple(".%s.%s" % (k, e) for k in ("test", "spec")
+                        for e in ("js", "jsx", "ts", "tsx", "mjs", "cjs", "mts", "cts")),
+    "java": ("Test.java", "Tests.java"),
+}
+CODE_EXT = {"python": (".py",), "go": (".go",), "rust": (".rs",), "java": (".java",),
+            "javascript": (".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".mts", ".cts")}
+JEST_FILE = re.compile(r"(^|/)__tests__/.*\.[cm]?[jt]sx?$|(^|/)[^/]*[.](test|spec)\.[cm]?[jt]sx?$")
+CRATE_DEPS = re.compile(r"^\[(workspace\.|target\..+\.)?(dependencies|dev-dependencies|build-dependencies)(\.([^\]]+))?\]")
+
+
+def is_test_path(p, lang=None):
     parts = p.split("/")
     base = parts[-1]
-    if any(d in TEST_DIRS for d in parts[:-1]):
+    if any(d in TEST_DIRS or d in LANG_TEST_DIRS.get(lang, ()) for d in parts[:-1]):
+        return True
+    if lang == "rust" and base in ("tests.rs", "test.rs"):
+        return True
+    if base.endswith(LANG_TEST_SUFFIXES.get(lang, ())) and (lang != "java" or "/test/" in "/" + p):
         return True
     return (base.startswith("test_") and base.endswith(".py")) or base.endswith("_test.py") \
         or base == "conftest.py" or base.endswith("_test.go")
@@ -46,6 +67,44 @@ def reference_of(subject, body):
     if m:
         return int(m.group(1))
     return None
+
+
+def crate_dependencies(toml):
+    """Names of every dependency a Cargo.toml declares (any table, any target)."""
+    out, table = [], None
+    for line in toml.splitlines():
+        t = line.strip()
+        if t.startswith("["):
+            table = CRATE_DEPS.match(t)
+            if table and table.group(4):
+                out.append(table.group(4))
+            continue
+        if table and not table.group(4) and "=" in t and not t.startswith("#"):
+            out.append(t.split("=")[0].strip())
+    return out
+
+
+def cargo_run(tests, deleted):
+    """cargo's target options for the test files: --test NAME, --tests, --lib."""
+    run = []
+    for p in tests:
+        if p in deleted or not p.endswith(".rs"):
+            continue
+        parts = p.split("/")
+        if parts[0] == "tests" and len(parts) == 2:
+            opt = ["--test", parts[1][:-3]]
+        elif parts[0] == "tests" and len(parts) == 3 and parts[2] == "main.rs":
+            opt = ["--test", parts[1]]
+        elif parts[0] == "tests":
+            opt = ["--tests"]
+        else:
+            opt = ["--lib"]
+        if opt[0] == "--test":
+            if not any(run[i:i + 2] == opt for i in range(len(run) - 1)):
+                run += opt
+        elif opt[0] not in run:
+            run += opt
+    return run
 
 
 def top_modules(src):
@@ -122,17 +181,65 @@ def main():
             rej("binary"); continue
         if len(entries) > 20 or lines > 600:
             rej("too large %d files %d lines" % (len(entries), lines)); continue
-        tests = sorted(e[3] for e in entries if is_test_path(e[3]))
-        code = [e[3] for e in entries if not is_test_path(e[3])]
+        tests = sorted(e[3] for e in entries if is_test_path(e[3], a.lang))
+        code = [e[3] for e in entries if not is_test_path(e[3], a.lang)]
         if not tests:
             rej("no tests"); continue
-        ext = ".py" if a.lang == "python" else ".go"
-        realcode = [p for p in code if p.endswith(ext) and not p.startswith(("docs/", "doc/", "examples/", ".github/"))]
+        realcode = [p for p in code if p.endswith(CODE_EXT[a.lang])
+                    and not p.startswith(("docs/", "doc/", "examples/", "benches/", ".github/"))]
         if not realcode:
             rej("no code change"); continue
-        deleted_tests = [e[3] for e in entries if is_test_path(e[3]) and e[2] == "D"]
+        deleted_tests = [e[3] for e in entries if is_test_path(e[3], a.lang) and e[2] == "D"]
         warn = []
-        if a.lang == "python":
+        show = lambda rev, path: git(repo, "show", "%s:%s" % (rev, path))
+        if a.lang == "rust":
+            try:
+                toml = show(base, "Cargo.toml")
+            except subprocess.CalledProcessError:
+                rej("no Cargo.toml at base"); continue
+            deps = crate_dependencies(toml)
+            if deps:
+                rej("crate dependencies (not resolvable offline): %s" % deps[:6]); continue
+            run = cargo_run(tests, deleted_tests)
+            if not run:
+                rej("no cargo test target"); continue
+            if "[workspace]" in toml:
+                warn.append("workspace: --workspace runs every member")
+        elif a.lang == "javascript":
+            try:
+                pkg = json.loads(show(base, "package.json"))
+            except (subprocess.CalledProcessError, ValueError):
+                rej("no readable package.json at base"); continue
+            dev = dict(pkg.get("devDependencies") or {})
+            names_jest = "jest" in dev or "jest" in pkg or "jest" in (pkg.get("scripts") or {}).get("test", "")
+            if not names_jest:
+                rej("package.json does not name Jest"); continue
+            run = [p for p in tests if JEST_FILE.search(p) and p not in deleted_tests
+                   and "__snapshots__" not in p and "__mocks__" not in p]
+            if not run:
+                rej("no Jest test files"); continue
+            if pkg.get("dependencies"):
+                warn.append("runtime dependencies: %s" % sorted(pkg["dependencies"])[:6])
+            other = sorted(d for d in dev if d != "jest" and not d.startswith(("@babel/", "babel-", "eslint", "prettier")))
+            if other:
+                warn.append("devDependencies besides Jest and Babel: %s" % other[:6])
+            if "ts-jest" in dev:
+                warn.append("ts-jest (not in Debian)")
+        elif a.lang == "java":
+            try:
+                pom = show(base, "pom.xml")
+            except subprocess.CalledProcessError:
+                rej("no pom.xml at base"); continue
+            run = sorted({re.sub(r"^.*?src/test/java/", "", p)[:-5].replace("/", ".")
+                          for p in tests if p.endswith(".java") and p not in deleted_tests
+                          and "/src/test/java/" in "/" + p and p.endswith(LANG_TEST_SUFFIXES["java"])})
+            if not run:
+                rej("no test classes"); continue
+            if "<modules>" in pom:
+                warn.append("multi-module build")
+            if "<parent>" in pom:
+                warn.append("parent POM (must be in Debian's repository)")
+        elif a.lang == "python":
             run = [p for p in tests if p.endswith(".py") and os.path.basename(p) not in ("conftest.py", "__init__.py")]
             run = [p for p in run if p not in deleted_tests]
             if not run:
