@@ -65,6 +65,20 @@ func zeroCounts() map[pipeline.State]int {
 	return m
 }
 
+// hasSchema says whether swemill's tables exist. They are made in one transaction, so one
+// of them stands for all.
+func (s *Store) hasSchema(ctx context.Context) (bool, error) {
+	query := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'swemill_stage_states'`
+	if s.db.kind() == "postgres" {
+		query = `SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = 'swemill_stage_states' AND schemaname = ANY (current_schemas(false))`
+	}
+	var n int
+	if err := s.db.read().queryRow(ctx, query).Scan(&n); err != nil {
+		return false, fmt.Errorf("looking for swemill's tables: %w", err)
+	}
+	return n > 0, nil
+}
+
 // Status reads the funnel. It only reads, so it works while a run is going.
 func (s *Store) Status(ctx context.Context) (Status, error) {
 	q := s.db.read()
@@ -75,6 +89,13 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 	}
 	for i := range st.Stages {
 		byStage[st.Stages[i].Stage] = &st.Stages[i]
+	}
+	// A first run that has made the database but not yet committed its schema (or was
+	// stopped before it did) has recorded nothing: the funnel is empty, not an error.
+	if ok, err := s.hasSchema(ctx); err != nil {
+		return st, fmt.Errorf("reading the funnel: %w", err)
+	} else if !ok {
+		return st, nil
 	}
 	rows, err := q.query(ctx, `SELECT stage, state, reason, count(*) FROM swemill_stage_states GROUP BY stage, state, reason`)
 	if err != nil {

@@ -313,3 +313,21 @@ func TestOpenRejectsBadPlaces(t *testing.T) {
 	_, err = runstore.Open(t.Context(), runstore.Options{Dir: t.TempDir(), ReadOnly: true})
 	require.ErrorContains(t, err, "no run database")
 }
+
+// A run killed after it made its database but before it committed its schema leaves a
+// database without swemill's tables: status reads it as an empty record.
+func TestStatusBeforeTheSchema(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, runstore.DatabaseFile), nil, 0o644))
+	s, err := runstore.Open(t.Context(), runstore.Options{Dir: dir, ReadOnly: true})
+	require.NoError(t, err)
+	defer s.Close()
+	st, err := s.Status(t.Context())
+	require.NoError(t, err)
+	require.Zero(t, st.Instances)
+	require.Len(t, st.Stages, len(pipeline.Stages))
+	for _, ss := range st.Stages {
+		require.Zero(t, ss.Total, ss.Stage)
+	}
+}
