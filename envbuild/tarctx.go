@@ -17,7 +17,10 @@ type contextWriter struct {
 	uid, gid int // owner of every entry
 }
 
-var epoch = time.Unix(0, 0).UTC()
+// epoch is the time of every entry: fixed, and after the Unix epoch, because tools that
+// copy a file only when it is newer than its copy treat a missing copy as dated 0 and would
+// skip a file dated 0 (Maven's resources plugin then fails on the copy it never made).
+var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // dir adds a directory.
 func (c *contextWriter) dir(name string, mode int64) error {
