@@ -72,20 +72,9 @@ type Throughput struct {
 
 // Report is the measurement: what <work>/fidelity.json holds.
 type Report struct {
-	Summary        string `json:"summary"`
-	Labels         string `json:"labels"`
-	Cases          int    `json:"cases"`
-	Built          int    `json:"built"`
-	F2PExact       int    `json:"f2p_exact"`
-	P2PCountExact  int    `json:"p2p_count_exact"`
-	OracleResolved int    `json:"oracle_resolved"`
-	// Labelled counts the built cases validate gave labels (done); Wrong those of them whose
-	// FAIL_TO_PASS differs from the reference: silently wrong labels, the figure that must be
-	// 0. Declined counts the built cases validate refused to label for want of complete
-	// results (results_incomplete): absent, not wrong.
-	Labelled   int        `json:"labelled"`
-	Wrong      int        `json:"wrong"`
-	Declined   int        `json:"declined"`
+	Summary string `json:"summary"`
+	Labels  string `json:"labels"`
+	Counts
 	Throughput Throughput `json:"throughput"`
 	// Languages splits the figures above by the cases' language, in the order languages
 	// first appear in the corpus.
@@ -95,19 +84,28 @@ type Report struct {
 	Runs      []RunInfo        `json:"runs"`
 }
 
+// Counts are a report's case counts.
+type Counts struct {
+	Cases          int `json:"cases"`
+	Built          int `json:"built"`
+	F2PExact       int `json:"f2p_exact"`
+	P2PCountExact  int `json:"p2p_count_exact"`
+	OracleResolved int `json:"oracle_resolved"`
+	// Labelled counts the built cases validate gave labels (done); Wrong those of them whose
+	// FAIL_TO_PASS differs from the reference: silently wrong labels, the figure that must be
+	// 0. Declined counts the built cases validate refused to label for want of complete
+	// results (results_incomplete): absent, not wrong.
+	Labelled int `json:"labelled"`
+	Wrong    int `json:"wrong"`
+	Declined int `json:"declined"`
+}
+
 // LanguageReport is one language's share of a report.
 type LanguageReport struct {
-	Language       string     `json:"language"`
-	Summary        string     `json:"summary"`
-	Cases          int        `json:"cases"`
-	Built          int        `json:"built"`
-	F2PExact       int        `json:"f2p_exact"`
-	P2PCountExact  int        `json:"p2p_count_exact"`
-	OracleResolved int        `json:"oracle_resolved"`
-	Labelled       int        `json:"labelled"`
-	Wrong          int        `json:"wrong"`
-	Declined       int        `json:"declined"`
-	Throughput     Throughput `json:"throughput"`
+	Language string `json:"language"`
+	Summary  string `json:"summary"`
+	Counts
+	Throughput Throughput `json:"throughput"`
 }
 
 // byLanguage measures each language's cases on their own, with the throughput of that
@@ -132,9 +130,7 @@ func byLanguage(runs []RunInfo, cases []Case, outcomes map[string]Outcome) []Lan
 		}
 		t := throughput(own, groups[lang], outcomes)
 		out = append(out, LanguageReport{
-			Language: lang, Cases: r.Cases, Built: r.Built, F2PExact: r.F2PExact,
-			P2PCountExact: r.P2PCountExact, OracleResolved: r.OracleResolved,
-			Labelled: r.Labelled, Wrong: r.Wrong, Declined: r.Declined, Throughput: t,
+			Language: lang, Counts: r.Counts, Throughput: t,
 			Summary: fmt.Sprintf("%s: built %d/%d, F2P exact %d/%d, P2P count exact %d/%d, oracle resolved %d/%d; F2P wrong %d, declined %d; mean build %.1fs, validate %.1fs",
 				lang, r.Built, r.Cases, r.F2PExact, r.Cases, r.P2PCountExact, r.Cases, r.OracleResolved, r.Cases,
 				r.Wrong, r.Declined, t.MeanBuildSeconds, t.MeanValidateSeconds),
@@ -157,7 +153,7 @@ const reasonIncomplete = "results_incomplete"
 
 // compare checks every case against swemill's outcome for it.
 func compare(cases []Case, outcomes map[string]Outcome) Report {
-	r := Report{Cases: len(cases), Misses: []Miss{}}
+	r := Report{Counts: Counts{Cases: len(cases)}, Misses: []Miss{}}
 	for _, k := range cases {
 		o := outcomes[k.InstanceID]
 		res := CaseResult{Instance: k.InstanceID, Language: k.Language, F2P: len(o.FailToPass), P2P: len(o.PassToPass)}
