@@ -86,6 +86,7 @@ var goldenCases = []goldenCase{
 	{"jest_json_suite_errors", "javascript", ".", jestCmd + " --runTestsByPath __tests__/broken.test.js __tests__/syntax.test.js __tests__/ok.test.js", testlogJest, testlog.StreamJest},
 	{"jest_all_pass", "javascript", ".", jestCmd + " --runTestsByPath __tests__/ok.test.js", testlogJest, ""},
 	{"jest_json_all_pass", "javascript", ".", jestCmd + " --runTestsByPath __tests__/ok.test.js", testlogJest, testlog.StreamJest},
+	{"jest_report_crash", "javascript", ".", jestCmd + " --runTestsByPath __tests__/circular.test.js __tests__/ok.test.js", testlogJest, ""},
 	{"jest_json_selected", "javascript", ".", jestCmd + " -t '^(?:math div nested passes|top level passes)$' --runTestsByPath __tests__/outcomes.test.js", testlogJest, testlog.StreamJest},
 	{"maven_junit4", "java", ".", mavenCmd + " -pl core", testlogMaven, ""},
 	{"maven_surefire_junit4", "java", ".", mavenCmd + " -pl core", testlogMaven, testlog.StreamSurefire},

@@ -159,3 +159,23 @@ func TestCorpusCheck(t *testing.T) {
 	_, err := c.selectCases([]string{"o__n-2"})
 	require.ErrorContains(t, err, "o__n-2 is not in the corpus")
 }
+
+// TestShippedCorpus reads the corpus this directory ships: it passes its own checks, every
+// language has at least five cases, and each case's labels are a usable task's (a non-empty
+// FAIL_TO_PASS that shares no id with PASS_TO_PASS).
+func TestShippedCorpus(t *testing.T) {
+	t.Parallel()
+	c, err := loadCorpus("corpus.json")
+	require.NoError(t, err)
+	per := map[string]int{}
+	for _, k := range c.Cases {
+		per[k.Language]++
+		require.NotEmpty(t, k.FailToPass, k.InstanceID)
+		for _, id := range k.PassToPass {
+			require.NotContains(t, k.FailToPass, id, k.InstanceID)
+		}
+	}
+	for _, lang := range languages {
+		require.GreaterOrEqual(t, per[lang], 5, "%s cases in corpus.json", lang)
+	}
+}

@@ -30,7 +30,7 @@ Results per case are cached in WORK/results/ID.json (delete to recompute); the o
 corpus (same format as corpus.json) of every computed case, kept or not; cases given with
 fail_to_pass/pass_to_pass in --cases are compared and differences printed.
 """
-import argparse, concurrent.futures as cf, json, os, re, shutil, subprocess, sys, threading, time
+import argparse, concurrent.futures as cf, hashlib, json, os, re, shutil, subprocess, sys, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -288,13 +288,17 @@ def compute_case(case, args, images, cache):
     sides = {"before": [], "after": []}
     infos = {"before": [], "after": []}
     prep = {}
+    # container names: a readable prefix and a digest of the whole id, so that long ids with a
+    # common prefix (one repository's cases run side by side) never share a name
+    tag = "%s-%s" % (re.sub(r"[^a-z0-9_.-]", "-", iid.lower())[:32],
+                     hashlib.sha1(iid.encode()).hexdigest()[:8])
     for side in ("before", "after"):
         if lang == "go":
-            prep[side] = go_prepare(trees[side], wdir, "fid-prep-%s-%s" % (iid.lower()[:40], side), images["go"], cache)
+            prep[side] = go_prepare(trees[side], wdir, "fid-prep-%s-%s" % (tag, side), images["go"], cache)
         for n in range(args.runs):
             rdir = os.path.join(wdir, "%s-%d" % (side, n + 1))
             os.makedirs(rdir)
-            name = "fid-%s-%s%d" % (re.sub(r"[^a-z0-9_.-]", "-", iid.lower())[:40], side, n + 1)
+            name = "fid-%s-%s%d" % (tag, side, n + 1)
             if lang == "python":
                 st, info = run_python(case, trees[side], rdir, name, images["python"], args.timeout)
             elif lang == "go":

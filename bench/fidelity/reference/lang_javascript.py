@@ -35,7 +35,9 @@ UID = 1000
 RANK = {"pass": 0, "other": 1, "fail": 2}
 STATUS = {"passed": "pass", "failed": "fail", "pending": "other", "skipped": "other",
           "todo": "other", "disabled": "other"}
-NOT_FOUND = re.compile(r"Cannot find module '([^']+)'")
+# Jest's resolver error ("Cannot find module 'X' from 'FILE'"); the code frame Jest prints
+# under it shows the template of that message (`'${moduleName}'`), which is not a module
+NOT_FOUND = re.compile(r"Cannot find module '([^'$]+)' from '")
 
 
 def _first_line(msg):
