@@ -78,6 +78,10 @@ type Config struct {
 	Allocator memory.Allocator
 	// Log receives progress and one warning per problem row. The zero value logs nothing.
 	Log zerolog.Logger
+
+	// serialEncode makes every shard writer encode on the caller's goroutine: what the
+	// pipelined writer's files are compared with in the tests.
+	serialEncode bool
 }
 
 var splitRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.]*$`)

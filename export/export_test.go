@@ -389,6 +389,21 @@ func TestExportDeterministic(t *testing.T) {
 	assert.Equal(t, ha, hashTree(t, a.Dir))
 }
 
+// TestPipelinedEncodingBytes checks that encoding on the shard writers' own goroutines writes
+// the files, byte for byte, that encoding on the caller's goroutine does, over several shards
+// and row groups per config.
+func TestPipelinedEncodingBytes(t *testing.T) {
+	t.Parallel()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	piped, serial := smallConfig(t, mem), smallConfig(t, mem)
+	serial.serialEncode = true
+	runExport(t, fixture(), piped)
+	runExport(t, fixture(), serial)
+	require.Greater(t, len(parquetFiles(t, piped.Dir, ConfigTrajectories)), 1)
+	assert.Equal(t, hashTree(t, serial.Dir), hashTree(t, piped.Dir))
+}
+
 func TestExportReplacesStaleShards(t *testing.T) {
 	t.Parallel()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())

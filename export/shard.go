@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -38,8 +39,14 @@ type File struct {
 
 // shardWriter writes the rows of one config and split as Parquet shards whose uncompressed
 // size stays under maxShard, in row groups under maxRowGroup. Rows are appended to an Arrow
-// record builder that is handed to a buffered row group every batchBytes, so memory holds
-// one batch plus one encoded (compressed) row group.
+// record builder that is handed to a buffered row group every batchBytes.
+//
+// The caller's goroutine decides the layout (which shard and row group each row goes to)
+// and builds the record batches; an encoding goroutine of the writer's own does the Parquet
+// work (encoding, compression, file writes) in the order it was asked, one batch behind. So
+// building and encoding use two cores, and several writers (a config each) encode side by
+// side, while the files are byte for byte what one goroutine would write. Memory holds at
+// most three batches (one built, one queued, one encoding) plus one encoded row group.
 type shardWriter struct {
 	config, split string
 	dir           string // absolute directory of the shards
@@ -51,24 +58,39 @@ type shardWriter struct {
 
 	maxShard, maxRowGroup, batchLimit int64
 	overhead                          int64 // rowGroupOverhead(schema)
+	serial                            bool  // Config.serialEncode
 
+	// The layout, kept by the caller's goroutine.
 	rb *array.RecordBuilder
 	// reserve, when set, is called with the builder before each batch's first row, to
 	// reserve room for the batch's long text and save the builders' regrowth.
 	reserve    func(rb *array.RecordBuilder, bytes int)
 	batchBytes int64
 	batchRows  int
+	open       bool  // a shard is open
+	shard      int   // the index of the open shard, or of the next one
+	rgBytes    int64 // estimated uncompressed bytes of the open row group
+	rgRows     int64
+	shardRows  int64
+	shardSize  int64 // estimated uncompressed bytes of the open shard
+	total      int64 // rows written, over every shard
 
-	f         *os.File
-	fw        *pqarrow.FileWriter
-	h         hash.Hash
-	cw        *countWriter
-	rgBytes   int64
-	rgRows    int64
-	shardRows int64
-	shardSize int64 // estimated uncompressed bytes
+	// The encoding goroutine takes ops in order; it alone touches the fields below until
+	// encDone is closed.
+	ops     chan encodeOp
+	encDone chan struct{}
+	encErr  atomic.Pointer[error] // the first error of an op; later ops are skipped
+	f       *os.File
+	fw      *pqarrow.FileWriter
+	h       hash.Hash
+	cw      *countWriter
+	shards  []File // finished shards, with temporary paths until finish
+}
 
-	shards []File // finished shards, with temporary paths until finish
+// encodeOp is one step of the encoding goroutine; rec, when set, is released after it.
+type encodeOp struct {
+	rec arrow.RecordBatch
+	fn  func() error
 }
 
 type countWriter struct {
@@ -124,7 +146,7 @@ func newShardWriter(root, config, split string, schema *arrow.Schema, dict map[s
 		schema: schema, props: parquet.NewWriterProperties(opts...), aprops: aprops,
 		mem:      cfg.Allocator,
 		maxShard: cfg.MaxShardBytes, maxRowGroup: cfg.MaxRowGroupBytes, batchLimit: cfg.BatchBytes,
-		overhead: rowGroupOverhead(schema),
+		overhead: rowGroupOverhead(schema), serial: cfg.serialEncode,
 	}, nil
 }
 
@@ -134,12 +156,12 @@ func (w *shardWriter) fits(n int64) bool { return w.overhead+n <= w.maxRowGroup 
 // begin makes room for a row of n estimated bytes, which must fit, and returns where it
 // goes and the builder to append it to. The caller appends exactly one row, then calls end.
 func (w *shardWriter) begin(n int64) (rowLoc, *array.RecordBuilder, error) {
-	if w.fw != nil && w.shardRows > 0 && w.shardSize+w.overhead+n > w.maxShard {
+	if w.open && w.shardRows > 0 && w.shardSize+w.overhead+n > w.maxShard {
 		if err := w.closeShard(); err != nil {
 			return rowLoc{}, nil, err
 		}
 	}
-	if w.fw == nil {
+	if !w.open {
 		if err := w.openShard(); err != nil {
 			return rowLoc{}, nil, err
 		}
@@ -147,7 +169,9 @@ func (w *shardWriter) begin(n int64) (rowLoc, *array.RecordBuilder, error) {
 		if err := w.flushBatch(); err != nil {
 			return rowLoc{}, nil, err
 		}
-		w.fw.NewBufferedRowGroup()
+		if err := w.submit(encodeOp{fn: func() error { w.fw.NewBufferedRowGroup(); return nil }}); err != nil {
+			return rowLoc{}, nil, err
+		}
 		w.rgBytes, w.rgRows = w.overhead, 0
 		w.shardSize += w.overhead
 	}
@@ -157,11 +181,12 @@ func (w *shardWriter) begin(n int64) (rowLoc, *array.RecordBuilder, error) {
 	if w.batchRows == 0 && w.reserve != nil {
 		w.reserve(w.rb, int(max(w.batchLimit, n)))
 	}
-	loc := rowLoc{Shard: len(w.shards), Row: w.shardRows}
+	loc := rowLoc{Shard: w.shard, Row: w.shardRows}
 	w.rgBytes += n
 	w.rgRows++
 	w.shardSize += n
 	w.shardRows++
+	w.total++
 	w.batchBytes += n
 	w.batchRows++
 	return loc, w.rb, nil
@@ -175,24 +200,88 @@ func (w *shardWriter) end() error {
 	return nil
 }
 
-func (w *shardWriter) openShard() error {
-	name := filepath.Join(w.dir, fmt.Sprintf(".%s-%05d.partial", w.split, len(w.shards)))
-	f, err := os.Create(name)
-	if err != nil {
-		return fmt.Errorf("creating shard %s: %w", name, err)
+// submit hands op to the encoding goroutine, starting it on the first op. It returns the
+// error of an earlier op, if one failed, and then releases op's record instead.
+func (w *shardWriter) submit(op encodeOp) error {
+	if err := w.encodeErr(); err != nil {
+		if op.rec != nil {
+			op.rec.Release()
+		}
+		return err
 	}
-	w.f = f
-	w.h = sha256.New()
-	w.cw = &countWriter{w: io.MultiWriter(f, w.h)}
-	fw, err := pqarrow.NewFileWriter(w.schema, w.cw, w.props, w.aprops)
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("starting Parquet writer for %s: %w", name, err)
+	if w.serial {
+		err := op.fn()
+		if err != nil {
+			w.encErr.Store(&err)
+		}
+		if op.rec != nil {
+			op.rec.Release()
+		}
+		return err
 	}
-	w.fw = fw
-	w.fw.NewBufferedRowGroup()
-	w.rgBytes, w.rgRows, w.shardRows, w.shardSize = w.overhead, 0, 0, w.overhead
+	if w.ops == nil {
+		w.ops, w.encDone = make(chan encodeOp, 1), make(chan struct{})
+		go w.encode()
+	}
+	w.ops <- op
 	return nil
+}
+
+func (w *shardWriter) encode() {
+	defer close(w.encDone)
+	for op := range w.ops {
+		if w.encodeErr() == nil {
+			if err := op.fn(); err != nil {
+				w.encErr.Store(&err)
+			}
+		}
+		if op.rec != nil {
+			op.rec.Release()
+		}
+	}
+}
+
+func (w *shardWriter) encodeErr() error {
+	if p := w.encErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// wait lets the encoding goroutine finish every op and returns the first error of one.
+func (w *shardWriter) wait() error {
+	if w.ops != nil {
+		close(w.ops)
+		<-w.encDone
+		w.ops = nil
+	}
+	return w.encodeErr()
+}
+
+func (w *shardWriter) openShard() error {
+	idx := w.shard
+	name := filepath.Join(w.dir, fmt.Sprintf(".%s-%05d.partial", w.split, idx))
+	w.open = true
+	w.rgBytes, w.rgRows, w.shardRows, w.shardSize = w.overhead, 0, 0, w.overhead
+	return w.submit(encodeOp{fn: func() error {
+		f, err := os.Create(name)
+		if err != nil {
+			return fmt.Errorf("creating shard %s: %w", name, err)
+		}
+		w.f = f
+		w.h = sha256.New()
+		w.cw = &countWriter{w: io.MultiWriter(f, w.h)}
+		fw, err := pqarrow.NewFileWriter(w.schema, w.cw, w.props, w.aprops)
+		if err != nil {
+			f.Close()
+			w.f = nil
+			os.Remove(name)
+			return fmt.Errorf("starting Parquet writer for %s: %w", name, err)
+		}
+		w.fw = fw
+		w.fw.NewBufferedRowGroup()
+		return nil
+	}})
 }
 
 func (w *shardWriter) flushBatch() error {
@@ -200,45 +289,58 @@ func (w *shardWriter) flushBatch() error {
 		return nil
 	}
 	rec := w.rb.NewRecordBatch()
-	defer rec.Release()
 	w.batchBytes, w.batchRows = 0, 0
-	if err := w.fw.WriteBuffered(rec); err != nil {
-		return fmt.Errorf("writing %s/%s shard %d: %w", w.config, w.split, len(w.shards), err)
-	}
-	return nil
+	idx := w.shard
+	return w.submit(encodeOp{rec: rec, fn: func() error {
+		if err := w.fw.WriteBuffered(rec); err != nil {
+			return fmt.Errorf("writing %s/%s shard %d: %w", w.config, w.split, idx, err)
+		}
+		return nil
+	}})
 }
 
 func (w *shardWriter) closeShard() error {
 	if err := w.flushBatch(); err != nil {
 		return err
 	}
-	err := w.fw.Close()
-	w.fw = nil
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("closing %s/%s shard %d: %w", w.config, w.split, len(w.shards), err)
-	}
-	w.shards = append(w.shards, File{
-		Path:   w.f.Name(),
-		Config: w.config, Split: w.split, Shard: len(w.shards),
-		Rows: w.shardRows, UncompressedBytes: w.shardSize,
-		Size: w.cw.n, SHA256: hex.EncodeToString(w.h.Sum(nil)),
-	})
-	w.f, w.h, w.cw = nil, nil, nil
-	return nil
+	idx, rows, size := w.shard, w.shardRows, w.shardSize
+	w.open = false
+	w.shard++
+	return w.submit(encodeOp{fn: func() error {
+		err := w.fw.Close()
+		w.fw = nil
+		if cerr := w.f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("closing %s/%s shard %d: %w", w.config, w.split, idx, err)
+		}
+		w.shards = append(w.shards, File{
+			Path:   w.f.Name(),
+			Config: w.config, Split: w.split, Shard: idx,
+			Rows: rows, UncompressedBytes: size,
+			Size: w.cw.n, SHA256: hex.EncodeToString(w.h.Sum(nil)),
+		})
+		w.f, w.h, w.cw = nil, nil, nil
+		return nil
+	}})
 }
 
-// finish closes the last shard, renames every shard to its final name (now that the count
-// is known) and returns them with paths relative to the dataset root.
+// finish closes the last shard, waits for the encoding, renames every shard to its final
+// name (now that the count is known) and returns them with paths relative to the dataset
+// root.
 func (w *shardWriter) finish() ([]File, error) {
-	if w.fw != nil {
-		if err := w.closeShard(); err != nil {
-			return nil, err
-		}
+	var err error
+	if w.open {
+		err = w.closeShard()
+	}
+	if werr := w.wait(); err == nil {
+		err = werr
 	}
 	w.release()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]File, len(w.shards))
 	for i, s := range w.shards {
 		name := fmt.Sprintf("%s-%05d-of-%05d.parquet", w.split, i, len(w.shards))
@@ -251,8 +353,10 @@ func (w *shardWriter) finish() ([]File, error) {
 	return out, nil
 }
 
-// abort releases memory and removes a partial shard after an error.
+// abort waits for the encoding, releases memory and removes a partial shard after an
+// error. After finish it does nothing.
 func (w *shardWriter) abort() {
+	w.wait()
 	if w.fw != nil {
 		_ = w.fw.Close()
 		w.fw = nil
@@ -262,6 +366,7 @@ func (w *shardWriter) abort() {
 		os.Remove(w.f.Name())
 		w.f = nil
 	}
+	w.open = false
 	w.release()
 }
 
@@ -273,13 +378,4 @@ func (w *shardWriter) release() {
 }
 
 // rows returns the rows written so far, over every shard.
-func (w *shardWriter) rows() int64 {
-	n := w.shardRows
-	if w.fw == nil {
-		n = 0
-	}
-	for _, s := range w.shards {
-		n += s.Rows
-	}
-	return n
-}
+func (w *shardWriter) rows() int64 { return w.total }

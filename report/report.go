@@ -52,10 +52,7 @@ func Gather(ctx context.Context, s *runstore.Store, images []LayerUsage) (*Data,
 	if d.Status, err = s.Status(ctx); err != nil {
 		return nil, err
 	}
-	if d.Repos, err = s.RepoFunnels(ctx); err != nil {
-		return nil, err
-	}
-	if d.Languages, err = s.LanguageFunnels(ctx); err != nil {
+	if d.Repos, d.Languages, err = s.Funnels(ctx); err != nil {
 		return nil, err
 	}
 	if d.Timings, err = s.StageTimings(ctx); err != nil {

@@ -225,6 +225,13 @@ func (s *Store) recordMined(ctx context.Context, tx txn, m pipeline.Mined, attem
 	if err != nil {
 		return false, fmt.Errorf("writing instance %s: %w", id, err)
 	}
+	// A pull request mined again may name another repository (renamed, transferred) or
+	// language: the stage rows carry both for the funnels.
+	_, err = tx.exec(ctx, `UPDATE swemill_stage_states SET repo = $2, language = $3
+		WHERE instance_id = $1 AND (repo <> $2 OR language <> $3)`, id, m.Instance.Repo, strings.ToLower(m.Instance.Language))
+	if err != nil {
+		return false, fmt.Errorf("writing instance %s: %w", id, err)
+	}
 	c := change{instance: id, stage: pipeline.StageMine, generation: cur.generation + 1, from: cur.state, to: pipeline.StateDone, attempt: attempt}
 	if m.Drop != nil {
 		c.to, c.reason, c.detail = pipeline.StateDropped, m.Drop.Reason, m.Drop.Detail

@@ -18,51 +18,65 @@ type RepoFunnel struct {
 
 // RepoFunnels returns the funnel per repository, ordered by repository.
 func (s *Store) RepoFunnels(ctx context.Context) ([]RepoFunnel, error) {
-	return s.funnelsBy(ctx, "repo", "i.repo")
+	repos, _, err := s.Funnels(ctx)
+	return repos, err
 }
 
 // LanguageFunnels returns the funnel per repository language (lower case, as mining recorded
 // it; "unknown" when it did not), ordered by language. Repo holds the language.
 func (s *Store) LanguageFunnels(ctx context.Context) ([]RepoFunnel, error) {
-	return s.funnelsBy(ctx, "language", "CASE WHEN i.language = '' THEN 'unknown' ELSE i.language END")
+	_, langs, err := s.Funnels(ctx)
+	return langs, err
 }
 
-// funnelsBy returns the funnel grouped by the instance column expression key (a constant of
-// this package, never input), what says what it is for errors.
-func (s *Store) funnelsBy(ctx context.Context, what, key string) ([]RepoFunnel, error) {
-	rows, err := s.db.read().query(ctx, `SELECT `+key+`, x.stage, x.state, count(*)
-		FROM swemill_instances i JOIN swemill_stage_states x ON x.instance_id = i.instance_id
-		GROUP BY 1, x.stage, x.state`)
+// Funnels returns the funnel per repository and the funnel per language (as RepoFunnels and
+// LanguageFunnels do), from one pass over the index of the stage rows' repository, language,
+// stage and state.
+func (s *Store) Funnels(ctx context.Context) (repos, languages []RepoFunnel, err error) {
+	rows, err := s.db.read().query(ctx, `SELECT repo, language, stage, state, count(*)
+		FROM swemill_stage_states GROUP BY repo, language, stage, state`)
 	if err != nil {
-		return nil, fmt.Errorf("reading the funnel per %s: %w", what, err)
+		return nil, nil, fmt.Errorf("reading the funnels: %w", err)
 	}
 	defer rows.Close()
-	by := map[string]*RepoFunnel{}
+	byRepo, byLang := map[string]*RepoFunnel{}, map[string]*RepoFunnel{}
 	for rows.Next() {
-		var repo, stage, state string
+		var repo, lang, stage, state string
 		var n int
-		if err := rows.Scan(&repo, &stage, &state, &n); err != nil {
-			return nil, err
+		if err := rows.Scan(&repo, &lang, &stage, &state, &n); err != nil {
+			return nil, nil, fmt.Errorf("reading the funnels: %w", err)
 		}
-		f := by[repo]
-		if f == nil {
-			f = &RepoFunnel{Repo: repo, Stages: map[string]map[pipeline.State]int{}}
-			by[repo] = f
+		if lang == "" {
+			lang = "unknown"
 		}
-		if f.Stages[stage] == nil {
-			f.Stages[stage] = map[pipeline.State]int{}
-		}
-		f.Stages[stage][pipeline.State(state)] += n
+		addFunnel(byRepo, repo, stage, state, n)
+		addFunnel(byLang, lang, stage, state, n)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("reading the funnels: %w", err)
 	}
+	return sortedFunnels(byRepo), sortedFunnels(byLang), nil
+}
+
+func addFunnel(by map[string]*RepoFunnel, key, stage, state string, n int) {
+	f := by[key]
+	if f == nil {
+		f = &RepoFunnel{Repo: key, Stages: map[string]map[pipeline.State]int{}}
+		by[key] = f
+	}
+	if f.Stages[stage] == nil {
+		f.Stages[stage] = map[pipeline.State]int{}
+	}
+	f.Stages[stage][pipeline.State(state)] += n
+}
+
+func sortedFunnels(by map[string]*RepoFunnel) []RepoFunnel {
 	out := make([]RepoFunnel, 0, len(by))
 	for _, f := range by {
 		out = append(out, *f)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Repo < out[j].Repo })
-	return out, nil
+	return out
 }
 
 // StageTiming summarises the time items spent in a stage (their last attempt), over the
@@ -77,39 +91,52 @@ type StageTiming struct {
 	Max   float64 `json:"max_seconds"`
 }
 
-// StageTimings returns the timing of every stage, in chain order.
+// StageTimings returns the timing of every stage, in chain order. The count, sum and maximum
+// come from one grouped read and each percentile from one read at its rank, all over the
+// index of finished rows' seconds, so no row is sorted or sent here.
 func (s *Store) StageTimings(ctx context.Context) ([]StageTiming, error) {
-	rows, err := s.db.read().query(ctx, `SELECT stage, seconds FROM swemill_stage_states
-		WHERE state IN ('done', 'dropped', 'failed') ORDER BY stage, seconds`)
+	q := s.db.read()
+	const finished = `state IN ('done', 'dropped', 'failed')`
+	rows, err := q.query(ctx, `SELECT stage, count(*), sum(seconds), max(seconds) FROM swemill_stage_states
+		WHERE `+finished+` GROUP BY stage`)
 	if err != nil {
 		return nil, fmt.Errorf("reading stage timings: %w", err)
 	}
-	defer rows.Close()
-	secs := map[string][]float64{}
+	by := map[string]StageTiming{}
 	for rows.Next() {
-		var stage string
-		var sec float64
-		if err := rows.Scan(&stage, &sec); err != nil {
-			return nil, err
+		var t StageTiming
+		if err := rows.Scan(&t.Stage, &t.Items, &t.Total, &t.Max); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("reading stage timings: %w", err)
 		}
-		secs[stage] = append(secs[stage], sec)
+		by[t.Stage] = t
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading stage timings: %w", err)
+	}
+	// The percentiles are the values at ranks (n-1)/2 and (n-1)*9/10 of the sorted seconds.
+	rank := func(stage string, k int) (float64, error) {
+		var v float64
+		err := q.queryRow(ctx, `SELECT seconds FROM swemill_stage_states WHERE stage = $1 AND `+finished+`
+			ORDER BY seconds LIMIT 1 OFFSET $2`, stage, k).Scan(&v)
+		if err != nil {
+			return 0, fmt.Errorf("reading the timings of %s: %w", stage, err)
+		}
+		return v, nil
 	}
 	out := make([]StageTiming, 0, len(pipeline.Stages))
 	for _, st := range pipeline.Stages {
-		v := secs[st]
-		t := StageTiming{Stage: st, Items: len(v)}
-		if len(v) > 0 {
-			sort.Float64s(v)
-			for _, x := range v {
-				t.Total += x
+		t := by[st]
+		t.Stage = st
+		if t.Items > 0 {
+			t.Mean = t.Total / float64(t.Items)
+			if t.P50, err = rank(st, (t.Items-1)/2); err != nil {
+				return nil, err
 			}
-			t.Mean = t.Total / float64(len(v))
-			t.P50 = v[(len(v)-1)/2]
-			t.P90 = v[(len(v)-1)*9/10]
-			t.Max = v[len(v)-1]
+			if t.P90, err = rank(st, (t.Items-1)*9/10); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, t)
 	}
@@ -123,13 +150,11 @@ type FlakyFinding struct {
 }
 
 // FlakyTests lists the flaky tests recorded by validations that are done, by instance and
-// test.
+// test. Validations whose summary lists none are not read.
 func (s *Store) FlakyTests(ctx context.Context) ([]FlakyFinding, error) {
 	var out []FlakyFinding
-	err := s.eachOutput(ctx, pipeline.StageValidate, func(id string, data []byte) error {
-		var v struct {
-			Flaky []pipeline.FlakyTest `json:"flaky"`
-		}
+	err := s.eachSummary(ctx, pipeline.StageValidate, noFlaky, func(id string, data []byte) error {
+		var v validateSummary
 		if err := json.Unmarshal(data, &v); err != nil {
 			return fmt.Errorf("decoding the validation of %s: %w", id, err)
 		}
@@ -139,6 +164,29 @@ func (s *Store) FlakyTests(ctx context.Context) ([]FlakyFinding, error) {
 		return nil
 	})
 	return out, err
+}
+
+// validateSummary is what the report reads of a validation (pipeline.Validation's flaky
+// tests), stored as the summary of a done validate row.
+type validateSummary struct {
+	Flaky []pipeline.FlakyTest `json:"flaky,omitempty"`
+}
+
+// noFlaky is the summary of a validation that found no flaky test.
+const noFlaky = "{}"
+
+// summarize returns what the report reads of a stage's output, in the output's own shape, or
+// nil when the report reads the output itself (it is small). Validations carry their test
+// lists, thousands of ids on large suites, which the report does not need.
+func summarize(stage string, output []byte) ([]byte, error) {
+	if stage != pipeline.StageValidate {
+		return nil, nil
+	}
+	var v validateSummary
+	if err := json.Unmarshal(output, &v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
 }
 
 // ModelResults sums up the trajectories of one model.
@@ -160,7 +208,7 @@ type ModelResults struct {
 func (s *Store) RolloutResults(ctx context.Context) ([]ModelResults, error) {
 	by := map[string]*ModelResults{}
 	seen := map[string]map[string]bool{}
-	err := s.eachOutput(ctx, pipeline.StageRollout, func(id string, data []byte) error {
+	err := s.eachSummary(ctx, pipeline.StageRollout, "", func(id string, data []byte) error {
 		var r pipeline.Rollouts
 		if err := json.Unmarshal(data, &r); err != nil {
 			return fmt.Errorf("decoding the rollouts of %s: %w", id, err)
@@ -199,15 +247,18 @@ func (s *Store) RolloutResults(ctx context.Context) ([]ModelResults, error) {
 	return out, nil
 }
 
-// eachOutput calls fn with the output of every instance whose stage is done, a page at a
-// time so no cursor stays open while fn runs.
-func (s *Store) eachOutput(ctx context.Context, stage string, fn func(id string, output []byte) error) error {
+// eachSummary calls fn with the summary of every instance whose stage is done (its output
+// when it has none, see summarize), except summaries equal to skip when skip is set, a page
+// at a time so no cursor stays open while fn runs.
+func (s *Store) eachSummary(ctx context.Context, stage, skip string, fn func(id string, summary []byte) error) error {
 	c := s.db.collateBytes()
 	after := ""
+	const pageSize = 2000
 	for {
-		rows, err := s.db.read().query(ctx, `SELECT instance_id, output FROM swemill_stage_states
+		rows, err := s.db.read().query(ctx, `SELECT instance_id, coalesce(summary, output) FROM swemill_stage_states
 			WHERE stage = $1 AND state = 'done' AND output IS NOT NULL AND instance_id`+c+` > $2
-			ORDER BY instance_id`+c+fmt.Sprintf(" LIMIT %d", exportPage), stage, after)
+			AND ($3 = '' OR summary IS NULL OR summary <> $3)
+			ORDER BY instance_id`+c+fmt.Sprintf(" LIMIT %d", pageSize), stage, after, skip)
 		if err != nil {
 			return fmt.Errorf("reading %s outputs: %w", stage, err)
 		}
@@ -235,7 +286,7 @@ func (s *Store) eachOutput(ctx context.Context, stage string, fn func(id string,
 				return err
 			}
 		}
-		if len(page) < exportPage {
+		if len(page) < pageSize {
 			return nil
 		}
 		after = page[len(page)-1].id

@@ -172,22 +172,36 @@ func (s *Store) apply(ctx context.Context, q querier, c change) error {
 	if c.jobID != 0 {
 		job = c.jobID
 	}
-	outputExpr := "excluded.output"
+	var summary any
+	if c.output != nil {
+		sum, err := summarize(c.stage, c.output)
+		if err != nil {
+			return fmt.Errorf("summarising the %s output of %s: %w", c.stage, c.instance, err)
+		}
+		if sum != nil {
+			summary = string(sum)
+		}
+	}
+	outputExpr, summaryExpr := "excluded.output", "excluded.summary"
 	if c.keepOutput {
-		outputExpr = "swemill_stage_states.output"
+		outputExpr, summaryExpr = "swemill_stage_states.output", "swemill_stage_states.summary"
 	}
 	jobExpr := "excluded.job_id"
 	if c.jobID == 0 {
 		jobExpr = "swemill_stage_states.job_id"
 	}
+	// A new row takes its instance's repository and language (an instance is recorded before
+	// any of its stages; a missing one leaves them NULL, which the table refuses).
 	_, err := q.exec(ctx, `INSERT INTO swemill_stage_states
-			(instance_id, stage, state, generation, attempts, reason, detail, output, job_id, seconds, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			(instance_id, stage, state, generation, attempts, reason, detail, output, summary, job_id, seconds, updated_at, repo, language)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+			(SELECT repo FROM swemill_instances WHERE instance_id = $1),
+			(SELECT language FROM swemill_instances WHERE instance_id = $1))
 		ON CONFLICT (instance_id, stage) DO UPDATE SET
 			state = excluded.state, generation = excluded.generation, attempts = excluded.attempts,
-			reason = excluded.reason, detail = excluded.detail, output = `+outputExpr+`,
+			reason = excluded.reason, detail = excluded.detail, output = `+outputExpr+`, summary = `+summaryExpr+`,
 			job_id = `+jobExpr+`, seconds = excluded.seconds, updated_at = excluded.updated_at`,
-		c.instance, c.stage, string(c.to), c.generation, c.attempt, c.reason, c.detail, out, job, c.seconds, now)
+		c.instance, c.stage, string(c.to), c.generation, c.attempt, c.reason, c.detail, out, summary, job, c.seconds, now)
 	if err != nil {
 		return fmt.Errorf("writing %s state of %s: %w", c.stage, c.instance, err)
 	}
