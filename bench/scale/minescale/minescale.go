@@ -185,7 +185,9 @@ type Projection struct {
 	// BoundHours is the rate limit's lower bound for Counted with the run's tokens.
 	BoundHours float64 `json:"bound_hours"`
 	// LocalWallSeconds is PRs at the sample's PRs per second: the wall time of the local
-	// work (git, JSON) alone, assuming it grows linearly with the pull requests.
+	// work (git, JSON) alone, assuming it grows linearly with the pull requests. It means
+	// that only when the sample never waited for the rate limit (BoundHours of the sample
+	// 0, a large Compression): otherwise the sample's waits are in it too.
 	LocalWallSeconds float64 `json:"local_wall_seconds_extrapolated"`
 }
 
@@ -258,7 +260,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	m, err := mine.New(mine.Config{
 		Tokens: tokens, BaseURL: gh.URL, MirrorDir: mirrors,
 		// Never cloned (the links are in place); a missing commit would fetch from here.
-		GitURL: func(repo string) string { return templates[0].gitDir },
+		GitURL: func(repo string) string {
+			var i int
+			if _, err := fmt.Sscanf(repo, owner+"/r%d", &i); err != nil {
+				return ""
+			}
+			return templates[i%len(templates)].gitDir
+		},
 		// Longer than a window: every wait for a reset happens in process.
 		MaxWait: 2 * time.Hour,
 		Clock:   clock, Log: o.Log,

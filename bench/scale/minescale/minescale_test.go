@@ -3,6 +3,7 @@ package minescale
 import (
 	"encoding/json"
 	"flag"
+	"os"
 	"testing"
 	"time"
 
@@ -74,6 +75,7 @@ var (
 	mineRepos   = flag.Int("scale.mine", 0, "with -scale.full, mine only this many repositories and project the rest (0: all)")
 	tokens      = flag.Int("scale.tokens", 0, "with -scale.full, the tokens (0: Options' default)")
 	compression = flag.Float64("scale.compression", 0, "with -scale.full, the clock's compression (0: Options' default)")
+	jsonOut     = flag.String("scale.json", "", "write BenchmarkScale's Result to this file as JSON")
 )
 
 // BenchmarkScale runs the scale benchmark (Small unless -scale.full) and reports its figures.
@@ -92,7 +94,11 @@ func BenchmarkScale(b *testing.B) {
 		}
 	}
 	out, _ := json.MarshalIndent(res, "", "  ")
-	b.Logf("%s", out)
+	if *jsonOut != "" {
+		if err := os.WriteFile(*jsonOut, append(out, '\n'), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.ReportMetric(float64(res.PRs), "PRs")
 	b.ReportMetric(float64(res.Kept), "kept")
 	b.ReportMetric(float64(res.Counted), "counted_req")
