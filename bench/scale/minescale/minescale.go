@@ -81,11 +81,11 @@ type Options struct {
 	Log zerolog.Logger
 }
 
-// Small returns the options of a run that takes seconds: 20 repositories of 30 pull
-// requests, two tokens of 40 requests an hour (so the run spans several rate-limit
+// Small returns the options of a run that takes seconds: 20 repositories of 25 pull
+// requests, two tokens of 30 requests an hour (so the run spans several rate-limit
 // windows), an hour lasting a second.
 func Small() Options {
-	return Options{Repos: 20, PRsPerRepo: 30, Templates: 2, Tokens: 2, RateLimit: 40, Compression: 3600, Workers: 4}
+	return Options{Repos: 20, PRsPerRepo: 25, Templates: 2, Tokens: 2, RateLimit: 30, Compression: 3600, Workers: 4}
 }
 
 func (o Options) withDefaults() Options {
