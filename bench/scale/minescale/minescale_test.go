@@ -85,15 +85,20 @@ var (
 	mineRepos   = flag.Int("scale.mine", 0, "with -scale.full, mine only this many repositories and project the rest (0: all)")
 	tokens      = flag.Int("scale.tokens", 0, "with -scale.full, the tokens (0: Options' default)")
 	compression = flag.Float64("scale.compression", 0, "with -scale.full, the clock's compression (0: Options' default)")
+	bench       = flag.Bool("scale.bench", false, "run BenchmarkScale with Bench()'s options")
 	jsonOut     = flag.String("scale.json", "", "write BenchmarkScale's Result to this file as JSON")
 )
 
-// BenchmarkScale runs the scale benchmark (Small unless -scale.full) and reports its figures.
+// BenchmarkScale runs the scale benchmark (Small, or Bench with -scale.bench, or the full
+// size with -scale.full) and reports its figures.
 // Run it with -benchtime 1x.
 func BenchmarkScale(b *testing.B) {
 	o := Small()
 	if *full {
 		o = Options{MineRepos: *mineRepos, Tokens: *tokens, Compression: *compression}
+	}
+	if *bench {
+		o = Bench()
 	}
 	var res Result
 	for b.Loop() {
