@@ -50,6 +50,10 @@ type Options struct {
 	Now func() time.Time
 	// PerPageMax caps per_page as GitHub does; 0 means 100.
 	PerPageMax int
+	// Delay is how long every request takes to answer, in real time: GitHub's latency (a
+	// benchmark whose clock runs faster than real time divides the latency it means by
+	// its speed-up). 0 means none.
+	Delay time.Duration
 }
 
 // Stub is an injected response. It answers the next Times requests (1 when zero) whose method
@@ -78,6 +82,9 @@ type Request struct {
 	Query  url.Values
 	Token  string
 	Status int
+	// Charged is when it was counted against its account's rate limit (by Options.Now); zero
+	// when it was not (a 304, an answer past the limit, a stub that costs nothing).
+	Charged time.Time
 }
 
 // Server is the fake. Its methods are safe for concurrent use.
@@ -467,7 +474,8 @@ func tokenOf(r *http.Request) string {
 // recorded (and no longer in flight) before the client can see the answer.
 type writer struct {
 	http.ResponseWriter
-	done func(status int)
+	done    func(status int)
+	charged time.Time
 }
 
 func (w *writer) WriteHeader(code int) {
@@ -487,6 +495,16 @@ func (w *writer) Write(b []byte) (int, error) {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	tok := tokenOf(r)
+	if s.opts.Delay > 0 {
+		// Before the request counts as in flight: a client that waits for answers one at a
+		// time per token never overlaps itself however slow the server is.
+		t := time.NewTimer(s.opts.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+		}
+	}
 	s.mu.Lock()
 	s.inflight[tok]++
 	if s.inflight[tok] > 1 {
@@ -498,7 +516,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	ww.done = func(status int) {
 		s.mu.Lock()
 		s.inflight[tok]--
-		s.requests = append(s.requests, Request{Method: r.Method, Path: rel, Query: r.URL.Query(), Token: tok, Status: status})
+		s.requests = append(s.requests, Request{Method: r.Method, Path: rel, Query: r.URL.Query(), Token: tok, Status: status, Charged: ww.charged})
 		s.mu.Unlock()
 	}
 	defer func() {
@@ -592,7 +610,11 @@ func userID(login string) int64 {
 // one when the last has reset: an hour long for core requests, a minute for searches.
 // s.mu must be held.
 func (s *Server) window(tok, resource string) *window {
-	now := s.opts.Now()
+	return s.windowAt(tok, resource, s.opts.Now())
+}
+
+// windowAt is window at time now.
+func (s *Server) windowAt(tok, resource string, now time.Time) *window {
 	key := s.account(tok) + "\x00" + resource
 	win := s.limits[key]
 	if win == nil || !now.Before(win.reset) {
@@ -610,10 +632,14 @@ func (s *Server) window(tok, resource string) *window {
 // when it is spent.
 func (s *Server) charge(w http.ResponseWriter, tok, resource string) bool {
 	s.mu.Lock()
-	win := s.window(tok, resource)
+	now := s.opts.Now()
+	win := s.windowAt(tok, resource, now)
 	exceeded := win.used >= s.limit(tok, resource)
 	if !exceeded {
 		win.used++
+		if ww, ok := w.(*writer); ok {
+			ww.charged = now
+		}
 	}
 	s.mu.Unlock()
 	s.rateHeaders(w.Header(), tok, resource)
