@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 75m
 # Where debootstrap output, bare clones and image use stamps are kept between runs.
 export SWEMILL_CACHE ?= $(HOME)/.cache/swemill
 
-.PHONY: help deps build base test lint bench demo fidelity
+.PHONY: help deps build base test lint bench bench-scale demo fidelity
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ lint: ## go vet and staticcheck
 
 bench: ## run the benchmarks; print the figures and write bench/results.json (SUITES=mine: those suites only)
 	$(GO) run ./bench $(if $(SUITES),-suites $(SUITES))
+
+bench-scale: deps ## simulate a Skywork-sized run (fake GitHub, stub stages, SQLite and PostgreSQL workers); write bench/results-scale.json (about 25 minutes)
+	cd bench/scale && $(GO) test -run '^$$' -bench Scale -benchtime 1x -timeout 60m -args -scale.out ../results-scale.json
 
 # The real-repository measurement (not part of `make test`): MIRRORS holds bare git mirrors,
 # OWNER/NAME.git; FIDELITY_FLAGS adds e.g. -cases ID,ID -keep -parallel 2.

@@ -1,0 +1,116 @@
+// Package scale is swemill's scale benchmark (`make bench-scale`): a run of Skywork-SWE's size
+// simulated end to end on one machine. The mine half (package minescale) mines a fake GitHub
+// of 10,000 repositories and 1,000,000 pull requests under its rate limit, a sample of it
+// with the real miner, and projects the requests to the whole. The chain half mines and works 150,000 instances
+// through stub stages (pipelinetest's records behind durations and drops compressed 10,000
+// times) on SQLite in one process, times status, ls, report and export on the finished store,
+// and works a smaller run with 1, 2 and 4 worker processes on one PostgreSQL database. The
+// figures go to bench/results-scale.json.
+package scale
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"swemill/bench/scale/minescale"
+)
+
+var (
+	flagOut         = flag.String("scale.out", "", "write the figures to this JSON file (e.g. ../../bench/results-scale.json)")
+	flagInstances   = flag.Int("scale.instances", skywork.Instances, "instances of the SQLite run")
+	flagPGInstances = flag.Int("scale.pg-instances", 10_000, "instances of each PostgreSQL run")
+	flagPGProcs     = flag.String("scale.pg-procs", "1,2,4", "worker processes of the PostgreSQL runs (empty: none)")
+	flagMine        = flag.Bool("scale.mine", true, "run the mine half")
+)
+
+// BenchmarkScale runs the scale benchmark once (-benchtime 1x); it takes about 25 minutes.
+func BenchmarkScale(b *testing.B) {
+	out := map[string]float64{
+		"cores":            float64(runtime.NumCPU()),
+		"chain time_compression": 10_000,
+	}
+	for b.Loop() {
+		if *flagMine {
+			res, err := minescale.Run(b.Context(), minescale.Bench())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := flatten(out, "mine", res); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c := skywork
+		c.Instances = *flagInstances
+		start := time.Now()
+		runSQLite(b, c, out)
+		out["sqlite total_s"] = round(time.Since(start).Seconds(), 1)
+
+		pg := c
+		pg.Instances, pg.Repos = *flagPGInstances, max(1, *flagPGInstances/150)
+		for _, p := range strings.Split(*flagPGProcs, ",") {
+			if p == "" {
+				continue
+			}
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 {
+				b.Fatalf("bad -scale.pg-procs entry %q", p)
+			}
+			runPostgres(b, pg, n, out)
+		}
+		if one := out["postgres/1 transitions/s"]; one > 0 {
+			for _, p := range strings.Split(*flagPGProcs, ",") {
+				if v := out["postgres/"+p+" transitions/s"]; v > 0 && p != "1" {
+					out["postgres/"+p+" speedup_x"] = round(v/one, 2)
+				}
+			}
+		}
+	}
+	for k, v := range out {
+		b.Logf("%s = %v", k, v)
+	}
+	if *flagOut != "" {
+		data, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(*flagOut, append(data, '\n'), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// flatten puts v's JSON numbers into out under prefix, nested keys joined by dots
+// ("mine projection.bound_hours").
+func flatten(out map[string]float64, prefix string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
+		switch x := v.(type) {
+		case float64:
+			out[key] = x
+		case map[string]any:
+			for k, e := range x {
+				sep := "."
+				if key == prefix {
+					sep = " "
+				}
+				walk(key+sep+k, e)
+			}
+		}
+	}
+	walk(prefix, m)
+	return nil
+}
