@@ -32,7 +32,7 @@ var (
 // BenchmarkScale runs the scale benchmark once (-benchtime 1x); it takes about 25 minutes.
 func BenchmarkScale(b *testing.B) {
 	out := map[string]float64{
-		"cores":            float64(runtime.NumCPU()),
+		"cores":                  float64(runtime.NumCPU()),
 		"chain time_compression": 10_000,
 	}
 	for b.Loop() {
