@@ -135,8 +135,8 @@ func openSQLite(ctx context.Context, o dbOptions) (*engine[*riversqlite.Driver, 
 	// Sorts and temporary indexes stay in memory, and the page cache holds 64 MiB: the
 	// report's grouped reads over 100,000s of rows spilled to temporary files otherwise.
 	dsn := "file:" + filepath.ToSlash(o.sqlitePath) +
-		"?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-65536)&_txlock=immediate"
-	base, err := sqlite.NewConnector(dsn)
+		"?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-65536)"
+	base, err := sqlite.NewConnector(dsn + "&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("opening run database %s: %w", o.sqlitePath, err)
 	}
@@ -176,6 +176,7 @@ func openSQLite(ctx context.Context, o dbOptions) (*engine[*riversqlite.Driver, 
 			return fileWorkerHeld(filepath.Join(filepath.Dir(o.sqlitePath), workersDir, id+".lock"))
 		},
 	}
+	e.group = &txGroup[*riversqlite.Driver, *sql.Tx]{e: e}
 	if !o.readOnly {
 		if err := e.migrate(ctx); err != nil {
 			db.Close()
@@ -262,6 +263,8 @@ type engine[TD riverdriver.Driver[TTx], TTx any] struct {
 
 	// inserter is a River client that only inserts; workers use the running client instead.
 	inserter *river.Client[TTx]
+	// group, when set, commits write transactions in groups (SQLite).
+	group *txGroup[TD, TTx]
 }
 
 func (e *engine[TD, TTx]) kind() string  { return e.dbKind }
@@ -296,8 +299,12 @@ func (e *engine[TD, TTx]) inTx(ctx context.Context, fn func(tx txn) error) error
 	return e.inTxWith(ctx, e.insertClient(), fn)
 }
 
-// inTxWith runs fn in a transaction whose job inserts go through client.
+// inTxWith runs fn in a transaction whose job inserts go through client. On SQLite it joins
+// the next group of transactions (see txGroup).
 func (e *engine[TD, TTx]) inTxWith(ctx context.Context, client *river.Client[TTx], fn func(tx txn) error) error {
+	if e.group != nil {
+		return e.group.run(ctx, client, fn)
+	}
 	tx, err := e.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
@@ -332,9 +339,21 @@ type engineTx[TD riverdriver.Driver[TTx], TTx any] struct {
 	querier
 	tx     TTx
 	client *river.Client[TTx]
+	// detach runs statements whatever their context's cancellation (see txGroup).
+	detach bool
+	// direct inserts swemill's jobs with a statement of its own (SQLite; see insertDirect).
+	direct bool
 }
 
 func (t *engineTx[TD, TTx]) insertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (int64, error) {
+	if t.detach {
+		ctx = context.WithoutCancel(ctx)
+	}
+	if t.direct {
+		if id, ok, err := insertDirect(ctx, t.querier, args, opts); ok {
+			return id, err
+		}
+	}
 	res, err := t.client.InsertTx(ctx, t.tx, args, opts)
 	if err != nil {
 		return 0, fmt.Errorf("inserting %s job: %w", args.Kind(), err)

@@ -15,59 +15,30 @@ import (
 	"swemill/pipeline"
 )
 
-// run works the chain on this engine's database with a River client.
+// run works the chain on this engine's database: with a River client on PostgreSQL, with
+// the local queue on SQLite (see localqueue.go).
 func (e *engine[TD, TTx]) run(ctx context.Context, r *runner) (RunSummary, error) {
 	stages := r.cfg.stages()
-	queues := make(map[string]river.QueueConfig, len(stages))
-	minTimeout := time.Duration(0)
-	for _, st := range stages {
-		queues[st] = river.QueueConfig{MaxWorkers: r.cfg.workers(st)}
-	}
-	for _, st := range pipeline.Stages {
-		if t := r.cfg.timeout(st); minTimeout == 0 || t < minTimeout {
-			minTimeout = t
-		}
-	}
-	// Every kind has a worker, so no job is ever discarded as unknown; only the selected
-	// stages' queues are fetched.
-	workers := river.NewWorkers()
-	river.AddWorker[mineJob](workers, &mineWorker[TD, TTx]{r: r})
-	river.AddWorker[buildJob](workers, &instanceWorker[TD, TTx, buildJob]{r: r, stage: pipeline.StageBuild})
-	river.AddWorker[validateJob](workers, &instanceWorker[TD, TTx, validateJob]{r: r, stage: pipeline.StageValidate})
-	river.AddWorker[rolloutJob](workers, &instanceWorker[TD, TTx, rolloutJob]{r: r, stage: pipeline.StageRollout})
-
 	soft := r.cfg.SoftStopTimeout
 	if soft <= 0 {
 		soft = 30 * time.Second
 	}
-	poll := time.Second // PostgreSQL wakes workers with LISTEN/NOTIFY; polling is the fallback
+	var pool jobPool
 	if e.dbKind == kindSQLite {
-		poll = 50 * time.Millisecond
-	}
-	client, err := river.NewClient[TTx](e.driver, &river.Config{
-		ID:                   riverClientID(r.cfg.WorkerID),
-		Queues:               queues,
-		Workers:              workers,
-		JobTimeout:           -1, // each stage's worker sets its own
-		RescueStuckJobsAfter: minTimeout,
-		FetchCooldown:        2 * time.Millisecond,
-		FetchPollInterval:    poll,
-		RetryPolicy:          backoffPolicy{first: r.cfg.RetryBackoff},
-		SoftStopTimeout:      soft,
-		Logger:               slog.New(zerologHandler{log: r.log.With().Str("component", "river").Logger()}),
-	})
-	if err != nil {
-		return RunSummary{}, fmt.Errorf("creating the job client: %w", err)
-	}
-	r.withTx = func(ctx context.Context, fn func(tx txn) error) error {
-		return e.inTxWith(ctx, client, fn)
-	}
-	if e.dbKind == kindSQLite {
+		lq := newLocalQueue(r, stages, soft)
+		r.withTx = lq.withTx(e.inTx)
 		// The run directory is locked by this process, so every job left running was left by a
-		// process that died: hand them out again now rather than after the rescue timeout.
+		// process that died: hand them out again now.
 		if err := e.requeueOrphans(ctx, stages); err != nil {
 			return RunSummary{}, err
 		}
+		pool = lq
+	} else {
+		rp, err := e.riverPool(r, stages, soft)
+		if err != nil {
+			return RunSummary{}, err
+		}
+		pool = rp
 	}
 	runID, resumed, err := r.start(ctx)
 	if err != nil {
@@ -78,16 +49,12 @@ func (e *engine[TD, TTx]) run(ctx context.Context, r *runner) (RunSummary, error
 	}
 	r.log.Info().Int64("run", runID).Bool("resumed", resumed).Strs("stages", stages).Str("database", e.dbKind).Msg("run started")
 
-	// River's Start context would stop the client when cancelled; swemill stops it itself so
-	// that it knows the stop is a hand-back and not a failure.
-	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+	if err := pool.start(ctx); err != nil {
 		return RunSummary{}, fmt.Errorf("starting the job client: %w", err)
 	}
 	complete, loopErr := r.loop(ctx)
 	r.stopping.Store(!complete)
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), soft+time.Minute)
-	defer cancel()
-	stopErr := client.Stop(stopCtx)
+	stopErr := pool.stop(ctx)
 	if loopErr != nil {
 		return RunSummary{RunID: runID, Resumed: resumed}, loopErr
 	}
@@ -107,6 +74,65 @@ func (e *engine[TD, TTx]) run(ctx context.Context, r *runner) (RunSummary, error
 	return RunSummary{RunID: runID, Resumed: resumed, Complete: complete, Status: st}, nil
 }
 
+// riverPool is the job pool on PostgreSQL: a River client working the selected stages'
+// queues, its job inserts going through r.withTx.
+type riverPool[TTx any] struct {
+	client *river.Client[TTx]
+	soft   time.Duration
+}
+
+func (p riverPool[TTx]) start(ctx context.Context) error {
+	// River's Start context would stop the client when cancelled; swemill stops it itself so
+	// that it knows the stop is a hand-back and not a failure.
+	return p.client.Start(context.WithoutCancel(ctx))
+}
+
+func (p riverPool[TTx]) stop(ctx context.Context) error {
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.soft+time.Minute)
+	defer cancel()
+	return p.client.Stop(stopCtx)
+}
+
+func (e *engine[TD, TTx]) riverPool(r *runner, stages []string, soft time.Duration) (riverPool[TTx], error) {
+	queues := make(map[string]river.QueueConfig, len(stages))
+	minTimeout := time.Duration(0)
+	for _, st := range stages {
+		queues[st] = river.QueueConfig{MaxWorkers: r.cfg.workers(st)}
+	}
+	for _, st := range pipeline.Stages {
+		if t := r.cfg.timeout(st); minTimeout == 0 || t < minTimeout {
+			minTimeout = t
+		}
+	}
+	// Every kind has a worker, so no job is ever discarded as unknown; only the selected
+	// stages' queues are fetched.
+	workers := river.NewWorkers()
+	river.AddWorker[mineJob](workers, &mineWorker[TD, TTx]{r: r})
+	river.AddWorker[buildJob](workers, &instanceWorker[TD, TTx, buildJob]{r: r, stage: pipeline.StageBuild})
+	river.AddWorker[validateJob](workers, &instanceWorker[TD, TTx, validateJob]{r: r, stage: pipeline.StageValidate})
+	river.AddWorker[rolloutJob](workers, &instanceWorker[TD, TTx, rolloutJob]{r: r, stage: pipeline.StageRollout})
+
+	client, err := river.NewClient[TTx](e.driver, &river.Config{
+		ID:                   riverClientID(r.cfg.WorkerID),
+		Queues:               queues,
+		Workers:              workers,
+		JobTimeout:           -1, // each stage's worker sets its own
+		RescueStuckJobsAfter: minTimeout,
+		FetchCooldown:        2 * time.Millisecond,
+		FetchPollInterval:    time.Second, // PostgreSQL wakes workers with LISTEN/NOTIFY; polling is the fallback
+		RetryPolicy:          backoffPolicy{first: r.cfg.RetryBackoff},
+		SoftStopTimeout:      soft,
+		Logger:               slog.New(zerologHandler{log: r.log.With().Str("component", "river").Logger()}),
+	})
+	if err != nil {
+		return riverPool[TTx]{}, fmt.Errorf("creating the job client: %w", err)
+	}
+	r.withTx = func(ctx context.Context, fn func(tx txn) error) error {
+		return e.inTxWith(ctx, client, fn)
+	}
+	return riverPool[TTx]{client: client, soft: soft}, nil
+}
+
 // requeueOrphans makes River jobs of the selected stages that a dead process left running, or
 // that wait for a retry, available now. It also clears a dead process's leadership so this
 // one leads River's maintenance at once.
@@ -116,14 +142,21 @@ func (e *engine[TD, TTx]) requeueOrphans(ctx context.Context, stages []string) e
 	for i, st := range stages {
 		args[i], ph[i] = st, fmt.Sprintf("$%d", i+1)
 	}
-	q := e.read()
-	n, err := q.exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec')
-		WHERE state IN ('running', 'retryable', 'scheduled') AND queue IN (`+strings.Join(ph, ",")+`)`, args...)
+	var n int64
+	err := e.inTx(ctx, func(tx txn) error {
+		var err error
+		n, err = tx.exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec')
+			WHERE state IN ('running', 'retryable', 'scheduled') AND queue IN (`+strings.Join(ph, ",")+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("re-queueing jobs left running: %w", err)
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM river_leader`); err != nil {
+			return fmt.Errorf("clearing a dead leader: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("re-queueing jobs left running: %w", err)
-	}
-	if _, err := q.exec(ctx, `DELETE FROM river_leader`); err != nil {
-		return fmt.Errorf("clearing a dead leader: %w", err)
+		return err
 	}
 	if n > 0 {
 		zerolog.Ctx(ctx).Debug().Int64("jobs", n).Msg("re-queued jobs left by a previous process")
