@@ -143,7 +143,7 @@ func benchDuckDB(b *testing.B, rows int) {
 		resetPeakRSS(b)
 		start, cpu0 := time.Now(), cpuTime()
 		_, err = conn.ExecContext(b.Context(), fmt.Sprintf(`COPY (SELECT * FROM synth()) TO %s
-			(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE_BYTES '100MB')`, sqlString(out)))
+			(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL %d, ROW_GROUP_SIZE_BYTES '100MB')`, sqlString(out), DefaultZstdLevel))
 		elapsed, cpu := time.Since(start), cpuTime()-cpu0
 		if err != nil {
 			b.Fatal(err)
