@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,7 +157,11 @@ type chainFigures struct {
 	Instances   int
 	Transitions int
 	Wall        time.Duration
-	CPU         time.Duration // user + system of every process
+	CPU         time.Duration // user + system of every worker process
+	// MachineCPU is the busy time of the whole machine over the run (the database server,
+	// the workers and anything else), read from /proc/stat; zero where it cannot be read.
+	MachineCPU time.Duration
+	Cores      int
 	// P99Overhead is the 99th percentile, over finished stage attempts, of the time from the
 	// attempt's running transition to its finishing one less the stub's own duration: what the
 	// store and the runner add to an item's work. P99Pickup is that of the time from an item
@@ -173,6 +178,21 @@ func (f chainFigures) put(out map[string]float64, prefix string) {
 	out[prefix+" transitions/s"] = round(float64(f.Transitions)/f.Wall.Seconds(), 1)
 	if f.CPU > 0 {
 		out[prefix+" transitions/cpu_s"] = round(float64(f.Transitions)/f.CPU.Seconds(), 1)
+	}
+	if f.MachineCPU > 0 {
+		// The machine's own ceiling: its cores divided by the busy time one transition
+		// costs it, everything included; the run's rate over that ceiling is how close to
+		// the physical limit it came.
+		perTransition := f.MachineCPU.Seconds() / float64(f.Transitions)
+		out[prefix+" machine_cpu_s"] = round(f.MachineCPU.Seconds(), 1)
+		out[prefix+" machine_busy_share"] = round(f.MachineCPU.Seconds()/(f.Wall.Seconds()*float64(f.Cores)), 2)
+		out[prefix+" ceiling_transitions/s"] = round(float64(f.Cores)/perTransition, 1)
+		out[prefix+" of_ceiling"] = round(float64(f.Transitions)/f.Wall.Seconds()*perTransition/float64(f.Cores), 2)
+		if f.CPU > 0 && f.MachineCPU > f.CPU {
+			// Busy time outside the worker processes: on PostgreSQL the server's share (on an
+			// otherwise idle machine).
+			out[prefix+" other_cpu_ms/transition"] = round((f.MachineCPU-f.CPU).Seconds()*1000/float64(f.Transitions), 3)
+		}
 	}
 	out[prefix+" p99_transition_overhead_ms"] = round(f.P99Overhead.Seconds()*1000, 2)
 	out[prefix+" p99_queue_wait_ms"] = round(f.P99Pickup.Seconds()*1000, 1)
@@ -269,9 +289,14 @@ func runSQLite(b *testing.B, c chainShape, out map[string]float64) {
 	defer s.Close()
 	var ru0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	busy := machineBusy()
 	start := time.Now()
 	sum, err := s.Run(ctx, c.runConfig())
 	wall := time.Since(start)
+	var machine time.Duration
+	if busy > 0 {
+		machine = machineBusy() - busy
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -280,7 +305,7 @@ func runSQLite(b *testing.B, c chainShape, out map[string]float64) {
 	}
 	var ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	f := chainFigures{Processes: 1, Wall: wall, CPU: cpuOf(ru1) - cpuOf(ru0)}
+	f := chainFigures{Processes: 1, Wall: wall, CPU: cpuOf(ru1) - cpuOf(ru0), MachineCPU: machine, Cores: runtime.NumCPU()}
 	st, err := s.Status(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -351,9 +376,36 @@ func cpuOf(ru syscall.Rusage) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// machineBusy returns the machine's busy CPU time so far (all cores, every process), from
+// /proc/stat's first line; zero where it cannot be read.
+func machineBusy() time.Duration {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+}
+
 // runPostgres works the shape's instances with procs worker processes sharing one
-// PostgreSQL database and artifacts directory, writing its figures into out.
-func runPostgres(b *testing.B, c chainShape, procs int, out map[string]float64) {
+// PostgreSQL database and artifacts directory, writing its figures into out under
+// label/procs.
+func runPostgres(b *testing.B, c chainShape, procs int, label string, out map[string]float64) {
 	ctx := b.Context()
 	url := pipelinetest.Postgres(b)
 	shared := b.TempDir()
@@ -361,6 +413,7 @@ func runPostgres(b *testing.B, c chainShape, procs int, out map[string]float64) 
 	if err != nil {
 		b.Fatal(err)
 	}
+	busy := machineBusy()
 	start := time.Now()
 	var cmds []*exec.Cmd
 	var logs []*strings.Builder
@@ -382,12 +435,16 @@ func runPostgres(b *testing.B, c chainShape, procs int, out map[string]float64) 
 		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	wall := time.Since(start)
+	var machine time.Duration
+	if busy > 0 {
+		machine = machineBusy() - busy
+	}
 	s, err := runstore.Open(ctx, runstore.Options{Dir: b.TempDir(), Database: url, ArtifactsDir: shared, ReadOnly: true, Log: zerolog.Nop()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	f := chainFigures{Processes: procs, Wall: wall, CPU: cpu}
+	f := chainFigures{Processes: procs, Wall: wall, CPU: cpu, MachineCPU: machine, Cores: runtime.NumCPU()}
 	st, err := s.Status(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -405,7 +462,7 @@ func runPostgres(b *testing.B, c chainShape, procs int, out map[string]float64) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	prefix := fmt.Sprintf("postgres/%d", procs)
+	prefix := fmt.Sprintf("%s/%d", label, procs)
 	f.put(out, prefix)
 	var size int64
 	if err := conn.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&size); err != nil {

@@ -51,22 +51,37 @@ func BenchmarkScale(b *testing.B) {
 		runSQLite(b, c, out)
 		out["sqlite total_s"] = round(time.Since(start).Seconds(), 1)
 
+		// Store-bound: the Skywork shape, whose stub stages leave the store as the limit.
 		pg := c
 		pg.Instances, pg.Repos = *flagPGInstances, max(1, *flagPGInstances/150)
-		for _, p := range strings.Split(*flagPGProcs, ",") {
-			if p == "" {
-				continue
-			}
-			n, err := strconv.Atoi(p)
-			if err != nil || n < 1 {
-				b.Fatalf("bad -scale.pg-procs entry %q", p)
-			}
-			runPostgres(b, pg, n, out)
-		}
-		if one := out["postgres/1 transitions/s"]; one > 0 {
+		// Stage-bound: one item per stage per process and stages ten times longer (time
+		// compressed 1,000 times), so each process's rate is set by its stages' durations,
+		// as in a real run where a stage takes minutes, and adding processes adds stage
+		// capacity until the machine or the database is the limit.
+		staged := pg
+		staged.Instances, staged.Repos, staged.Workers = max(1, *flagPGInstances/10), max(1, *flagPGInstances/1000), 1
+		staged.Build, staged.Validate, staged.Rollout = 10*pg.Build, 10*pg.Validate, 10*pg.Rollout
+		for _, run := range []struct {
+			label string
+			shape chainShape
+		}{{"postgres", pg}, {"postgres-stagebound", staged}} {
+			var procs []string
 			for _, p := range strings.Split(*flagPGProcs, ",") {
-				if v := out["postgres/"+p+" transitions/s"]; v > 0 && p != "1" {
-					out["postgres/"+p+" speedup_x"] = round(v/one, 2)
+				if p == "" {
+					continue
+				}
+				n, err := strconv.Atoi(p)
+				if err != nil || n < 1 {
+					b.Fatalf("bad -scale.pg-procs entry %q", p)
+				}
+				runPostgres(b, run.shape, n, run.label, out)
+				procs = append(procs, p)
+			}
+			if one := out[run.label+"/1 transitions/s"]; one > 0 {
+				for _, p := range procs {
+					if v := out[run.label+"/"+p+" transitions/s"]; v > 0 && p != "1" {
+						out[run.label+"/"+p+" speedup_x"] = round(v/one, 2)
+					}
 				}
 			}
 		}
