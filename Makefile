@@ -50,7 +50,7 @@ lint: ## go vet and staticcheck
 bench: ## run the benchmarks; print the figures and write bench/results.json (SUITES=mine: those suites only)
 	$(GO) run ./bench $(if $(SUITES),-suites $(SUITES))
 
-bench-scale: deps ## simulate a Skywork-sized run (fake GitHub, stub stages, SQLite and PostgreSQL workers); write bench/results-scale.json (about 25 minutes)
+bench-scale: deps ## simulate a Skywork-sized run (fake GitHub, stub stages, SQLite and PostgreSQL workers); write bench/results-scale.json (about 17 minutes)
 	cd bench/scale && $(GO) test -run '^$$' -bench Scale -benchtime 1x -timeout 60m -args -scale.out ../results-scale.json
 
 # The real-repository measurement (not part of `make test`): MIRRORS holds bare git mirrors,
