@@ -293,15 +293,15 @@ func (lq *localQueue) work(stage string, j *claimedJob) {
 	}
 	err := safely(func() error {
 		ref := jobRef{stage: stage, attempt: j.attempt, maxTries: r.cfg.attempts(stage)}
-		switch j.kind {
-		case mineJob{}.Kind():
+		switch {
+		case stage == pipeline.StageMine && j.kind == mineJob{}.Kind():
 			var a mineJob
 			if err := json.Unmarshal(j.args, &a); err != nil {
 				return fmt.Errorf("decoding job %d: %w", j.id, err)
 			}
 			ref.id, ref.gen, ref.page = a.Repo, a.Generation, a.Page
 			return r.workMine(ctx, ref, complete)
-		case newStageJob(stage, "", 0).Kind():
+		case stage != pipeline.StageMine && j.kind == newStageJob(stage, "", 0).Kind():
 			var a instanceJob
 			if err := json.Unmarshal(j.args, &a); err != nil {
 				return fmt.Errorf("decoding job %d: %w", j.id, err)
