@@ -448,6 +448,13 @@ func (c *ghClient) try(ctx context.Context, res resource, prefer map[string]stri
 			return "", context.Cause(ctx)
 		}
 		c.mu.Lock()
+		if _, blocked := c.blockedLocked(t, res, c.clock.Now()); blocked {
+			// The request this one queued behind spent the token's limit: pick again
+			// rather than send one GitHub would refuse.
+			c.mu.Unlock()
+			<-t.sem
+			continue
+		}
 		gh := t.client
 		t.lastUsed = c.seq.Add(1)
 		c.mu.Unlock()
